@@ -1,0 +1,23 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'var/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-console': ['error', { allow: [] }],
+      eqeqeq: ['error', 'always'],
+    },
+  },
+  {
+    // The CLI, benchmarks, tests and scripts talk to a terminal on purpose.
+    files: ['src/cli/**', 'bench/**', 'test/**', 'bin/**', 'scripts/**'],
+    rules: { 'no-console': 'off' },
+  },
+);

@@ -1,0 +1,92 @@
+/**
+ * The error catalogue: every error sessiongate raises on purpose has a stable code here.
+ * `docs/errors.md` lists the same codes; `test/core/errors.test.ts` keeps the two in sync.
+ *
+ * @example
+ * ```ts
+ * throw new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no session with id ${id}`);
+ * ```
+ */
+export const ERROR_CODES = {
+  SG_ERR_SESSION_NOT_FOUND: { status: 404, summary: 'No live session has this id (or it ended).' },
+  SG_ERR_INVALID_SESSION_ID: {
+    status: 400,
+    summary: 'A session id must be 32 lowercase hex characters (a token was given where an id belongs?).',
+  },
+  SG_ERR_INVALID_TOKEN: {
+    status: 400,
+    summary: 'A session token must be 43 base64url characters (an id was given where a token belongs?).',
+  },
+  SG_ERR_LIFETIME_WITH_REMAINING: {
+    status: 400,
+    summary: '`lifetime` and `remaining` cannot be used together.',
+  },
+  SG_ERR_INVALID_TIMEOUT: { status: 400, summary: 'A timeout must be a whole number of seconds, 0 or more.' },
+  SG_ERR_INVALID_STATE: {
+    status: 400,
+    summary: 'A session state must be one of inprogress, allow, deny, redirect.',
+  },
+  SG_ERR_INVALID_VARIABLE_NAME: {
+    status: 400,
+    summary: 'A variable name is dotted words of letters, digits, `_` and `-` (e.g. `session.custom.x`).',
+  },
+  SG_ERR_INVALID_VALUE: { status: 400, summary: 'A variable value must be a string.' },
+  SG_ERR_READ_ONLY_VARIABLE: {
+    status: 400,
+    summary: 'This variable is maintained by sessiongate and cannot be set.',
+  },
+  SG_ERR_SECURE_FLAG_REQUIRED: {
+    status: 403,
+    summary: 'The variable is secure: it is only returned when the secure flag is given.',
+  },
+  SG_ERR_UNKNOWN_CONFIG_KEY: { status: 404, summary: 'The access profile has no such configuration key.' },
+  SG_ERR_USER_LIMIT_REACHED: {
+    status: 409,
+    summary: 'The user already has the maximum number of sessions and the profile refuses new ones.',
+  },
+  SG_ERR_CONCURRENCY_LIMIT_REACHED: {
+    status: 503,
+    summary: 'The maximum number of concurrent sessions is reached.',
+  },
+  SG_ERR_CLIENT_IP_LIMIT_REACHED: {
+    status: 429,
+    summary: 'The client address already has the maximum number of in-progress sessions.',
+  },
+  SG_ERR_VERSION_CONFLICT: {
+    status: 409,
+    summary: 'The session changed since it was read (compare-and-set failed); read it again and retry.',
+  },
+  SG_ERR_KEYRING: { status: 500, summary: 'The key ring file is missing, unreadable or malformed.' },
+  SG_ERR_DECRYPT: {
+    status: 500,
+    summary: 'A secure variable could not be decrypted (unknown key id, wrong key, or tampered value).',
+  },
+  SG_ERR_STORE_URL: { status: 400, summary: 'The store URL is not understood (use memory, sqlite:PATH).' },
+  SG_ERR_STORE_UNAVAILABLE: { status: 503, summary: 'The session store cannot be reached or opened.' },
+  SG_ERR_STORE_CLOSED: { status: 503, summary: 'The session store was closed.' },
+  SG_ERR_UNKNOWN_SUBSCRIBER: {
+    status: 500,
+    summary: 'A close-pipeline subscriber name is empty or used twice.',
+  },
+  SG_ERR_CONFIG: { status: 400, summary: 'The configuration file is invalid; the message names the path.' },
+  SG_ERR_USAGE: { status: 400, summary: 'A command-line flag or argument is missing, unknown or malformed.' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error with a stable catalogue code; `message` is one line meant for the user. */
+export class SessionGateError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SessionGateError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+  }
+}
+
+/** True when `err` is a catalogue error, optionally of one code. */
+export function isSessionGateError(err: unknown, code?: ErrorCode): err is SessionGateError {
+  return err instanceof SessionGateError && (code === undefined || err.code === code);
+}

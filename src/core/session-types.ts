@@ -1,0 +1,67 @@
+import type { SessionId } from './ids.js';
+
+export const SESSION_STATES = ['inprogress', 'allow', 'deny', 'redirect'] as const;
+/** APM's session states: the access policy is running, or ended with allow, deny or redirect. */
+export type SessionState = (typeof SESSION_STATES)[number];
+
+export const CLOSE_REASONS = [
+  'logout',
+  'idle_timeout',
+  'lifetime_expired',
+  'policy_timeout',
+  'removed',
+  'admin_kill',
+  'evicted',
+  'denied',
+] as const;
+/** Why a session ended. Every close carries exactly one. */
+export type CloseReason = (typeof CLOSE_REASONS)[number];
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+/**
+ * A session as the store keeps it. Times are epoch milliseconds; timeouts are seconds
+ * (0 = disabled), as in APM's profile settings.
+ */
+export interface SessionRecord {
+  id: SessionId;
+  state: SessionState;
+  user: string | null;
+  clientIp: string | null;
+  /** Access profile the session belongs to. */
+  profile: string;
+  createdAt: number;
+  lastAccessAt: number;
+  /** Idle (inactivity) timeout in seconds; 0 = none. */
+  idleTimeout: number;
+  /** Maximum session lifetime in seconds as configured; 0 = none. */
+  lifetime: number;
+  /** Absolute end set by `lifetime` (from creation) or `remaining` (from the call); null = none. */
+  lifetimeDeadline: number | null;
+  /** End of the access-policy window while `inprogress`; null once the policy ended. */
+  policyDeadline: number | null;
+  /** The earliest of the deadlines above (idle counted from lastAccessAt); null = never. */
+  expiresAt: number | null;
+  /** Plain variables. */
+  variables: Record<string, string>;
+  /** Secure variables: ciphertext only. */
+  secure: Record<string, string>;
+  /** Per-plugin state (SPS `cookie`), by plugin name. */
+  cookies: Record<string, JsonObject>;
+  /** State shared by all plugins of the session (SPS `session_cookie`). */
+  sessionCookie: JsonObject;
+  /** Increases on every write; used for compare-and-set. */
+  version: number;
+}
+
+/** What the store keeps after a session ends, for the close pipeline. */
+export interface CloseRecord {
+  /** Position in the outbox; increases with every close. */
+  seq: number;
+  sessionId: SessionId;
+  reason: CloseReason;
+  closedAt: number;
+  /** The session as it was at the moment it closed. */
+  snapshot: SessionRecord;
+}

@@ -1,0 +1,166 @@
+import type { SessionId } from '../core/ids.js';
+import type {
+  CloseReason,
+  CloseRecord,
+  JsonObject,
+  SessionRecord,
+  SessionState,
+} from '../core/session-types.js';
+
+/**
+ * What a backend can promise. Declared, never faked: the conformance suite skips what a
+ * backend does not claim, with the reason.
+ */
+export interface StoreCapabilities {
+  /** Sessions and close records survive a restart of the process, even `kill -9`. */
+  durable: boolean;
+  /** Several processes may open the same store at once. */
+  shared: boolean;
+}
+
+/** A session to create. The store fills in `version` and `expiresAt`. */
+export type NewSession = Omit<SessionRecord, 'version' | 'expiresAt'>;
+
+/** Limits checked atomically with a create (or with setting the user of a session). */
+export interface SessionLimits {
+  /** Max live sessions of one user; 0 or absent = unlimited. */
+  maxSessionsPerUser?: number;
+  /** At the per-user limit: close the oldest sessions (reason `evicted`) or refuse. */
+  onUserLimit?: 'evict_oldest' | 'refuse';
+  /** Max live sessions in the store; 0 or absent = unlimited. */
+  maxConcurrentSessions?: number;
+  /** Max `inprogress` sessions of one client address; 0 or absent = unlimited. */
+  maxInProgressPerClientIp?: number;
+}
+
+/** A change to one session, applied atomically. Absent fields are left as they are. */
+export interface SessionPatch {
+  state?: SessionState;
+  user?: string | null;
+  idleTimeout?: number;
+  lifetime?: number;
+  lifetimeDeadline?: number | null;
+  policyDeadline?: number | null;
+  setVariables?: Record<string, string>;
+  deleteVariables?: string[];
+  setSecure?: Record<string, string>;
+  deleteSecure?: string[];
+  /** Replaces the cookie of each named plugin. */
+  cookies?: Record<string, JsonObject>;
+  sessionCookie?: JsonObject;
+  /** Also count the call as activity (resets the idle timer). */
+  touch?: boolean;
+}
+
+export interface UpdateOptions {
+  now: number;
+  /** Compare-and-set: fail with SG_ERR_VERSION_CONFLICT unless the session has this version. */
+  expectedVersion?: number;
+  /** Enforced when the patch sets a user. */
+  limits?: SessionLimits;
+}
+
+export interface WriteResult {
+  record: SessionRecord;
+  /** Sessions closed with reason `evicted` to make room (per-user limit, oldest first). */
+  evicted: SessionId[];
+}
+
+export type ValidateOutcome =
+  | { status: 'valid'; record: SessionRecord }
+  | { status: 'missing' }
+  /** It was past its deadline: the store closed it in the same step. */
+  | { status: 'expired'; reason: CloseReason };
+
+export interface ListQuery {
+  user?: string;
+  state?: SessionState;
+  clientIp?: string;
+  /** Page size, 1..1000 (default 100). */
+  limit?: number;
+  /** Opaque cursor from the previous page. */
+  cursor?: string | null;
+}
+
+export interface ListPage {
+  sessions: SessionRecord[];
+  nextCursor: string | null;
+}
+
+/** A close record handed to one subscriber. */
+export interface ClaimedClose extends CloseRecord {
+  /** 1 on first delivery to this subscriber. */
+  attempt: number;
+  /** An earlier delivery to this subscriber was claimed and never finished (its process died). */
+  redelivered: boolean;
+}
+
+export interface ClaimOptions {
+  now: number;
+  /** How long the claim is exclusive; after that another consumer may take it over. */
+  leaseMs: number;
+  limit: number;
+}
+
+export interface StoreStats {
+  sessions: number;
+  byState: Record<SessionState, number>;
+  /** Close records not yet finished, by subscriber. */
+  outboxPending: Record<string, number>;
+  /** Close records given up after the retries, by subscriber. */
+  outboxFailed: Record<string, number>;
+}
+
+/**
+ * The session store contract (DESIGN §3). Every method is one atomic step, so that a Redis
+ * backend can do each as a single Lua script. Times are passed in (`now`) so the engine's
+ * injectable clock governs everything.
+ *
+ * @example
+ * ```ts
+ * const store = await openStore('sqlite:./var/sessiongate.db');
+ * const out = await store.validate(id, clock.now(), 1000);
+ * if (out.status === 'valid') serve(out.record);
+ * ```
+ */
+export interface SessionStore {
+  readonly kind: string;
+  readonly capabilities: StoreCapabilities;
+
+  /** Insert a session, enforcing `limits` in the same step. */
+  create(session: NewSession, limits: SessionLimits, now: number): Promise<WriteResult>;
+  /** Read a session as stored, even if past its deadline; no side effect. */
+  get(id: SessionId): Promise<SessionRecord | null>;
+  /**
+   * The request path: check the deadline and, when the last recorded access is at least
+   * `touchResolutionMs` old, record this access; an expired session is closed in the same step.
+   */
+  validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome>;
+  /** Apply a patch; closes (and reports missing) a session found past its deadline. */
+  update(id: SessionId, patch: SessionPatch, options: UpdateOptions): Promise<WriteResult>;
+  /** Give a session a new id (token rotation); false when the old id is gone. */
+  rekey(oldId: SessionId, newId: SessionId): Promise<boolean>;
+  /** Delete the session and append its close record to the outbox, in one step. */
+  close(id: SessionId, reason: CloseReason, now: number): Promise<CloseRecord | null>;
+  /** Close up to `limit` sessions whose deadline has passed, found through the deadline index. */
+  closeExpired(now: number, limit: number): Promise<CloseRecord[]>;
+  /** Live sessions of one user, oldest first. */
+  listByUser(user: string): Promise<SessionRecord[]>;
+  /** All sessions matching the filter, a page at a time, in a stable order. */
+  list(query: ListQuery): Promise<ListPage>;
+
+  /** Make sure a subscriber exists; it receives every close record still in the outbox. */
+  ensureSubscriber(name: string): Promise<void>;
+  /** Lease up to `limit` close records for one subscriber (stale leases are taken over). */
+  claim(subscriber: string, consumer: string, options: ClaimOptions): Promise<ClaimedClose[]>;
+  /** The subscriber finished this record; it will never see it again. */
+  ack(subscriber: string, seq: number): Promise<void>;
+  /** The subscriber failed; release the lease and offer the record again at `retryAt`. */
+  retry(subscriber: string, seq: number, retryAt: number): Promise<void>;
+  /** Give up on this record for this subscriber, keeping it for inspection. */
+  fail(subscriber: string, seq: number, error: string, now: number): Promise<void>;
+
+  stats(): Promise<StoreStats>;
+  /** Release connections and files. The store is unusable afterwards. */
+  dispose(): Promise<void>;
+}
