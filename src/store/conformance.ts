@@ -193,14 +193,15 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
       const s = sampleSession({ user: 'bob' });
       await store.create(s, {}, T0);
       const fresh = newToken().id;
-      assert.equal(await store.rekey(s.id, fresh), true);
+      assert.equal(await store.rekey(s.id, fresh, { setSecure: { k: 'resealed' } }, { now: T0 }), true);
       assert.equal(await store.get(s.id), null);
       assert.equal((await store.get(fresh))?.user, 'bob');
+      assert.equal((await store.get(fresh))?.secure.k, 'resealed');
       assert.deepEqual(
         (await store.listByUser('bob')).map((r) => r.id),
         [fresh],
       );
-      assert.equal(await store.rekey(s.id, newToken().id), false);
+      assert.equal(await store.rekey(s.id, newToken().id, {}, { now: T0 }), false);
     });
 
     test('closeExpired closes exactly the due sessions, each once, with reasons', async ({ store }) => {

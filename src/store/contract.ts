@@ -138,8 +138,11 @@ export interface SessionStore {
   validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome>;
   /** Apply a patch; closes (and reports missing) a session found past its deadline. */
   update(id: SessionId, patch: SessionPatch, options: UpdateOptions): Promise<WriteResult>;
-  /** Give a session a new id (token rotation); false when the old id is gone. */
-  rekey(oldId: SessionId, newId: SessionId): Promise<boolean>;
+  /**
+   * Give a session a new id (token rotation) and apply `patch` in the same step (secure
+   * values are bound to the id, so they are re-sealed); false when the old id is gone.
+   */
+  rekey(oldId: SessionId, newId: SessionId, patch: SessionPatch, options: UpdateOptions): Promise<boolean>;
   /** Delete the session and append its close record to the outbox, in one step. */
   close(id: SessionId, reason: CloseReason, now: number): Promise<CloseRecord | null>;
   /** Close up to `limit` sessions whose deadline has passed, found through the deadline index. */

@@ -97,12 +97,18 @@ export class MemoryStore implements SessionStore {
     return { record, evicted: evict };
   }
 
-  async rekey(oldId: SessionId, newId: SessionId): Promise<boolean> {
+  async rekey(oldId: SessionId, newId: SessionId, patch: SessionPatch, o: UpdateOptions): Promise<boolean> {
     this.open();
     const current = this.sessions.get(oldId);
-    if (!current) return false;
+    if (!current || isExpired(current, o.now)) return false;
+    if (o.expectedVersion !== undefined && o.expectedVersion !== current.version) {
+      throw new SessionGateError(
+        'SG_ERR_VERSION_CONFLICT',
+        `session ${oldId} is at version ${current.version}, not ${o.expectedVersion}`,
+      );
+    }
     this.unindex(current);
-    this.index(Object.freeze({ ...current, id: newId, version: current.version + 1 }));
+    this.index(freeze({ ...applyPatch(current, patch, o.now), id: newId }));
     return true;
   }
 

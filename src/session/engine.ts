@@ -1,0 +1,332 @@
+import type { Clock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
+import { SessionGateError } from '../core/errors.js';
+import {
+  idOfToken,
+  isToken,
+  newToken,
+  parseSessionId,
+  parseToken,
+  type SessionId,
+  type SessionToken,
+} from '../core/ids.js';
+import { isExpired } from '../core/deadline.js';
+import type { Logger } from '../core/logger.js';
+import { silentLogger } from '../core/logger.js';
+import { SESSION_STATES, type CloseReason, type SessionRecord, type SessionState } from '../core/session-types.js';
+import type { ListPage, ListQuery, SessionPatch, SessionStore } from '../store/contract.js';
+import { CloseDispatcher, type CloseHandler, type SubscriberOptions } from './dispatcher.js';
+import type { Keyring } from './keyring.js';
+import { accessProfile, effectiveConfig, limitsOf, type AccessProfile } from './profile.js';
+import { SessionData } from './session-data.js';
+import { parseSeconds } from './variables.js';
+
+export interface EngineOptions {
+  store: SessionStore;
+  keyring: Keyring;
+  clock?: Clock;
+  /** Access profiles by name; `default` is created with APM's defaults when absent. */
+  profiles?: AccessProfile[];
+  /** Idle touches closer together than this are not written (ms, default 1000). */
+  touchResolutionMs?: number;
+  logger?: Logger;
+}
+
+export interface CreateOptions {
+  /** Idle timeout in seconds (0 = none); default: the profile's inactivity timeout. */
+  timeout?: number;
+  /** Lifetime in seconds from now (0 = none); default: the profile's maximum session timeout. */
+  lifetime?: number;
+  user?: string;
+  clientIp?: string;
+  /** Default `inprogress` (a gateway session running its policy). */
+  state?: SessionState;
+  profile?: string;
+  /** Initial plain variables. */
+  variables?: Record<string, string>;
+}
+
+export interface ModifyOptions {
+  timeout?: number;
+  lifetime?: number;
+  /** Seconds from now until the session ends, whatever its lifetime said. */
+  remaining?: number;
+}
+
+export type ValidateResult =
+  | { valid: true; session: SessionRecord }
+  | { valid: false; reason: 'malformed' | 'missing' | 'expired'; closedWith?: CloseReason };
+
+const POLICY_RESULT: Record<Exclude<SessionState, 'inprogress'>, string> = {
+  allow: 'allowed',
+  deny: 'access_denied',
+  redirect: 'redirect',
+};
+
+/**
+ * The session engine: APM's `ACCESS::session` verbs over any `SessionStore`.
+ *
+ * Client-reachable verbs (`exists`, `validate`) take the token from the cookie; admin verbs
+ * take the public id. The two have different shapes and each verb refuses the other.
+ *
+ * @example
+ * ```ts
+ * const engine = new SessionEngine({ store: new MemoryStore(), keyring: Keyring.ephemeral() });
+ * const { id, token } = await engine.create({ timeout: 900, lifetime: 28800, state: 'allow' });
+ * await engine.data.set(id, 'session.custom.team', 'blue');
+ * await engine.exists(token, { state: 'allow' }); // true
+ * await engine.remove(id); // closes with reason `removed`
+ * ```
+ */
+export class SessionEngine {
+  readonly store: SessionStore;
+  readonly clock: Clock;
+  readonly data: SessionData;
+  private readonly profiles = new Map<string, AccessProfile>();
+  private readonly touchResolutionMs: number;
+  private readonly dispatcher: CloseDispatcher;
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: EngineOptions) {
+    this.store = options.store;
+    this.clock = options.clock ?? systemClock;
+    this.touchResolutionMs = options.touchResolutionMs ?? 1000;
+    for (const p of options.profiles ?? []) this.profiles.set(p.name, p);
+    if (!this.profiles.has('default')) this.profiles.set('default', accessProfile('default'));
+    const logger = options.logger ?? silentLogger;
+    this.data = new SessionData(this.store, options.keyring, this.clock, (name) => this.profile(name));
+    this.dispatcher = new CloseDispatcher(this.store, this.clock, logger, (record) => this.data.ofSnapshot(record));
+  }
+
+  /** Start a session; returns its public id and the secret token for the client. */
+  async create(options: CreateOptions = {}): Promise<{ id: SessionId; token: SessionToken }> {
+    const profile = this.profile(options.profile ?? 'default');
+    const state = options.state ?? 'inprogress';
+    if (!SESSION_STATES.includes(state)) throw invalidState(state);
+    const timeout = parseSeconds(options.timeout ?? profile.inactivityTimeout, 'timeout');
+    const lifetime = parseSeconds(options.lifetime ?? profile.maxSessionTimeout, 'lifetime');
+    const now = this.clock.now();
+    const { id, token } = newToken();
+    const variables: Record<string, string> = {
+      ...options.variables,
+      'session.user.starttime': String(Math.floor(now / 1000)),
+    };
+    if (options.clientIp !== undefined) variables['session.user.clientip'] = options.clientIp;
+    if (state !== 'inprogress') variables['session.policy.result'] = POLICY_RESULT[state];
+    await this.store.create(
+      {
+        id,
+        state,
+        user: options.user ?? null,
+        clientIp: options.clientIp ?? null,
+        profile: profile.name,
+        createdAt: now,
+        lastAccessAt: now,
+        idleTimeout: timeout,
+        lifetime,
+        lifetimeDeadline: lifetime > 0 ? now + lifetime * 1000 : null,
+        policyDeadline:
+          state === 'inprogress' && profile.accessPolicyTimeout > 0 ? now + profile.accessPolicyTimeout * 1000 : null,
+        variables,
+        secure: {},
+        cookies: {},
+        sessionCookie: {},
+      },
+      limitsOf(profile),
+      now,
+    );
+    return { id, token };
+  }
+
+  /** Change the timeouts of a live session; `lifetime` and `remaining` exclude each other. */
+  async modify(id: SessionId, options: ModifyOptions): Promise<SessionRecord> {
+    parseSessionId(id);
+    if (options.lifetime !== undefined && options.remaining !== undefined) {
+      throw new SessionGateError('SG_ERR_LIFETIME_WITH_REMAINING', 'lifetime and remaining cannot be used together');
+    }
+    const now = this.clock.now();
+    const patch: SessionPatch = {};
+    if (options.timeout !== undefined) patch.idleTimeout = parseSeconds(options.timeout, 'timeout');
+    if (options.lifetime !== undefined || options.remaining !== undefined) {
+      const current = await this.require(id);
+      if (options.lifetime !== undefined) {
+        const lifetime = parseSeconds(options.lifetime, 'lifetime');
+        patch.lifetime = lifetime;
+        patch.lifetimeDeadline = lifetime > 0 ? current.createdAt + lifetime * 1000 : null;
+      } else {
+        const remaining = parseSeconds(options.remaining, 'remaining');
+        patch.lifetimeDeadline = now + remaining * 1000;
+        patch.lifetime = Math.ceil((patch.lifetimeDeadline - current.createdAt) / 1000);
+      }
+      return (await this.store.update(id, patch, { now, expectedVersion: current.version })).record;
+    }
+    return (await this.store.update(id, patch, { now })).record;
+  }
+
+  /** Whether the token names a live session (in `state`, if given). Never touches it. */
+  async exists(token: SessionToken | string, options: { state?: SessionState } = {}): Promise<boolean> {
+    return this.existsById(idOfToken(parseToken(token)), options);
+  }
+
+  /** `exists` for admin code that holds the id. */
+  async existsById(id: SessionId | string, options: { state?: SessionState } = {}): Promise<boolean> {
+    const sid = parseSessionId(id);
+    if (options.state !== undefined && !SESSION_STATES.includes(options.state)) throw invalidState(options.state);
+    const s = await this.store.get(sid);
+    if (!s || isExpired(s, this.clock.now())) return false;
+    return options.state === undefined || s.state === options.state;
+  }
+
+  /**
+   * The request-path check: is the token's session live? Counts as activity (one atomic
+   * store step; touches closer than the resolution are coalesced). Never throws for junk.
+   */
+  async validate(token: string): Promise<ValidateResult> {
+    if (!isToken(token)) return { valid: false, reason: 'malformed' };
+    const out = await this.store.validate(idOfToken(token), this.clock.now(), this.touchResolutionMs);
+    if (out.status === 'valid') return { valid: true, session: out.record };
+    if (out.status === 'expired') return { valid: false, reason: 'expired', closedWith: out.reason };
+    return { valid: false, reason: 'missing' };
+  }
+
+  /** The id of the session a token belongs to (APM `sid` for a flow's cookie). */
+  sid(token: SessionToken | string): SessionId {
+    return idOfToken(parseToken(token));
+  }
+
+  /** Read one session as stored; null when it does not exist or has expired. */
+  async get(id: SessionId | string): Promise<SessionRecord | null> {
+    const s = await this.store.get(parseSessionId(id));
+    return s && !isExpired(s, this.clock.now()) ? s : null;
+  }
+
+  async list(query: ListQuery = {}): Promise<ListPage> {
+    return this.store.list(query);
+  }
+
+  async listByUser(user: string): Promise<SessionRecord[]> {
+    return this.store.listByUser(user);
+  }
+
+  /** End the access policy: set the state and `session.policy.result`; ends the policy timer. */
+  async completePolicy(id: SessionId, state: Exclude<SessionState, 'inprogress'>): Promise<SessionRecord> {
+    if (!POLICY_RESULT[state]) throw invalidState(state);
+    return (
+      await this.store.update(
+        parseSessionId(id),
+        { state, policyDeadline: null, setVariables: { 'session.policy.result': POLICY_RESULT[state] } },
+        { now: this.clock.now() },
+      )
+    ).record;
+  }
+
+  /** Associate a user with the session, applying the profile's per-user limit (may evict). */
+  async setUser(id: SessionId, user: string): Promise<{ record: SessionRecord; evicted: SessionId[] }> {
+    const current = await this.require(id);
+    return this.store.update(
+      id,
+      { user },
+      { now: this.clock.now(), limits: limitsOf(this.profile(current.profile)) },
+    );
+  }
+
+  /** Issue a new token for the session (after logon, against fixation); the old one stops working. */
+  async rotate(id: SessionId): Promise<{ id: SessionId; token: SessionToken }> {
+    const current = await this.require(id);
+    const fresh = newToken();
+    const reseal = this.data.resealFor(current, fresh.id);
+    const moved = await this.store.rekey(
+      id,
+      fresh.id,
+      { setSecure: reseal },
+      { now: this.clock.now(), expectedVersion: current.version },
+    );
+    if (!moved) throw notFound(id);
+    return fresh;
+  }
+
+  /** APM `ACCESS::session remove`: close the session with reason `removed`. */
+  async remove(id: SessionId | string): Promise<boolean> {
+    return this.close(parseSessionId(id), 'removed');
+  }
+
+  /** Close a session with any reason (logout, admin_kill, denied, ...). False if it was gone. */
+  async close(id: SessionId | string, reason: CloseReason): Promise<boolean> {
+    const closed = await this.store.close(parseSessionId(id), reason, this.clock.now());
+    if (closed) this.dispatcher.kick();
+    return closed !== null;
+  }
+
+  /** Close every session of a user; returns how many closed. */
+  async closeUser(user: string, reason: CloseReason): Promise<number> {
+    let n = 0;
+    for (const s of await this.store.listByUser(user)) if (await this.close(s.id, reason)) n++;
+    return n;
+  }
+
+  /** Close every session past its deadline; returns how many closed. */
+  async sweep(batch = 1000): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const closed = await this.store.closeExpired(this.clock.now(), batch);
+      total += closed.length;
+      if (closed.length < batch) break;
+    }
+    if (total > 0) this.dispatcher.kick();
+    return total;
+  }
+
+  /** Register a close-pipeline subscriber: called exactly once per closed session. */
+  async onClose(name: string, handler: CloseHandler, options?: SubscriberOptions): Promise<void> {
+    await this.dispatcher.subscribe(name, handler, options);
+  }
+
+  /** Deliver pending close records to the subscribers once; returns how many were handled. */
+  async dispatch(): Promise<number> {
+    return this.dispatcher.runOnce();
+  }
+
+  /** Run the sweeper and the dispatcher in the background until `stop()`. */
+  start(options: { sweepIntervalMs?: number; dispatchIntervalMs?: number } = {}): void {
+    if (this.sweepTimer) return;
+    this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), options.sweepIntervalMs ?? 1000);
+    this.sweepTimer.unref();
+    this.dispatcher.start(options.dispatchIntervalMs ?? 250);
+  }
+
+  /** Stop the background work and wait for the dispatcher's current round to finish. */
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    await this.dispatcher.stop();
+  }
+
+  /** The configuration of a session's profile as it applies to that session now. */
+  async config(id: SessionId): Promise<Record<string, string>> {
+    const s = await this.require(id);
+    return effectiveConfig(this.profile(s.profile), s);
+  }
+
+  profile(name: string): AccessProfile {
+    const p = this.profiles.get(name);
+    if (!p) throw new SessionGateError('SG_ERR_CONFIG', `unknown access profile ${JSON.stringify(name)}`);
+    return p;
+  }
+
+  private async require(id: SessionId): Promise<SessionRecord> {
+    const s = await this.get(id);
+    if (!s) throw notFound(id);
+    return s;
+  }
+}
+
+function notFound(id: string): SessionGateError {
+  return new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${id}`);
+}
+
+function invalidState(state: unknown): SessionGateError {
+  return new SessionGateError(
+    'SG_ERR_INVALID_STATE',
+    `invalid state ${JSON.stringify(state)}: use one of ${SESSION_STATES.join(', ')}`,
+  );
+}
