@@ -56,7 +56,10 @@ export class CloseDispatcher {
 
   async subscribe(name: string, handler: CloseHandler, options: SubscriberOptions = {}): Promise<void> {
     if (!name || this.subscribers.has(name)) {
-      throw new SessionGateError('SG_ERR_UNKNOWN_SUBSCRIBER', `close subscriber name ${JSON.stringify(name)} is empty or taken`);
+      throw new SessionGateError(
+        'SG_ERR_UNKNOWN_SUBSCRIBER',
+        `close subscriber name ${JSON.stringify(name)} is empty or taken`,
+      );
     }
     await this.store.ensureSubscriber(name);
     this.subscribers.set(name, {
@@ -86,7 +89,8 @@ export class CloseDispatcher {
 
   /** Ask for a round soon (after a close in this process), without waiting for it. */
   kick(): void {
-    if (this.timer && this.subscribers.size > 0) setImmediate(() => void this.runOnce().catch(() => undefined));
+    if (this.timer && this.subscribers.size > 0)
+      setImmediate(() => void this.runOnce().catch(() => undefined));
   }
 
   start(intervalMs: number): void {
@@ -124,11 +128,19 @@ export class CloseDispatcher {
   private async deliver(sub: Subscriber, record: ClaimedClose): Promise<void> {
     const event: SessionClosedEvent = { ...record, data: this.readerOf(record.snapshot) };
     try {
-      await withTimeout(Promise.resolve().then(() => sub.handler(event)), sub.timeoutMs);
+      await withTimeout(
+        Promise.resolve().then(() => sub.handler(event)),
+        sub.timeoutMs,
+      );
       await this.store.ack(sub.name, record.seq);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      const fields = { subscriber: sub.name, sessionId: record.sessionId, attempt: record.attempt, error: message };
+      const fields = {
+        subscriber: sub.name,
+        sessionId: record.sessionId,
+        attempt: record.attempt,
+        error: message,
+      };
       if (record.attempt >= sub.maxAttempts) {
         this.logger.error(fields, 'close subscriber failed; giving up on this record');
         await this.store.fail(sub.name, record.seq, message, this.clock.now());

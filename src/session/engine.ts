@@ -13,7 +13,12 @@ import {
 import { isExpired } from '../core/deadline.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
-import { SESSION_STATES, type CloseReason, type SessionRecord, type SessionState } from '../core/session-types.js';
+import {
+  SESSION_STATES,
+  type CloseReason,
+  type SessionRecord,
+  type SessionState,
+} from '../core/session-types.js';
 import type { ListPage, ListQuery, SessionPatch, SessionStore } from '../store/contract.js';
 import { CloseDispatcher, type CloseHandler, type SubscriberOptions } from './dispatcher.js';
 import type { Keyring } from './keyring.js';
@@ -95,7 +100,9 @@ export class SessionEngine {
     if (!this.profiles.has('default')) this.profiles.set('default', accessProfile('default'));
     const logger = options.logger ?? silentLogger;
     this.data = new SessionData(this.store, options.keyring, this.clock, (name) => this.profile(name));
-    this.dispatcher = new CloseDispatcher(this.store, this.clock, logger, (record) => this.data.ofSnapshot(record));
+    this.dispatcher = new CloseDispatcher(this.store, this.clock, logger, (record) =>
+      this.data.ofSnapshot(record),
+    );
   }
 
   /** Start a session; returns its public id and the secret token for the client. */
@@ -126,7 +133,9 @@ export class SessionEngine {
         lifetime,
         lifetimeDeadline: lifetime > 0 ? now + lifetime * 1000 : null,
         policyDeadline:
-          state === 'inprogress' && profile.accessPolicyTimeout > 0 ? now + profile.accessPolicyTimeout * 1000 : null,
+          state === 'inprogress' && profile.accessPolicyTimeout > 0
+            ? now + profile.accessPolicyTimeout * 1000
+            : null,
         variables,
         secure: {},
         cookies: {},
@@ -142,7 +151,10 @@ export class SessionEngine {
   async modify(id: SessionId, options: ModifyOptions): Promise<SessionRecord> {
     parseSessionId(id);
     if (options.lifetime !== undefined && options.remaining !== undefined) {
-      throw new SessionGateError('SG_ERR_LIFETIME_WITH_REMAINING', 'lifetime and remaining cannot be used together');
+      throw new SessionGateError(
+        'SG_ERR_LIFETIME_WITH_REMAINING',
+        'lifetime and remaining cannot be used together',
+      );
     }
     const now = this.clock.now();
     const patch: SessionPatch = {};
@@ -171,7 +183,8 @@ export class SessionEngine {
   /** `exists` for admin code that holds the id. */
   async existsById(id: SessionId | string, options: { state?: SessionState } = {}): Promise<boolean> {
     const sid = parseSessionId(id);
-    if (options.state !== undefined && !SESSION_STATES.includes(options.state)) throw invalidState(options.state);
+    if (options.state !== undefined && !SESSION_STATES.includes(options.state))
+      throw invalidState(options.state);
     const s = await this.store.get(sid);
     if (!s || isExpired(s, this.clock.now())) return false;
     return options.state === undefined || s.state === options.state;
@@ -289,7 +302,10 @@ export class SessionEngine {
   /** Run the sweeper and the dispatcher in the background until `stop()`. */
   start(options: { sweepIntervalMs?: number; dispatchIntervalMs?: number } = {}): void {
     if (this.sweepTimer) return;
-    this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), options.sweepIntervalMs ?? 1000);
+    this.sweepTimer = setInterval(
+      () => void this.sweep().catch(() => undefined),
+      options.sweepIntervalMs ?? 1000,
+    );
     this.sweepTimer.unref();
     this.dispatcher.start(options.dispatchIntervalMs ?? 250);
   }

@@ -50,7 +50,10 @@ export class Keyring {
       text = readFileSync(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new SessionGateError('SG_ERR_KEYRING', `cannot read key ring ${path}: ${(err as Error).message}`);
+        throw new SessionGateError(
+          'SG_ERR_KEYRING',
+          `cannot read key ring ${path}: ${(err as Error).message}`,
+        );
       }
       const id = newKeyId();
       const file: KeyringFile = {
@@ -84,13 +87,19 @@ export class Keyring {
   private static fromFile(file: unknown, path: string): Keyring {
     const f = file as Partial<KeyringFile>;
     if (!f || f.version !== 1 || typeof f.active !== 'string' || !Array.isArray(f.keys)) {
-      throw new SessionGateError('SG_ERR_KEYRING', `key ring ${path}: expected {version: 1, active, keys: [...]}`);
+      throw new SessionGateError(
+        'SG_ERR_KEYRING',
+        `key ring ${path}: expected {version: 1, active, keys: [...]}`,
+      );
     }
     const keys = new Map<string, Buffer>();
     for (const [i, k] of f.keys.entries()) {
       const key = typeof k?.key === 'string' ? Buffer.from(k.key, 'base64') : Buffer.alloc(0);
       if (typeof k?.id !== 'string' || !/^[A-Za-z0-9_-]+$/.test(k.id) || key.length !== 32) {
-        throw new SessionGateError('SG_ERR_KEYRING', `key ring ${path}: keys[${i}] needs an id and a 32-byte base64 key`);
+        throw new SessionGateError(
+          'SG_ERR_KEYRING',
+          `key ring ${path}: keys[${i}] needs an id and a 32-byte base64 key`,
+        );
       }
       keys.set(k.id, key);
     }
@@ -107,25 +116,41 @@ export class Keyring {
     cipher.setAAD(Buffer.from(context, 'utf8'));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     const tag = cipher.getAuthTag();
-    return [PREFIX, this.activeId, iv.toString('base64url'), tag.toString('base64url'), body.toString('base64url')].join(
-      '.',
-    );
+    return [
+      PREFIX,
+      this.activeId,
+      iv.toString('base64url'),
+      tag.toString('base64url'),
+      body.toString('base64url'),
+    ].join('.');
   }
 
   /** Decrypt a value made by `seal` with the same context; throws SG_ERR_DECRYPT otherwise. */
   open(sealed: string, context: string): string {
     const [prefix, keyId, iv, tag, body, extra] = sealed.split('.');
     const key = keyId === undefined ? undefined : this.keys.get(keyId);
-    if (prefix !== PREFIX || !key || iv === undefined || tag === undefined || body === undefined || extra !== undefined) {
+    if (
+      prefix !== PREFIX ||
+      !key ||
+      iv === undefined ||
+      tag === undefined ||
+      body === undefined ||
+      extra !== undefined
+    ) {
       throw new SessionGateError('SG_ERR_DECRYPT', `secure value sealed with unknown key ${String(keyId)}`);
     }
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
       decipher.setAAD(Buffer.from(context, 'utf8'));
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+      return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString(
+        'utf8',
+      );
     } catch {
-      throw new SessionGateError('SG_ERR_DECRYPT', 'secure value failed authentication (wrong key, session or name)');
+      throw new SessionGateError(
+        'SG_ERR_DECRYPT',
+        'secure value failed authentication (wrong key, session or name)',
+      );
     }
   }
 }

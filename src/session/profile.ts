@@ -37,7 +37,10 @@ export const PROFILE_DEFAULTS: Omit<AccessProfile, 'name'> = {
   extra: {},
 };
 
-export function accessProfile(name: string, settings: Partial<Omit<AccessProfile, 'name'>> = {}): AccessProfile {
+export function accessProfile(
+  name: string,
+  settings: Partial<Omit<AccessProfile, 'name'>> = {},
+): AccessProfile {
   return { ...PROFILE_DEFAULTS, ...settings, name };
 }
 

@@ -56,7 +56,12 @@ export class SessionData {
   }
 
   /** Set a variable (value omitted = empty string). The two timeout variables change the session. */
-  async set(id: SessionId | string, key: string, value = '', options: { secure?: boolean } = {}): Promise<void> {
+  async set(
+    id: SessionId | string,
+    key: string,
+    value = '',
+    options: { secure?: boolean } = {},
+  ): Promise<void> {
     const sid = parseSessionId(id);
     checkVariableName(key);
     if (typeof value !== 'string') {
@@ -116,9 +121,13 @@ export class SessionData {
     }
     checkVariableName(key);
     const sealed = own(s.secure, key);
-    if (options.secure) return sealed === undefined ? undefined : this.keyring.open(sealed, secureContext(s.id, key));
+    if (options.secure)
+      return sealed === undefined ? undefined : this.keyring.open(sealed, secureContext(s.id, key));
     if (sealed !== undefined) {
-      throw new SessionGateError('SG_ERR_SECURE_FLAG_REQUIRED', `${key} is a secure variable: read it with secure`);
+      throw new SessionGateError(
+        'SG_ERR_SECURE_FLAG_REQUIRED',
+        `${key} is a secure variable: read it with secure`,
+      );
     }
     const derived = own(DERIVED_VARIABLES, key);
     return derived ? derived(s) : own(s.variables, key);
