@@ -1,0 +1,337 @@
+import type Database from 'better-sqlite3';
+import { computeExpiresAt, expiryReason, isExpired } from '../core/deadline.js';
+import { SessionGateError } from '../core/errors.js';
+import type { SessionId } from '../core/ids.js';
+import type { CloseReason, CloseRecord, SessionRecord, SessionState } from '../core/session-types.js';
+import type {
+  ClaimedClose,
+  ClaimOptions,
+  ListPage,
+  ListQuery,
+  NewSession,
+  SessionLimits,
+  SessionPatch,
+  SessionStore,
+  StoreCapabilities,
+  StoreStats,
+  UpdateOptions,
+  ValidateOutcome,
+  WriteResult,
+} from './contract.js';
+import { applyPatch, checkLimitsBeforeCreate, pageSize, sessionsToEvict } from './shared.js';
+import { SqliteOutbox } from './sqlite-outbox.js';
+import {
+  openDatabase,
+  recordParams,
+  rowToRecord,
+  SESSION_COLUMNS,
+  type SessionRow,
+  type SqliteOptions,
+} from './sqlite-schema.js';
+import { prepareSessionStatements, type SessionStatements } from './sqlite-statements.js';
+
+export type { SqliteOptions } from './sqlite-schema.js';
+
+const MISSING: ValidateOutcome = Object.freeze({ status: 'missing' });
+
+/** SQLite result codes that mean "the store cannot do its job right now", not a bug. */
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|CORRUPT|NOTADB|READONLY|PROTOCOL)/;
+
+/**
+ * Sessions in one SQLite file: the embedded default. WAL mode lets several processes open the
+ * same file (readers never block; writers queue on `busy_timeout`), and a committed call
+ * survives `kill -9`. Every contract call is one transaction; calls that read before writing
+ * take the write lock up front (`BEGIN IMMEDIATE`) so concurrent processes serialize instead
+ * of failing on a stale snapshot.
+ *
+ * @example
+ * ```ts
+ * const store = SqliteStore.open('./var/sessiongate.db');
+ * await store.create(session, { maxSessionsPerUser: 3 }, Date.now());
+ * const out = await store.validate(session.id, Date.now(), 1000);
+ * await store.dispose();
+ * ```
+ */
+export class SqliteStore implements SessionStore {
+  readonly kind = 'sqlite';
+  readonly capabilities: StoreCapabilities = { durable: true, shared: true };
+
+  private readonly s: SessionStatements;
+  private readonly outbox: SqliteOutbox;
+  private readonly inWriteTx: Database.Transaction<(fn: () => unknown) => unknown>;
+  private readonly inReadTx: Database.Transaction<(fn: () => unknown) => unknown>;
+  private readonly listStatements = new Map<string, Database.Statement<unknown[], SessionRow>>();
+  private disposed = false;
+
+  private constructor(
+    private readonly db: Database.Database,
+    /** The file this store was opened on (`:memory:` for a private in-memory database). */
+    readonly path: string,
+  ) {
+    this.s = prepareSessionStatements(db);
+    this.outbox = new SqliteOutbox(db);
+    this.inWriteTx = db.transaction((fn: () => unknown) => fn());
+    this.inReadTx = db.transaction((fn: () => unknown) => fn());
+  }
+
+  /** Open or create the store in `path` (its directory is created if missing). */
+  static open(path: string, options: SqliteOptions = {}): SqliteStore {
+    return new SqliteStore(openDatabase(path, options), path);
+  }
+
+  async create(session: NewSession, limits: SessionLimits, now: number): Promise<WriteResult> {
+    return this.write(() => {
+      const record: SessionRecord = { ...session, version: 1, expiresAt: computeExpiresAt(session) };
+      if (this.s.exists.get(record.id) !== undefined) throw new Error('session id collision');
+      const evicted = this.prepareLimits(record, limits, now, true);
+      for (const id of evicted) this.closeNow(id, 'evicted', now);
+      this.s.insert.run(recordParams(record));
+      return { record, evicted };
+    });
+  }
+
+  async get(id: SessionId): Promise<SessionRecord | null> {
+    return this.guard(() => {
+      const row = this.s.byId.get(id);
+      return row ? rowToRecord(row) : null;
+    });
+  }
+
+  async validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome> {
+    return this.guard(() => {
+      // Common path: one primary-key read, no write, no explicit transaction.
+      const row = this.s.byId.get(id);
+      if (!row) return MISSING;
+      if (!isExpired(row, now)) {
+        if (now - row.lastAccessAt < touchResolutionMs) return { status: 'valid', record: rowToRecord(row) };
+        // Compare-and-set on the version just read, so no other write can slip in between.
+        const touched = this.s.touch.get(now, touchedExpiry(row, now), id, row.version);
+        if (touched) return { status: 'valid', record: rowToRecord(touched) };
+      }
+      // Expired, or another writer got in first: decide again under the write lock.
+      return this.write(() => this.validateLocked(id, now, touchResolutionMs));
+    });
+  }
+
+  async update(id: SessionId, patch: SessionPatch, o: UpdateOptions): Promise<WriteResult> {
+    const result = this.write((): WriteResult | null => {
+      const row = this.s.byId.get(id);
+      if (!row) return null;
+      const current = rowToRecord(row);
+      if (isExpired(current, o.now)) {
+        this.closeKnown(current, expiryReason(current), o.now);
+        return null; // reported after the commit, so the close is kept
+      }
+      this.checkVersion(current, o.expectedVersion);
+      const record = applyPatch(current, patch, o.now);
+      let evicted: SessionId[] = [];
+      if (patch.user !== undefined && patch.user !== current.user && o.limits) {
+        evicted = this.prepareLimits(record, o.limits, o.now, false);
+      }
+      for (const e of evicted) this.closeNow(e, 'evicted', o.now);
+      this.s.update.run(recordParams(record));
+      return { record, evicted };
+    });
+    if (!result) throw new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${id}`);
+    return result;
+  }
+
+  async rekey(oldId: SessionId, newId: SessionId, patch: SessionPatch, o: UpdateOptions): Promise<boolean> {
+    return this.write(() => {
+      const row = this.s.byId.get(oldId);
+      // As in memory.ts: a session past its deadline is not moved (the sweep closes it).
+      if (!row || isExpired(row, o.now)) return false;
+      const current = rowToRecord(row);
+      this.checkVersion(current, o.expectedVersion);
+      this.s.delete.run(oldId);
+      this.s.insert.run(recordParams({ ...applyPatch(current, patch, o.now), id: newId }));
+      return true;
+    });
+  }
+
+  async close(id: SessionId, reason: CloseReason, now: number): Promise<CloseRecord | null> {
+    return this.write(() => this.closeNow(id, reason, now));
+  }
+
+  async closeExpired(now: number, limit: number): Promise<CloseRecord[]> {
+    return this.write(() => {
+      const closed: CloseRecord[] = [];
+      for (const row of this.s.due.all(now, Math.max(0, Math.floor(limit)))) {
+        const record = rowToRecord(row);
+        if (isExpired(record, now)) closed.push(this.closeKnown(record, expiryReason(record), now));
+      }
+      return closed;
+    });
+  }
+
+  async listByUser(user: string): Promise<SessionRecord[]> {
+    return this.guard(() => this.s.byUser.all(user).map(rowToRecord));
+  }
+
+  async list(query: ListQuery): Promise<ListPage> {
+    return this.guard(() => {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      const filter = (sql: string, value: unknown) => (where.push(sql), args.push(value));
+      if (query.user !== undefined) filter('user = ?', query.user);
+      if (query.state !== undefined) filter('state = ?', query.state);
+      if (query.clientIp !== undefined) filter('client_ip = ?', query.clientIp);
+      if (query.cursor) filter('id > ?', query.cursor);
+      const size = pageSize(query.limit);
+      const rows = this.listStatement(where).all(...args, size + 1);
+      const sessions = rows.slice(0, size).map(rowToRecord);
+      const more = rows.length > size;
+      return { sessions, nextCursor: more ? sessions[sessions.length - 1]!.id : null };
+    });
+  }
+
+  async ensureSubscriber(name: string): Promise<void> {
+    this.write(() => this.outbox.ensureGroup(name));
+  }
+  async claim(subscriber: string, consumer: string, o: ClaimOptions): Promise<ClaimedClose[]> {
+    return this.write(() => this.outbox.claim(subscriber, consumer, o));
+  }
+  async ack(subscriber: string, seq: number): Promise<void> {
+    this.write(() => this.outbox.ack(subscriber, seq));
+  }
+  async retry(subscriber: string, seq: number, retryAt: number): Promise<void> {
+    this.write(() => this.outbox.retry(subscriber, seq, retryAt));
+  }
+  async fail(subscriber: string, seq: number, error: string, now: number): Promise<void> {
+    this.write(() => this.outbox.fail(subscriber, seq, error, now));
+  }
+
+  async stats(): Promise<StoreStats> {
+    // A read transaction: every count comes from the same snapshot.
+    return this.guard(
+      () =>
+        this.inReadTx.deferred(() => {
+          const byState: Record<SessionState, number> = { inprogress: 0, allow: 0, deny: 0, redirect: 0 };
+          let sessions = 0;
+          for (const { state, n } of this.s.countByState.all()) {
+            byState[state] = n;
+            sessions += n;
+          }
+          return {
+            sessions,
+            byState,
+            outboxPending: this.outbox.pendingCounts(),
+            outboxFailed: this.outbox.failedCounts(),
+          };
+        }) as StoreStats,
+    );
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.db.close();
+  }
+
+  /** Run `fn` on the open database, turning lock and I/O failures into catalogue errors. */
+  private guard<T>(fn: () => T): T {
+    if (this.disposed)
+      throw new SessionGateError('SG_ERR_STORE_CLOSED', `the sqlite store ${this.path} was disposed`);
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && UNAVAILABLE_CODES.test(code)) {
+        const why = (err as Error).message;
+        throw new SessionGateError('SG_ERR_STORE_UNAVAILABLE', `sqlite store ${this.path}: ${why}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  /** `fn` in one write transaction (BEGIN IMMEDIATE): it commits whole or not at all. */
+  private write<T>(fn: () => T): T {
+    return this.guard(() => this.inWriteTx.immediate(fn) as T);
+  }
+
+  /** Compare-and-set; throwing inside the transaction rolls back anything it did. */
+  private checkVersion(current: SessionRecord, expected: number | undefined): void {
+    if (expected !== undefined && expected !== current.version) {
+      throw new SessionGateError(
+        'SG_ERR_VERSION_CONFLICT',
+        `session ${current.id} is at version ${current.version}, not ${expected}`,
+      );
+    }
+  }
+
+  private validateLocked(id: SessionId, now: number, touchResolutionMs: number): ValidateOutcome {
+    const row = this.s.byId.get(id);
+    if (!row) return MISSING;
+    if (isExpired(row, now)) {
+      const reason = expiryReason(row);
+      this.closeNow(id, reason, now);
+      return { status: 'expired', reason };
+    }
+    if (now - row.lastAccessAt < touchResolutionMs) return { status: 'valid', record: rowToRecord(row) };
+    const touched = this.s.touch.get(now, touchedExpiry(row, now), id, row.version)!;
+    return { status: 'valid', record: rowToRecord(touched) };
+  }
+
+  /** Sessions to evict so `record` fits its user's limit; throws when a limit refuses. */
+  private prepareLimits(
+    record: SessionRecord,
+    limits: SessionLimits,
+    now: number,
+    isNew: boolean,
+  ): SessionId[] {
+    const others = record.user === null ? [] : this.liveOfUser(record.user, now, record.id);
+    const evict = sessionsToEvict(record, others, limits);
+    if (isNew) {
+      // Counting is a scan of an index, so only count what a configured limit needs.
+      const all = (limits.maxConcurrentSessions ?? 0) > 0 ? this.s.countAll.get()! - evict.length : 0;
+      const ipLimited = (limits.maxInProgressPerClientIp ?? 0) > 0 && record.clientIp !== null;
+      const ofIp = ipLimited ? this.s.countInProgressOfIp.get(record.clientIp!)! : 0;
+      checkLimitsBeforeCreate(record, limits, all, ofIp);
+    }
+    return evict;
+  }
+
+  /** The user's other sessions, oldest first, closing those found past their deadline. */
+  private liveOfUser(user: string, now: number, except: SessionId): SessionRecord[] {
+    const out: SessionRecord[] = [];
+    for (const row of this.s.byUser.all(user)) {
+      if (row.id === except) continue;
+      const record = rowToRecord(row);
+      if (isExpired(record, now)) this.closeKnown(record, expiryReason(record), now);
+      else out.push(record);
+    }
+    return out;
+  }
+
+  private closeNow(id: SessionId, reason: CloseReason, now: number): CloseRecord | null {
+    const row = this.s.deleteReturning.get(id);
+    return row
+      ? this.outbox.append({ sessionId: id, reason, closedAt: now, snapshot: rowToRecord(row) })
+      : null;
+  }
+
+  /** Close a session already read in this transaction. */
+  private closeKnown(record: SessionRecord, reason: CloseReason, now: number): CloseRecord {
+    this.s.delete.run(record.id);
+    return this.outbox.append({ sessionId: record.id, reason, closedAt: now, snapshot: record });
+  }
+
+  /** One prepared statement per combination of filters (at most 16), made on first use. */
+  private listStatement(where: string[]): Database.Statement<unknown[], SessionRow> {
+    const sql = `SELECT ${SESSION_COLUMNS} FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
+    let stmt = this.listStatements.get(sql);
+    if (!stmt) this.listStatements.set(sql, (stmt = this.db.prepare<unknown[], SessionRow>(sql)));
+    return stmt;
+  }
+}
+
+function touchedExpiry(row: SessionRow, now: number): number | null {
+  return computeExpiresAt({
+    lastAccessAt: now,
+    idleTimeout: row.idleTimeout,
+    lifetimeDeadline: row.lifetimeDeadline,
+    policyDeadline: row.policyDeadline,
+  });
+}
