@@ -94,12 +94,24 @@ export function openDatabase(path: string, options: SqliteOptions = {}): Databas
     return db;
   } catch (err) {
     db?.close();
-    if (err instanceof SessionGateError) throw err;
-    const why = err instanceof Error ? err.message : String(err);
-    throw new SessionGateError('SG_ERR_STORE_UNAVAILABLE', `cannot open sqlite store ${path}: ${why}`, {
-      cause: err,
-    });
+    throw storeError(path, err, true);
   }
+}
+
+/** SQLite result codes that mean "the store cannot do its job right now", not a bug. */
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|CORRUPT|NOTADB|READONLY|PROTOCOL)/;
+
+/**
+ * The error to raise for `err`: SG_ERR_STORE_UNAVAILABLE (one line, naming the file) for lock
+ * and I/O failures, or for anything at all while opening; other errors pass through unchanged.
+ */
+export function storeError(path: string, err: unknown, opening = false): unknown {
+  if (err instanceof SessionGateError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (!opening && !(typeof code === 'string' && UNAVAILABLE_CODES.test(code))) return err;
+  const why = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ');
+  const what = opening ? `cannot open sqlite store ${path}` : `sqlite store ${path}`;
+  return new SessionGateError('SG_ERR_STORE_UNAVAILABLE', `${what}: ${why}`, { cause: err });
 }
 
 function migrate(db: Database.Database): void {

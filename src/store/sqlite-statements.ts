@@ -1,9 +1,15 @@
 import type Database from 'better-sqlite3';
 import type { SessionId } from '../core/ids.js';
 import type { SessionState } from '../core/session-types.js';
-import { SESSION_COLUMNS, type SessionRow } from './sqlite-schema.js';
+import type { ListPage, ListQuery } from './contract.js';
+import { pageSize } from './shared.js';
+import { rowToRecord, SESSION_COLUMNS, type SessionRow } from './sqlite-schema.js';
 
 type Params = Record<string, string | number | null>;
+type DueOfUser = Pick<
+  SessionRow,
+  'id' | 'lastAccessAt' | 'idleTimeout' | 'lifetimeDeadline' | 'policyDeadline'
+>;
 
 /** The sessions-table statements, prepared once per connection and reused by every call. */
 export function prepareSessionStatements(db: Database.Database) {
@@ -46,6 +52,12 @@ export function prepareSessionStatements(db: Database.Database) {
     byUser: db.prepare<[string], SessionRow>(
       `SELECT ${SESSION_COLUMNS} FROM sessions WHERE user = ? ORDER BY created_at, id`,
     ),
+    /** A user's sessions past their deadline, with what expiryReason needs, oldest first. */
+    dueOfUser: db.prepare<[string, number], DueOfUser>(
+      `SELECT id, last_access_at AS lastAccessAt, idle_timeout AS idleTimeout,
+         lifetime_deadline AS lifetimeDeadline, policy_deadline AS policyDeadline
+       FROM sessions WHERE user = ? AND expires_at <= ? ORDER BY created_at, id`,
+    ),
     countAll: db.prepare<[], number>('SELECT COUNT(*) FROM sessions').pluck(),
     countInProgressOfIp: db
       .prepare<[string], number>("SELECT COUNT(*) FROM sessions WHERE state = 'inprogress' AND client_ip = ?")
@@ -57,3 +69,36 @@ export function prepareSessionStatements(db: Database.Database) {
 }
 
 export type SessionStatements = ReturnType<typeof prepareSessionStatements>;
+
+/**
+ * `list()`: keyset pagination by id (`id > cursor ORDER BY id LIMIT n + 1`) with the filters
+ * in SQL, so a page costs its size, not its position. One statement per combination of
+ * filters (at most 16), prepared on first use.
+ */
+export class SessionLister {
+  private readonly statements = new Map<string, Database.Statement<unknown[], SessionRow>>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  page(query: ListQuery): ListPage {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const filter = (sql: string, value: unknown) => (where.push(sql), args.push(value));
+    if (query.user !== undefined) filter('user = ?', query.user);
+    if (query.state !== undefined) filter('state = ?', query.state);
+    if (query.clientIp !== undefined) filter('client_ip = ?', query.clientIp);
+    if (query.cursor) filter('id > ?', query.cursor);
+    const size = pageSize(query.limit);
+    const rows = this.statement(where).all(...args, size + 1);
+    const sessions = rows.slice(0, size).map(rowToRecord);
+    return { sessions, nextCursor: rows.length > size ? sessions[sessions.length - 1]!.id : null };
+  }
+
+  private statement(where: string[]): Database.Statement<unknown[], SessionRow> {
+    const filters = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const sql = `SELECT ${SESSION_COLUMNS} FROM sessions ${filters} ORDER BY id LIMIT ?`;
+    let stmt = this.statements.get(sql);
+    if (!stmt) this.statements.set(sql, (stmt = this.db.prepare<unknown[], SessionRow>(sql)));
+    return stmt;
+  }
+}

@@ -18,24 +18,21 @@ import type {
   ValidateOutcome,
   WriteResult,
 } from './contract.js';
-import { applyPatch, checkLimitsBeforeCreate, pageSize, sessionsToEvict } from './shared.js';
+import { applyPatch, checkLimitsBeforeCreate, sessionsToEvict } from './shared.js';
 import { SqliteOutbox } from './sqlite-outbox.js';
 import {
   openDatabase,
   recordParams,
   rowToRecord,
-  SESSION_COLUMNS,
+  storeError,
   type SessionRow,
   type SqliteOptions,
 } from './sqlite-schema.js';
-import { prepareSessionStatements, type SessionStatements } from './sqlite-statements.js';
+import { prepareSessionStatements, SessionLister, type SessionStatements } from './sqlite-statements.js';
 
 export type { SqliteOptions } from './sqlite-schema.js';
 
 const MISSING: ValidateOutcome = Object.freeze({ status: 'missing' });
-
-/** SQLite result codes that mean "the store cannot do its job right now", not a bug. */
-const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|CORRUPT|NOTADB|READONLY|PROTOCOL)/;
 
 /**
  * Sessions in one SQLite file: the embedded default. WAL mode lets several processes open the
@@ -58,9 +55,9 @@ export class SqliteStore implements SessionStore {
 
   private readonly s: SessionStatements;
   private readonly outbox: SqliteOutbox;
-  private readonly inWriteTx: Database.Transaction<(fn: () => unknown) => unknown>;
-  private readonly inReadTx: Database.Transaction<(fn: () => unknown) => unknown>;
-  private readonly listStatements = new Map<string, Database.Statement<unknown[], SessionRow>>();
+  /** Runs a closure in a transaction: `.immediate` for writes, `.deferred` for reads. */
+  private readonly tx: Database.Transaction<(fn: () => unknown) => unknown>;
+  private readonly lister: SessionLister;
   private disposed = false;
 
   private constructor(
@@ -70,13 +67,19 @@ export class SqliteStore implements SessionStore {
   ) {
     this.s = prepareSessionStatements(db);
     this.outbox = new SqliteOutbox(db);
-    this.inWriteTx = db.transaction((fn: () => unknown) => fn());
-    this.inReadTx = db.transaction((fn: () => unknown) => fn());
+    this.lister = new SessionLister(db);
+    this.tx = db.transaction((fn: () => unknown) => fn());
   }
 
   /** Open or create the store in `path` (its directory is created if missing). */
   static open(path: string, options: SqliteOptions = {}): SqliteStore {
-    return new SqliteStore(openDatabase(path, options), path);
+    const db = openDatabase(path, options);
+    try {
+      return new SqliteStore(db, path);
+    } catch (err) {
+      db.close(); // e.g. a file whose tables do not match its schema version
+      throw storeError(path, err, true);
+    }
   }
 
   async create(session: NewSession, limits: SessionLimits, now: number): Promise<WriteResult> {
@@ -169,20 +172,7 @@ export class SqliteStore implements SessionStore {
   }
 
   async list(query: ListQuery): Promise<ListPage> {
-    return this.guard(() => {
-      const where: string[] = [];
-      const args: unknown[] = [];
-      const filter = (sql: string, value: unknown) => (where.push(sql), args.push(value));
-      if (query.user !== undefined) filter('user = ?', query.user);
-      if (query.state !== undefined) filter('state = ?', query.state);
-      if (query.clientIp !== undefined) filter('client_ip = ?', query.clientIp);
-      if (query.cursor) filter('id > ?', query.cursor);
-      const size = pageSize(query.limit);
-      const rows = this.listStatement(where).all(...args, size + 1);
-      const sessions = rows.slice(0, size).map(rowToRecord);
-      const more = rows.length > size;
-      return { sessions, nextCursor: more ? sessions[sessions.length - 1]!.id : null };
-    });
+    return this.guard(() => this.lister.page(query));
   }
 
   async ensureSubscriber(name: string): Promise<void> {
@@ -205,7 +195,7 @@ export class SqliteStore implements SessionStore {
     // A read transaction: every count comes from the same snapshot.
     return this.guard(
       () =>
-        this.inReadTx.deferred(() => {
+        this.tx.deferred(() => {
           const byState: Record<SessionState, number> = { inprogress: 0, allow: 0, deny: 0, redirect: 0 };
           let sessions = 0;
           for (const { state, n } of this.s.countByState.all()) {
@@ -235,20 +225,13 @@ export class SqliteStore implements SessionStore {
     try {
       return fn();
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (typeof code === 'string' && UNAVAILABLE_CODES.test(code)) {
-        const why = (err as Error).message;
-        throw new SessionGateError('SG_ERR_STORE_UNAVAILABLE', `sqlite store ${this.path}: ${why}`, {
-          cause: err,
-        });
-      }
-      throw err;
+      throw storeError(this.path, err);
     }
   }
 
   /** `fn` in one write transaction (BEGIN IMMEDIATE): it commits whole or not at all. */
   private write<T>(fn: () => T): T {
-    return this.guard(() => this.inWriteTx.immediate(fn) as T);
+    return this.guard(() => this.tx.immediate(fn) as T);
   }
 
   /** Compare-and-set; throwing inside the transaction rolls back anything it did. */
@@ -281,7 +264,7 @@ export class SqliteStore implements SessionStore {
     now: number,
     isNew: boolean,
   ): SessionId[] {
-    const others = record.user === null ? [] : this.liveOfUser(record.user, now, record.id);
+    const others = record.user === null ? [] : this.liveOfUser(record.user, now, record.id, limits);
     const evict = sessionsToEvict(record, others, limits);
     if (isNew) {
       // Counting is a scan of an index, so only count what a configured limit needs.
@@ -293,16 +276,20 @@ export class SqliteStore implements SessionStore {
     return evict;
   }
 
-  /** The user's other sessions, oldest first, closing those found past their deadline. */
-  private liveOfUser(user: string, now: number, except: SessionId): SessionRecord[] {
-    const out: SessionRecord[] = [];
-    for (const row of this.s.byUser.all(user)) {
-      if (row.id === except) continue;
-      const record = rowToRecord(row);
-      if (isExpired(record, now)) this.closeKnown(record, expiryReason(record), now);
-      else out.push(record);
+  /**
+   * The user's other sessions, oldest first, after closing those past their deadline (as
+   * memory.ts does). Without a per-user limit nothing can be evicted, so the live ones are not
+   * read: that keeps a create for a user with many sessions cheap.
+   */
+  private liveOfUser(user: string, now: number, except: SessionId, limits: SessionLimits): SessionRecord[] {
+    for (const due of this.s.dueOfUser.all(user, now)) {
+      if (due.id !== except) this.closeNow(due.id, expiryReason(due), now);
     }
-    return out;
+    if ((limits.maxSessionsPerUser ?? 0) <= 0) return [];
+    return this.s.byUser
+      .all(user)
+      .filter((row) => row.id !== except)
+      .map(rowToRecord);
   }
 
   private closeNow(id: SessionId, reason: CloseReason, now: number): CloseRecord | null {
@@ -316,14 +303,6 @@ export class SqliteStore implements SessionStore {
   private closeKnown(record: SessionRecord, reason: CloseReason, now: number): CloseRecord {
     this.s.delete.run(record.id);
     return this.outbox.append({ sessionId: record.id, reason, closedAt: now, snapshot: record });
-  }
-
-  /** One prepared statement per combination of filters (at most 16), made on first use. */
-  private listStatement(where: string[]): Database.Statement<unknown[], SessionRow> {
-    const sql = `SELECT ${SESSION_COLUMNS} FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
-    let stmt = this.listStatements.get(sql);
-    if (!stmt) this.listStatements.set(sql, (stmt = this.db.prepare<unknown[], SessionRow>(sql)));
-    return stmt;
   }
 }
 
