@@ -65,3 +65,35 @@ export interface CloseRecord {
   /** The session as it was at the moment it closed. */
   snapshot: SessionRecord;
 }
+
+/**
+ * A plain copy of a record's fields, built as one object literal. Object spread of a record
+ * yields a slow, dictionary-backed object about three times the size; at a million sessions
+ * in memory that difference is most of the footprint.
+ *
+ * @example
+ * ```ts
+ * const next = copyRecord({ ...current, version: current.version + 1 }); // compact again
+ * ```
+ */
+export function copyRecord(r: SessionRecord): SessionRecord {
+  return {
+    id: r.id,
+    state: r.state,
+    user: r.user,
+    clientIp: r.clientIp,
+    profile: r.profile,
+    createdAt: r.createdAt,
+    lastAccessAt: r.lastAccessAt,
+    idleTimeout: r.idleTimeout,
+    lifetime: r.lifetime,
+    lifetimeDeadline: r.lifetimeDeadline,
+    policyDeadline: r.policyDeadline,
+    expiresAt: r.expiresAt,
+    variables: r.variables,
+    secure: r.secure,
+    cookies: r.cookies,
+    sessionCookie: r.sessionCookie,
+    version: r.version,
+  };
+}

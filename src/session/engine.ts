@@ -114,12 +114,11 @@ export class SessionEngine {
     const lifetime = parseSeconds(options.lifetime ?? profile.maxSessionTimeout, 'lifetime');
     const now = this.clock.now();
     const { id, token } = newToken();
-    const variables: Record<string, string> = {
-      ...options.variables,
-      'session.user.starttime': String(Math.floor(now / 1000)),
-    };
-    if (options.clientIp !== undefined) variables['session.user.clientip'] = options.clientIp;
-    if (state !== 'inprogress') variables['session.policy.result'] = POLICY_RESULT[state];
+    // session.user.sessionid, .starttime and .clientip are derived from the record.
+    const variables: Record<string, string> =
+      state === 'inprogress'
+        ? { ...options.variables }
+        : { ...options.variables, 'session.policy.result': POLICY_RESULT[state] };
     await this.store.create(
       {
         id,

@@ -4,14 +4,20 @@ import type { SessionRecord } from '../core/session-types.js';
 const NAME_RE = /^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*$/;
 
 /** Variables whose value is the session's own state, so they can never disagree with it. */
-export const DERIVED_VARIABLES: Record<string, (s: SessionRecord) => string> = {
+export const DERIVED_VARIABLES: Record<string, (s: SessionRecord) => string | undefined> = {
   'session.user.sessionid': (s) => s.id,
+  'session.user.starttime': (s) => String(Math.floor(s.createdAt / 1000)),
+  'session.user.clientip': (s) => s.clientIp ?? undefined,
   'session.inactivity_timeout': (s) => String(s.idleTimeout),
   'session.max_session_timeout': (s) => String(s.lifetime),
 };
 
 /** Derived variables that may not be set (the timeouts may: they change the session). */
-export const READ_ONLY_VARIABLES = new Set(['session.user.sessionid']);
+export const READ_ONLY_VARIABLES = new Set([
+  'session.user.sessionid',
+  'session.user.starttime',
+  'session.user.clientip',
+]);
 
 export function checkVariableName(name: string): void {
   if (typeof name !== 'string' || name.length > 256 || !NAME_RE.test(name)) {

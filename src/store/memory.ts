@@ -1,7 +1,13 @@
 import type { SessionId } from '../core/ids.js';
 import { computeExpiresAt, expiryReason, isExpired } from '../core/deadline.js';
 import { SessionGateError } from '../core/errors.js';
-import type { CloseReason, CloseRecord, SessionRecord, SessionState } from '../core/session-types.js';
+import {
+  copyRecord,
+  type CloseReason,
+  type CloseRecord,
+  type SessionRecord,
+  type SessionState,
+} from '../core/session-types.js';
 import type {
   ClaimedClose,
   ClaimOptions,
@@ -48,7 +54,7 @@ export class MemoryStore implements SessionStore {
 
   async create(session: NewSession, limits: SessionLimits, now: number): Promise<WriteResult> {
     this.open();
-    const record = freeze({ ...session, version: 1, expiresAt: computeExpiresAt(session) });
+    const record = freeze(copyRecord({ ...session, version: 1, expiresAt: computeExpiresAt(session) }));
     if (this.sessions.has(record.id)) throw new Error('session id collision');
     const evict = this.prepareLimits(record, limits, now, true);
     for (const id of evict) this.closeNow(id, 'evicted', now);
@@ -71,7 +77,9 @@ export class MemoryStore implements SessionStore {
       return { status: 'expired', reason };
     }
     if (now - current.lastAccessAt < touchResolutionMs) return { status: 'valid', record: current };
-    const touched = { ...current, lastAccessAt: now, version: current.version + 1 };
+    const touched = copyRecord(current);
+    touched.lastAccessAt = now;
+    touched.version = current.version + 1;
     touched.expiresAt = computeExpiresAt(touched);
     const record = Object.freeze(touched);
     this.replace(current, record);
@@ -108,7 +116,9 @@ export class MemoryStore implements SessionStore {
       );
     }
     this.unindex(current);
-    this.index(freeze({ ...applyPatch(current, patch, o.now), id: newId }));
+    const moved = applyPatch(current, patch, o.now);
+    moved.id = newId;
+    this.index(freeze(moved));
     return true;
   }
 
@@ -298,11 +308,20 @@ export class MemoryStore implements SessionStore {
   }
 }
 
+// Most sessions have no secure variables and no plugin cookies: share one empty object
+// instead of keeping three per session (about 150 bytes each session at a million sessions).
+const EMPTY = Object.freeze({}) as Record<string, never>;
+
+function frozen<T extends object>(value: T): T {
+  for (const _ in value) return Object.freeze(value);
+  return EMPTY as T;
+}
+
 function freeze(record: SessionRecord): SessionRecord {
-  Object.freeze(record.variables);
-  Object.freeze(record.secure);
-  Object.freeze(record.cookies);
-  Object.freeze(record.sessionCookie);
+  record.variables = frozen(record.variables);
+  record.secure = frozen(record.secure);
+  record.cookies = frozen(record.cookies);
+  record.sessionCookie = frozen(record.sessionCookie);
   return Object.freeze(record);
 }
 

@@ -1,7 +1,7 @@
 import { computeExpiresAt } from '../core/deadline.js';
 import { SessionGateError } from '../core/errors.js';
 import type { SessionId } from '../core/ids.js';
-import type { SessionRecord } from '../core/session-types.js';
+import { copyRecord, type SessionRecord } from '../core/session-types.js';
 import type { ListPage, SessionLimits, SessionPatch } from './contract.js';
 
 /**
@@ -9,7 +9,8 @@ import type { ListPage, SessionLimits, SessionPatch } from './contract.js';
  * stores that hold records as objects (memory, sqlite).
  */
 export function applyPatch(current: SessionRecord, patch: SessionPatch, now: number): SessionRecord {
-  const next: SessionRecord = { ...current, version: current.version + 1 };
+  const next = copyRecord(current);
+  next.version = current.version + 1;
   if (patch.state !== undefined) next.state = patch.state;
   if (patch.user !== undefined) next.user = patch.user;
   if (patch.idleTimeout !== undefined) next.idleTimeout = patch.idleTimeout;
