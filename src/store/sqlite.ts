@@ -83,10 +83,11 @@ export class SqliteStore implements SessionStore {
   }
 
   async create(session: NewSession, limits: SessionLimits, now: number): Promise<WriteResult> {
-    return this.write(() => {
+    return this.writeOrRefuse(() => {
       const record: SessionRecord = { ...session, version: 1, expiresAt: computeExpiresAt(session) };
       if (this.s.exists.get(record.id) !== undefined) throw new Error('session id collision');
       const evicted = this.prepareLimits(record, limits, now, true);
+      if (evicted instanceof SessionGateError) return evicted;
       for (const id of evicted) this.closeNow(id, 'evicted', now);
       this.s.insert.run(recordParams(record));
       return { record, evicted };
@@ -117,26 +118,25 @@ export class SqliteStore implements SessionStore {
   }
 
   async update(id: SessionId, patch: SessionPatch, o: UpdateOptions): Promise<WriteResult> {
-    const result = this.write((): WriteResult | null => {
+    return this.writeOrRefuse(() => {
       const row = this.s.byId.get(id);
-      if (!row) return null;
+      if (!row) return notFound(id);
       const current = rowToRecord(row);
       if (isExpired(current, o.now)) {
         this.closeKnown(current, expiryReason(current), o.now);
-        return null; // reported after the commit, so the close is kept
+        return notFound(id);
       }
       this.checkVersion(current, o.expectedVersion);
       const record = applyPatch(current, patch, o.now);
-      let evicted: SessionId[] = [];
+      let evicted: SessionId[] | SessionGateError = [];
       if (patch.user !== undefined && patch.user !== current.user && o.limits) {
         evicted = this.prepareLimits(record, o.limits, o.now, false);
       }
+      if (evicted instanceof SessionGateError) return evicted;
       for (const e of evicted) this.closeNow(e, 'evicted', o.now);
       this.s.update.run(recordParams(record));
       return { record, evicted };
     });
-    if (!result) throw new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${id}`);
-    return result;
   }
 
   async rekey(oldId: SessionId, newId: SessionId, patch: SessionPatch, o: UpdateOptions): Promise<boolean> {
@@ -234,6 +234,16 @@ export class SqliteStore implements SessionStore {
     return this.guard(() => this.tx.immediate(fn) as T);
   }
 
+  /**
+   * Like `write`, but an error that `fn` *returns* is thrown after the commit: a refusal then
+   * keeps what was done before it (closing sessions found expired), exactly as memory.ts does.
+   */
+  private writeOrRefuse<T>(fn: () => T | SessionGateError): T {
+    const out = this.write(fn);
+    if (out instanceof SessionGateError) throw out;
+    return out;
+  }
+
   /** Compare-and-set; throwing inside the transaction rolls back anything it did. */
   private checkVersion(current: SessionRecord, expected: number | undefined): void {
     if (expected !== undefined && expected !== current.version) {
@@ -257,23 +267,31 @@ export class SqliteStore implements SessionStore {
     return { status: 'valid', record: rowToRecord(touched) };
   }
 
-  /** Sessions to evict so `record` fits its user's limit; throws when a limit refuses. */
+  /**
+   * Sessions to evict so `record` fits its user's limit, or the refusal of a limit (returned,
+   * not thrown, so the caller can commit the expiry closes made while counting).
+   */
   private prepareLimits(
     record: SessionRecord,
     limits: SessionLimits,
     now: number,
     isNew: boolean,
-  ): SessionId[] {
+  ): SessionId[] | SessionGateError {
     const others = record.user === null ? [] : this.liveOfUser(record.user, now, record.id, limits);
-    const evict = sessionsToEvict(record, others, limits);
-    if (isNew) {
-      // Counting is a scan of an index, so only count what a configured limit needs.
-      const all = (limits.maxConcurrentSessions ?? 0) > 0 ? this.s.countAll.get()! - evict.length : 0;
-      const ipLimited = (limits.maxInProgressPerClientIp ?? 0) > 0 && record.clientIp !== null;
-      const ofIp = ipLimited ? this.s.countInProgressOfIp.get(record.clientIp!)! : 0;
-      checkLimitsBeforeCreate(record, limits, all, ofIp);
+    try {
+      const evict = sessionsToEvict(record, others, limits);
+      if (isNew) {
+        // COUNT(*) reads a whole index, so only count what a configured limit needs.
+        const all = (limits.maxConcurrentSessions ?? 0) > 0 ? this.s.countAll.get()! - evict.length : 0;
+        const ipLimited = (limits.maxInProgressPerClientIp ?? 0) > 0 && record.clientIp !== null;
+        const ofIp = ipLimited ? this.s.countInProgressOfIp.get(record.clientIp!)! : 0;
+        checkLimitsBeforeCreate(record, limits, all, ofIp);
+      }
+      return evict;
+    } catch (err) {
+      if (err instanceof SessionGateError) return err;
+      throw err;
     }
-    return evict;
   }
 
   /**
@@ -304,6 +322,10 @@ export class SqliteStore implements SessionStore {
     this.s.delete.run(record.id);
     return this.outbox.append({ sessionId: record.id, reason, closedAt: now, snapshot: record });
   }
+}
+
+function notFound(id: SessionId): SessionGateError {
+  return new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${id}`);
 }
 
 function touchedExpiry(row: SessionRow, now: number): number | null {
