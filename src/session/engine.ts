@@ -147,8 +147,8 @@ export class SessionEngine {
   }
 
   /** Change the timeouts of a live session; `lifetime` and `remaining` exclude each other. */
-  async modify(id: SessionId, options: ModifyOptions): Promise<SessionRecord> {
-    parseSessionId(id);
+  async modify(sessionId: SessionId | string, options: ModifyOptions): Promise<SessionRecord> {
+    const id = parseSessionId(sessionId);
     if (options.lifetime !== undefined && options.remaining !== undefined) {
       throw new SessionGateError(
         'SG_ERR_LIFETIME_WITH_REMAINING',
@@ -221,7 +221,7 @@ export class SessionEngine {
   }
 
   /** End the access policy: set the state and `session.policy.result`; ends the policy timer. */
-  async completePolicy(id: SessionId, state: Exclude<SessionState, 'inprogress'>): Promise<SessionRecord> {
+  async completePolicy(id: SessionId | string, state: Exclude<SessionState, 'inprogress'>): Promise<SessionRecord> {
     if (!POLICY_RESULT[state]) throw invalidState(state);
     return (
       await this.store.update(
@@ -233,22 +233,22 @@ export class SessionEngine {
   }
 
   /** Associate a user with the session, applying the profile's per-user limit (may evict). */
-  async setUser(id: SessionId, user: string): Promise<{ record: SessionRecord; evicted: SessionId[] }> {
+  async setUser(id: SessionId | string, user: string): Promise<{ record: SessionRecord; evicted: SessionId[] }> {
     const current = await this.require(id);
     return this.store.update(
-      id,
+      current.id,
       { user },
       { now: this.clock.now(), limits: limitsOf(this.profile(current.profile)) },
     );
   }
 
   /** Issue a new token for the session (after logon, against fixation); the old one stops working. */
-  async rotate(id: SessionId): Promise<{ id: SessionId; token: SessionToken }> {
+  async rotate(id: SessionId | string): Promise<{ id: SessionId; token: SessionToken }> {
     const current = await this.require(id);
     const fresh = newToken();
     const reseal = this.data.resealFor(current, fresh.id);
     const moved = await this.store.rekey(
-      id,
+      current.id,
       fresh.id,
       { setSecure: reseal },
       { now: this.clock.now(), expectedVersion: current.version },
@@ -317,7 +317,7 @@ export class SessionEngine {
   }
 
   /** The configuration of a session's profile as it applies to that session now. */
-  async config(id: SessionId): Promise<Record<string, string>> {
+  async config(id: SessionId | string): Promise<Record<string, string>> {
     const s = await this.require(id);
     return effectiveConfig(this.profile(s.profile), s);
   }
@@ -328,7 +328,7 @@ export class SessionEngine {
     return p;
   }
 
-  private async require(id: SessionId): Promise<SessionRecord> {
+  private async require(id: SessionId | string): Promise<SessionRecord> {
     const s = await this.get(id);
     if (!s) throw notFound(id);
     return s;
