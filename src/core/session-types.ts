@@ -57,8 +57,11 @@ export interface SessionRecord {
 
 /** What the store keeps after a session ends, for the close pipeline. */
 export interface CloseRecord {
-  /** Position in the outbox; increases with every close. */
-  seq: number;
+  /**
+   * Opaque position of the record in the store's outbox, passed back to ack/retry/fail
+   * (memory and sqlite: a decimal sequence number; redis: shard and stream entry id).
+   */
+  seq: string;
   sessionId: SessionId;
   reason: CloseReason;
   closedAt: number;

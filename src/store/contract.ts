@@ -157,11 +157,11 @@ export interface SessionStore {
   /** Lease up to `limit` close records for one subscriber (stale leases are taken over). */
   claim(subscriber: string, consumer: string, options: ClaimOptions): Promise<ClaimedClose[]>;
   /** The subscriber finished this record; it will never see it again. */
-  ack(subscriber: string, seq: number): Promise<void>;
+  ack(subscriber: string, seq: string): Promise<void>;
   /** The subscriber failed; release the lease and offer the record again at `retryAt`. */
-  retry(subscriber: string, seq: number, retryAt: number): Promise<void>;
+  retry(subscriber: string, seq: string, retryAt: number): Promise<void>;
   /** Give up on this record for this subscriber, keeping it for inspection. */
-  fail(subscriber: string, seq: number, error: string, now: number): Promise<void>;
+  fail(subscriber: string, seq: string, error: string, now: number): Promise<void>;
 
   stats(): Promise<StoreStats>;
   /** Release connections and files. The store is unusable afterwards. */

@@ -25,8 +25,9 @@ export class MemoryOutbox {
   private seq = 0;
 
   append(record: Omit<CloseRecord, 'seq'>): CloseRecord {
-    const full: CloseRecord = { ...record, seq: ++this.seq };
-    this.records.set(full.seq, full);
+    const seq = ++this.seq;
+    const full: CloseRecord = { ...record, seq: String(seq) };
+    this.records.set(seq, full);
     return full;
   }
 
@@ -62,21 +63,23 @@ export class MemoryOutbox {
     return out;
   }
 
-  ack(name: string, seq: number): void {
+  ack(name: string, ref: string): void {
+    const seq = Number(ref);
     this.group(name).pending.delete(seq);
     this.trim(seq);
   }
 
-  retry(name: string, seq: number, retryAt: number): void {
-    const p = this.group(name).pending.get(seq);
+  retry(name: string, ref: string, retryAt: number): void {
+    const p = this.group(name).pending.get(Number(ref));
     if (p) {
       p.consumer = null;
       p.leaseUntil = retryAt;
     }
   }
 
-  fail(name: string, seq: number, error: string, now: number): void {
+  fail(name: string, ref: string, error: string, now: number): void {
     const g = this.group(name);
+    const seq = Number(ref);
     if (g.pending.delete(seq)) g.failed.set(seq, { error, failedAt: now });
   }
 

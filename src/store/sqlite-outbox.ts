@@ -83,7 +83,7 @@ export class SqliteOutbox {
   append(record: Omit<CloseRecord, 'seq'>): CloseRecord {
     const { sessionId, reason, closedAt, snapshot } = record;
     const info = this.s.append.run(sessionId, reason, closedAt, JSON.stringify(snapshot));
-    return { seq: Number(info.lastInsertRowid), sessionId, reason, closedAt, snapshot };
+    return { seq: String(info.lastInsertRowid), sessionId, reason, closedAt, snapshot };
   }
 
   /** A new group starts at the first record still in the outbox, so it sees every one of them. */
@@ -117,19 +117,21 @@ export class SqliteOutbox {
     return out;
   }
 
-  ack(name: string, seq: number): void {
+  ack(name: string, ref: string): void {
     this.ensureGroup(name);
+    const seq = Number(ref);
     this.s.dropPending.run(name, seq);
     this.s.trim.run({ seq });
   }
 
-  retry(name: string, seq: number, retryAt: number): void {
+  retry(name: string, ref: string, retryAt: number): void {
     this.ensureGroup(name);
-    this.s.release.run(retryAt, name, seq);
+    this.s.release.run(retryAt, name, Number(ref));
   }
 
-  fail(name: string, seq: number, error: string, now: number): void {
+  fail(name: string, ref: string, error: string, now: number): void {
     this.ensureGroup(name);
+    const seq = Number(ref);
     if (this.s.dropPending.run(name, seq).changes > 0) this.s.addFailed.run(name, seq, error, now);
   }
 
@@ -145,7 +147,7 @@ export class SqliteOutbox {
 
 function toClose(row: OutboxRow): CloseRecord {
   return {
-    seq: row.seq,
+    seq: String(row.seq),
     sessionId: row.sessionId,
     reason: row.reason,
     closedAt: row.closedAt,

@@ -181,13 +181,13 @@ export class SqliteStore implements SessionStore {
   async claim(subscriber: string, consumer: string, o: ClaimOptions): Promise<ClaimedClose[]> {
     return this.write(() => this.outbox.claim(subscriber, consumer, o));
   }
-  async ack(subscriber: string, seq: number): Promise<void> {
+  async ack(subscriber: string, seq: string): Promise<void> {
     this.write(() => this.outbox.ack(subscriber, seq));
   }
-  async retry(subscriber: string, seq: number, retryAt: number): Promise<void> {
+  async retry(subscriber: string, seq: string, retryAt: number): Promise<void> {
     this.write(() => this.outbox.retry(subscriber, seq, retryAt));
   }
-  async fail(subscriber: string, seq: number, error: string, now: number): Promise<void> {
+  async fail(subscriber: string, seq: string, error: string, now: number): Promise<void> {
     this.write(() => this.outbox.fail(subscriber, seq, error, now));
   }
 

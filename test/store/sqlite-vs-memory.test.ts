@@ -90,7 +90,7 @@ type Step = typeof step extends fc.Arbitrary<infer S> ? S : never;
 /** One store under test plus the seq it gave each (subscriber, session) it handed out. */
 interface Side {
   store: SessionStore;
-  seqOf: Map<string, number>;
+  seqOf: Map<string, string>;
 }
 
 async function outcome(fn: () => Promise<unknown>): Promise<unknown> {

@@ -159,7 +159,7 @@ describe('sqlite store specifics', () => {
     await store.ensureSubscriber('late');
     assert.deepEqual(
       (await claim('late')).map((r) => r.seq),
-      [2, 3],
+      ['2', '3'],
     );
     const st = await store.stats();
     assert.deepEqual(st.outboxPending, { a: 0, b: 1, late: 2 });
