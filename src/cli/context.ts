@@ -1,0 +1,118 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isSessionGateError, SessionGateError } from '../core/errors.js';
+import { SessionEngine } from '../session/engine.js';
+import { Keyring } from '../session/keyring.js';
+import type { AccessProfile } from '../session/profile.js';
+import type { SessionStore } from '../store/contract.js';
+import { openStore } from '../store/open.js';
+import { loadCliConfig } from './config-file.js';
+
+/** Where a command writes and what it runs in; tests pass their own. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export function processIo(): Io {
+  return {
+    out: (text) => void process.stdout.write(text),
+    err: (text) => void process.stderr.write(text),
+    env: process.env,
+    cwd: process.cwd(),
+  };
+}
+
+/** The global flags as parsed (`configFile` is `--config FILE` or `--config-file FILE`). */
+export interface GlobalFlags {
+  store?: string | undefined;
+  configFile?: string | undefined;
+  keyFile?: string | undefined;
+}
+
+export const DEFAULT_STORE = 'sqlite:./var/sessiongate.db';
+export const DEFAULT_KEY_FILE = './var/keyring.json';
+
+/** A store URL with its sqlite path made absolute, or `memory`. */
+export type StoreTarget = { kind: 'memory' } | { kind: 'sqlite'; path: string };
+
+export interface Settings {
+  store: StoreTarget;
+  /** Absolute key ring path; undefined = an ephemeral key ring (memory store, no key file given). */
+  keyFile: string | undefined;
+  profiles: AccessProfile[];
+}
+
+/**
+ * Apply the precedence rules: `--store`, else the config's `store`, else the default sqlite
+ * file; `--key-file`, else the config's `keys`, else `./var/keyring.json`. Paths from the
+ * command line resolve against the working directory, paths from the file against its folder.
+ */
+export function resolveSettings(flags: GlobalFlags, cwd: string): Settings {
+  const config = flags.configFile !== undefined ? loadCliConfig(flags.configFile, cwd) : undefined;
+  let store: StoreTarget;
+  if (flags.store !== undefined) store = parseStoreUrl(flags.store, cwd, '--store');
+  else if (config?.store !== undefined)
+    store = parseStoreUrl(config.store, config.dir, `${config.file}: store`);
+  else store = parseStoreUrl(DEFAULT_STORE, cwd, 'default store');
+  let keyFile: string | undefined;
+  if (flags.keyFile !== undefined) keyFile = resolve(cwd, flags.keyFile);
+  else if (config?.keys !== undefined) keyFile = config.keys;
+  else keyFile = store.kind === 'memory' ? undefined : resolve(cwd, DEFAULT_KEY_FILE);
+  return { store, keyFile, profiles: config?.profiles ?? [] };
+}
+
+export function parseStoreUrl(url: string, base: string, origin: string): StoreTarget {
+  if (url === 'memory' || url === 'memory:') return { kind: 'memory' };
+  const sqlite = /^sqlite:(?:\/\/)?(.+)$/.exec(url);
+  if (sqlite?.[1]) {
+    const path = sqlite[1] === ':memory:' ? sqlite[1] : resolve(base, sqlite[1]);
+    return { kind: 'sqlite', path };
+  }
+  const message = `${origin}: unknown store ${JSON.stringify(url.slice(0, 80))}: use memory or sqlite:PATH`;
+  throw origin === '--store'
+    ? new SessionGateError('SG_ERR_USAGE', message)
+    : new SessionGateError('SG_ERR_STORE_URL', message);
+}
+
+/**
+ * Open the store, the key ring and an engine, run `work`, then stop the engine and dispose of
+ * the store whatever happened, so the process can exit promptly.
+ */
+export async function withEngine<T>(
+  flags: GlobalFlags,
+  io: Io,
+  work: (engine: SessionEngine) => Promise<T>,
+): Promise<T> {
+  const settings = resolveSettings(flags, io.cwd);
+  const keyring =
+    settings.keyFile !== undefined ? Keyring.loadOrCreate(settings.keyFile) : Keyring.ephemeral();
+  const store = await open(settings.store);
+  try {
+    const engine = new SessionEngine({ store, keyring, profiles: settings.profiles });
+    try {
+      return await work(engine);
+    } finally {
+      await engine.stop();
+    }
+  } finally {
+    await store.dispose();
+  }
+}
+
+async function open(target: StoreTarget): Promise<SessionStore> {
+  if (target.kind === 'memory') return openStore('memory');
+  try {
+    if (target.path !== ':memory:') mkdirSync(dirname(target.path), { recursive: true });
+    return await openStore(`sqlite:${target.path}`);
+  } catch (err) {
+    if (isSessionGateError(err)) throw err;
+    throw new SessionGateError(
+      'SG_ERR_STORE_UNAVAILABLE',
+      `cannot open store sqlite:${target.path}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}

@@ -1,0 +1,95 @@
+import { isSessionGateError } from '../core/errors.js';
+import { USAGE_CODES, usage, wantsHelp } from './args.js';
+import { processIo, type Io } from './context.js';
+import { dataGet, dataSet } from './data-commands.js';
+import { commandHelp, SESSION_HELP, TOP_HELP, version } from './help.js';
+import { create, exists, modify, remove, type Command } from './session-commands.js';
+import { list, show } from './view-commands.js';
+
+const SESSION_COMMANDS: Record<string, Command> = { create, exists, modify, remove, list, show };
+const DATA_COMMANDS: Record<string, Command> = { get: dataGet, set: dataSet };
+
+/**
+ * The `sessiongate` command. Returns the exit code: 0 ok, 1 error, 2 usage error. Every
+ * failure is one line on stderr, `sessiongate: <message>`; SESSIONGATE_DEBUG=1 adds the stack.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await main(['session', 'list', '--store', 'sqlite:./var/s.db']);
+ * ```
+ */
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+async function dispatch(argv: string[], io: Io): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    io.err(TOP_HELP);
+    return 2;
+  }
+  if (first === '--help' || first === '-h' || first === 'help') {
+    io.out(TOP_HELP);
+    return 0;
+  }
+  if (first === '--version' || first === '-V') {
+    io.out(`${version()}\n`);
+    return 0;
+  }
+  if (first !== 'session') throw usage(`unknown command ${JSON.stringify(first.slice(0, 40))}`, '');
+  return session(rest, io);
+}
+
+async function session(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.err(SESSION_HELP);
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    io.out(SESSION_HELP);
+    return 0;
+  }
+  if (name === 'data') {
+    const [verb, ...args] = rest;
+    if (verb === '--help' || verb === '-h') {
+      io.out(`${commandHelp('data get')}\n${commandHelp('data set')}`);
+      return 0;
+    }
+    const run = verb === undefined ? undefined : DATA_COMMANDS[verb];
+    if (!run) throw usage('expected "data get" or "data set"', 'session');
+    return runCommand(`data ${verb}`, run, args, io);
+  }
+  const run = Object.hasOwn(SESSION_COMMANDS, name) ? SESSION_COMMANDS[name] : undefined;
+  if (!run) throw usage(`unknown session command ${JSON.stringify(name.slice(0, 40))}`, 'session');
+  return runCommand(name, run, rest, io);
+}
+
+function runCommand(name: string, run: Command, args: string[], io: Io): Promise<number> {
+  if (wantsHelp(args)) {
+    io.out(commandHelp(name));
+    return Promise.resolve(0);
+  }
+  return run(args, io);
+}
+
+function report(err: unknown, io: Io): number {
+  let line: string;
+  let code = 1;
+  if (isSessionGateError(err)) {
+    line = `${err.code}: ${err.message}`;
+    if (USAGE_CODES.has(err.code)) code = 2;
+  } else {
+    line = err instanceof Error ? err.message || err.name : String(err);
+  }
+  io.err(`sessiongate: ${line.replace(/\s*[\r\n]+\s*/g, ' ').trim()}\n`);
+  const debug = io.env.SESSIONGATE_DEBUG;
+  if (debug !== undefined && debug !== '' && debug !== '0' && err instanceof Error && err.stack) {
+    io.err(`${err.stack}\n`);
+  }
+  return code;
+}
