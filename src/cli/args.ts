@@ -176,7 +176,7 @@ export function parseIpFlag(value: string | undefined): string | undefined {
 
 export function parseUserFlag(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  if (value === '' || value.length > 256 || /[\u0000-\u001f\u007f]/.test(value)) {
+  if (value === '' || value.length > 256 || /\p{Cc}/u.test(value)) {
     throw usage('--user: expected a non-empty name of at most 256 characters without control characters');
   }
   return value;

@@ -6,7 +6,6 @@ import { Keyring } from '../session/keyring.js';
 import type { AccessProfile } from '../session/profile.js';
 import type { SessionStore } from '../store/contract.js';
 import { openStore } from '../store/open.js';
-import { loadCliConfig } from './config-file.js';
 
 /** Where a command writes and what it runs in; tests pass their own. */
 export interface Io {
@@ -50,8 +49,12 @@ export interface Settings {
  * file; `--key-file`, else the config's `keys`, else `./var/keyring.json`. Paths from the
  * command line resolve against the working directory, paths from the file against its folder.
  */
-export function resolveSettings(flags: GlobalFlags, cwd: string): Settings {
-  const config = flags.configFile !== undefined ? loadCliConfig(flags.configFile, cwd) : undefined;
+export async function resolveSettings(flags: GlobalFlags, cwd: string): Promise<Settings> {
+  // yaml and zod load only when a config file is given (each command is a short process).
+  const config =
+    flags.configFile !== undefined
+      ? (await import('./config-file.js')).loadCliConfig(flags.configFile, cwd)
+      : undefined;
   let store: StoreTarget;
   if (flags.store !== undefined) store = parseStoreUrl(flags.store, cwd, '--store');
   else if (config?.store !== undefined)
@@ -86,7 +89,7 @@ export async function withEngine<T>(
   io: Io,
   work: (engine: SessionEngine) => Promise<T>,
 ): Promise<T> {
-  const settings = resolveSettings(flags, io.cwd);
+  const settings = await resolveSettings(flags, io.cwd);
   const keyring =
     settings.keyFile !== undefined ? Keyring.loadOrCreate(settings.keyFile) : Keyring.ephemeral();
   const store = await open(settings.store);

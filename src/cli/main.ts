@@ -28,10 +28,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
 
 async function dispatch(argv: string[], io: Io): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === undefined) {
-    io.err(TOP_HELP);
-    return 2;
-  }
+  if (first === undefined) throw usage('missing command', '');
   if (first === '--help' || first === '-h' || first === 'help') {
     io.out(TOP_HELP);
     return 0;
@@ -46,10 +43,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
 
 async function session(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined) {
-    io.err(SESSION_HELP);
-    return 2;
-  }
+  if (name === undefined) throw usage('missing session command', 'session');
   if (name === '--help' || name === '-h' || name === 'help') {
     io.out(SESSION_HELP);
     return 0;

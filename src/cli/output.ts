@@ -134,5 +134,5 @@ export function duration(ms: number): string {
 
 /** Text for a terminal: values with control characters are shown JSON-quoted. */
 export function text(value: string): string {
-  return /[\u0000-\u001f\u007f]/.test(value) ? JSON.stringify(value) : value;
+  return /\p{Cc}/u.test(value) ? JSON.stringify(value) : value;
 }
