@@ -15,7 +15,18 @@ export interface Io {
   cwd: string;
 }
 
+let stdoutGuarded = false;
+
 export function processIo(): Io {
+  // `sessiongate session list | head -1`: the reader left; stop quietly instead of crashing.
+  // Output is written after the store was closed, so nothing is left half done.
+  if (!stdoutGuarded) {
+    stdoutGuarded = true;
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') process.stderr.write(`sessiongate: cannot write output: ${err.message}\n`);
+      process.exitCode = err.code === 'EPIPE' ? 0 : 1;
+    });
+  }
   return {
     out: (text) => void process.stdout.write(text),
     err: (text) => void process.stderr.write(text),

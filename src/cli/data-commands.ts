@@ -33,6 +33,12 @@ function variableName(key: string, secure: boolean): string {
 export const dataGet: Command = async (args, io) => {
   const command = 'session data get';
   const { values, positionals } = parseCommand(args, GET_OPTIONS, { command });
+  if (values.config && positionals.length === 3) {
+    throw usage(
+      'in data get, --config reads a profile setting; give the config file with --config-file FILE',
+      command,
+    );
+  }
   expectPositionals(positionals, ['ID', 'KEY'], 2, command);
   if (values.secure && values.config) throw usage('--secure and --config cannot be used together', command);
   const id = parseIdArg(positionals[0], command);

@@ -142,6 +142,12 @@ describe('cli: flags', () => {
     const both = await runCli(['session', 'data', 'get', ...MEM, ID, '--secure', '--config', 'x'], cwd);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /--secure and --config cannot be used together/);
+    const file = await runCli(
+      ['session', 'data', 'get', ...MEM, ID, '--config', 'gw.yaml', 'inactivity_timeout'],
+      cwd,
+    );
+    assert.equal(file.code, 2);
+    assert.match(file.stderr, /give the config file with --config-file FILE/);
     const missing = await runCli(['session', 'data', 'get', ...MEM, ID], cwd);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /missing KEY/);
