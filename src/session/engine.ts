@@ -16,6 +16,7 @@ import { silentLogger } from '../core/logger.js';
 import {
   SESSION_STATES,
   type CloseReason,
+  type JsonObject,
   type SessionRecord,
   type SessionState,
 } from '../core/session-types.js';
@@ -221,7 +222,10 @@ export class SessionEngine {
   }
 
   /** End the access policy: set the state and `session.policy.result`; ends the policy timer. */
-  async completePolicy(id: SessionId | string, state: Exclude<SessionState, 'inprogress'>): Promise<SessionRecord> {
+  async completePolicy(
+    id: SessionId | string,
+    state: Exclude<SessionState, 'inprogress'>,
+  ): Promise<SessionRecord> {
     if (!POLICY_RESULT[state]) throw invalidState(state);
     return (
       await this.store.update(
@@ -233,7 +237,10 @@ export class SessionEngine {
   }
 
   /** Associate a user with the session, applying the profile's per-user limit (may evict). */
-  async setUser(id: SessionId | string, user: string): Promise<{ record: SessionRecord; evicted: SessionId[] }> {
+  async setUser(
+    id: SessionId | string,
+    user: string,
+  ): Promise<{ record: SessionRecord; evicted: SessionId[] }> {
     const current = await this.require(id);
     return this.store.update(
       current.id,
@@ -255,6 +262,22 @@ export class SessionEngine {
     );
     if (!moved) throw notFound(id);
     return fresh;
+  }
+
+  /**
+   * Store what a plugin hook returned: the plugin's own `cookie` (its presence marks the
+   * plugin as called in this session, so its `session_ended` runs) and, when given, the
+   * shared `session_cookie`. One atomic store step, before the next hook runs.
+   */
+  async savePluginState(
+    id: SessionId | string,
+    plugin: string,
+    cookie: JsonObject,
+    sessionCookie?: JsonObject,
+  ): Promise<SessionRecord> {
+    const patch: SessionPatch = { cookies: { [plugin]: cookie } };
+    if (sessionCookie !== undefined) patch.sessionCookie = sessionCookie;
+    return (await this.store.update(parseSessionId(id), patch, { now: this.clock.now() })).record;
   }
 
   /** APM `ACCESS::session remove`: close the session with reason `removed`. */

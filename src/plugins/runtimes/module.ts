@@ -1,0 +1,66 @@
+import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+import { renameKeys, toCamel, toSnake } from '../case.js';
+import type { ModulePlugin, PluginContext } from '../define.js';
+import { PluginCallError } from '../errors.js';
+import type { CallContext, PluginRuntime } from '../runtime.js';
+import { PLUGIN_KINDS, type HookArgs, type HookName, type HookResult, type PluginKind } from '../types.js';
+
+/**
+ * Runs a TypeScript or JavaScript plugin in this process: the default export of a module
+ * written with `definePlugin`, or a built-in plugin object. Calls are plain function calls.
+ */
+export class ModuleRuntime implements PluginRuntime {
+  readonly kind: PluginKind;
+
+  constructor(
+    private readonly plugin: ModulePlugin,
+    private readonly name: string,
+    private readonly config: Record<string, unknown>,
+  ) {
+    this.kind = plugin.kind;
+  }
+
+  /** Import a plugin module (`.ts` works: the CLI and tests run under tsx). */
+  static async load(path: string, name: string, config: Record<string, unknown>): Promise<ModuleRuntime> {
+    const mod = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown };
+    const plugin = mod.default as ModulePlugin | undefined;
+    if (!plugin || typeof plugin !== 'object' || !PLUGIN_KINDS.includes(plugin.kind)) {
+      throw new Error(
+        `${path}: the default export must be definePlugin({ kind: 'aa' | 'credentialstore', ... })`,
+      );
+    }
+    return new ModuleRuntime(plugin, name, config);
+  }
+
+  async call(hook: HookName, args: HookArgs, ctx: CallContext): Promise<HookResult> {
+    const method = (this.plugin as unknown as Record<string, unknown>)[toCamel(hook)];
+    if (typeof method !== 'function') {
+      throw new PluginCallError('not_implemented', `plugin does not implement ${hook}`);
+    }
+    const pluginCtx: PluginContext = {
+      name: this.name,
+      config: this.config,
+      log: (message) => ctx.logger.info({ plugin: ctx.plugin, hook, sessionId: ctx.sessionId }, message),
+    };
+    let result: unknown;
+    try {
+      result = await (method as (a: unknown, c: PluginContext) => unknown).call(
+        this.plugin,
+        renameKeys(args, toCamel),
+        pluginCtx,
+      );
+    } catch (err) {
+      throw new PluginCallError('exception', err instanceof Error ? err.message : String(err));
+    }
+    if (result === undefined || result === null) return result;
+    if (typeof result !== 'object' || Array.isArray(result)) {
+      throw new PluginCallError('malformed', `${hook} returned ${typeof result}, expected an object`);
+    }
+    const out = renameKeys(result, toSnake);
+    if (out.question && typeof out.question === 'object') out.question = renameKeys(out.question, toSnake);
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}

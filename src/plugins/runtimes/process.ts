@@ -1,0 +1,57 @@
+import type { Logger } from '../../core/logger.js';
+import { PluginCallError } from '../errors.js';
+import type { CallContext, PluginRuntime } from '../runtime.js';
+import type { HookArgs, HookName, HookResult, PluginKind } from '../types.js';
+import { JsonLinesChild } from './json-lines.js';
+
+/**
+ * Runs any executable as a plugin: kept running, JSON lines over stdio with SPS argument
+ * names (see docs/plugins.md for the wire protocol). The plugin's configuration is in the
+ * environment variable SESSIONGATE_PLUGIN_CONFIG (JSON).
+ */
+export class ProcessRuntime implements PluginRuntime {
+  private readonly child: JsonLinesChild;
+
+  constructor(
+    readonly kind: PluginKind,
+    name: string,
+    command: string[],
+    config: Record<string, unknown>,
+    logger: Logger,
+    cwd?: string,
+  ) {
+    const [bin, ...args] = command;
+    if (!bin) throw new Error('process plugin needs a command');
+    this.child = new JsonLinesChild(
+      {
+        command: bin,
+        args,
+        cwd,
+        env: {
+          ...process.env,
+          SESSIONGATE_PLUGIN_CONFIG: JSON.stringify(config),
+          SESSIONGATE_PLUGIN_NAME: name,
+        },
+        protocolOnFd3: false,
+      },
+      name,
+      logger,
+    );
+  }
+
+  async call(hook: HookName, args: HookArgs, ctx: CallContext): Promise<HookResult> {
+    const result = await this.child.request(hook, args, ctx.sessionId);
+    if (result !== null && result !== undefined && (typeof result !== 'object' || Array.isArray(result))) {
+      throw new PluginCallError('malformed', `${hook} returned ${JSON.stringify(result).slice(0, 80)}`);
+    }
+    return result as HookResult;
+  }
+
+  abandon(): void {
+    // Other calls may be in flight and fine; a hung one is simply dropped.
+  }
+
+  close(): Promise<void> {
+    return this.child.close();
+  }
+}
