@@ -10,7 +10,6 @@ import {
   HOOKS,
   type AaResult,
   type ConnectionFacts,
-  type CredentialResult,
   type HookName,
   type HookResult,
   type PluginKind,

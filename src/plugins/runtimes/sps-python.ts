@@ -27,7 +27,7 @@ export function readManifest(dir: string): SpsManifest {
   try {
     doc = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
   } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message.split('\n')[0]}`);
+    throw new Error(`${file}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
   const type = doc.type;
   if (typeof type !== 'string' || !PLUGIN_KINDS.includes(type as PluginKind)) {
