@@ -58,7 +58,7 @@ export function parseSessionId(value: unknown): SessionId {
       'SG_ERR_INVALID_SESSION_ID',
       isToken(value)
         ? 'expected a session id but got a session token; pass the id (32 hex characters)'
-        : `malformed session id ${JSON.stringify(String(value).slice(0, 40))} (expected 32 hex characters)`,
+        : 'malformed session id (expected 32 hex characters)', // the value itself may be a secret typo
     );
   }
   return value;

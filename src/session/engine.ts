@@ -107,7 +107,9 @@ export class SessionEngine {
   }
 
   /** Start a session; returns its public id and the secret token for the client. */
-  async create(options: CreateOptions = {}): Promise<{ id: SessionId; token: SessionToken }> {
+  async create(
+    options: CreateOptions = {},
+  ): Promise<{ id: SessionId; token: SessionToken; evicted: SessionId[] }> {
     const profile = this.profile(options.profile ?? 'default');
     const state = options.state ?? 'inprogress';
     if (!SESSION_STATES.includes(state)) throw invalidState(state);
@@ -120,7 +122,7 @@ export class SessionEngine {
       state === 'inprogress'
         ? { ...options.variables }
         : { ...options.variables, 'session.policy.result': POLICY_RESULT[state] };
-    await this.store.create(
+    const { evicted } = await this.store.create(
       {
         id,
         state,
@@ -144,7 +146,8 @@ export class SessionEngine {
       limitsOf(profile),
       now,
     );
-    return { id, token };
+    if (evicted.length > 0) this.dispatcher.kick();
+    return { id, token, evicted };
   }
 
   /** Change the timeouts of a live session; `lifetime` and `remaining` exclude each other. */
@@ -213,12 +216,16 @@ export class SessionEngine {
     return s && !isExpired(s, this.clock.now()) ? s : null;
   }
 
+  /** A page of live sessions (ones past their deadline but not yet swept are left out). */
   async list(query: ListQuery = {}): Promise<ListPage> {
-    return this.store.list(query);
+    const page = await this.store.list(query);
+    const now = this.clock.now();
+    return { ...page, sessions: page.sessions.filter((s) => !isExpired(s, now)) };
   }
 
   async listByUser(user: string): Promise<SessionRecord[]> {
-    return this.store.listByUser(user);
+    const now = this.clock.now();
+    return (await this.store.listByUser(user)).filter((s) => !isExpired(s, now));
   }
 
   /** End the access policy: set the state and `session.policy.result`; ends the policy timer. */
@@ -285,11 +292,14 @@ export class SessionEngine {
     return this.close(parseSessionId(id), 'removed');
   }
 
-  /** Close a session with any reason (logout, admin_kill, denied, ...). False if it was gone. */
+  /**
+   * Close a session with any reason (logout, admin_kill, denied, ...). False if it was gone,
+   * or had already expired (it is then closed with its expiry reason).
+   */
   async close(id: SessionId | string, reason: CloseReason): Promise<boolean> {
     const closed = await this.store.close(parseSessionId(id), reason, this.clock.now());
     if (closed) this.dispatcher.kick();
-    return closed !== null;
+    return closed !== null && closed.reason === reason;
   }
 
   /** Close every session of a user; returns how many closed. */

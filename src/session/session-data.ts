@@ -72,6 +72,9 @@ export class SessionData {
     }
     const now = this.clock.now();
     const patch: SessionPatch = {};
+    if (options.secure && Object.hasOwn(TIMEOUT_VARIABLES, key)) {
+      throw new SessionGateError('SG_ERR_INVALID_VALUE', `${key} sets a timeout and cannot be secure`);
+    }
     if (key === 'session.inactivity_timeout') {
       patch.idleTimeout = parseSeconds(value, key);
     } else if (key === 'session.max_session_timeout') {
@@ -133,6 +136,8 @@ export class SessionData {
     return derived ? derived(s) : own(s.variables, key);
   }
 }
+
+const TIMEOUT_VARIABLES = { 'session.inactivity_timeout': 1, 'session.max_session_timeout': 1 };
 
 /** A property of a plain record, never one inherited from Object.prototype. */
 function own<T>(record: Record<string, T>, key: string): T | undefined {

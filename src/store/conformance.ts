@@ -189,6 +189,14 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
       assert.equal(claimed[0]?.redelivered, false);
     });
 
+    test('close of a session past its deadline records the expiry reason', async ({ store }) => {
+      await store.ensureSubscriber('e');
+      const s = sampleSession({ idleTimeout: 10 });
+      await store.create(s, {}, T0);
+      const rec = await store.close(s.id, 'removed', T0 + 10_000);
+      assert.equal(rec?.reason, 'idle_timeout');
+    });
+
     test('rekey moves the session to a new id', async ({ store }) => {
       const s = sampleSession({ user: 'bob' });
       await store.create(s, {}, T0);

@@ -143,7 +143,10 @@ export interface SessionStore {
    * values are bound to the id, so they are re-sealed); false when the old id is gone.
    */
   rekey(oldId: SessionId, newId: SessionId, patch: SessionPatch, options: UpdateOptions): Promise<boolean>;
-  /** Delete the session and append its close record to the outbox, in one step. */
+  /**
+   * Delete the session and append its close record to the outbox, in one step. A session
+   * found past its deadline is closed with the expiry reason instead of `reason`.
+   */
   close(id: SessionId, reason: CloseReason, now: number): Promise<CloseRecord | null>;
   /** Close up to `limit` sessions whose deadline has passed, found through the deadline index. */
   closeExpired(now: number, limit: number): Promise<CloseRecord[]>;

@@ -256,7 +256,9 @@ export class MemoryStore implements SessionStore {
     const record = this.sessions.get(id);
     if (!record) return null;
     this.unindex(record);
-    return this.outbox.append({ sessionId: id, reason, closedAt: now, snapshot: record });
+    // A session already past its deadline ended by that deadline, whatever closes it now.
+    const why = isExpired(record, now) ? expiryReason(record) : reason;
+    return this.outbox.append({ sessionId: id, reason: why, closedAt: now, snapshot: record });
   }
 
   private replace(previous: SessionRecord, next: SessionRecord): void {

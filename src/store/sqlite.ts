@@ -312,9 +312,11 @@ export class SqliteStore implements SessionStore {
 
   private closeNow(id: SessionId, reason: CloseReason, now: number): CloseRecord | null {
     const row = this.s.deleteReturning.get(id);
-    return row
-      ? this.outbox.append({ sessionId: id, reason, closedAt: now, snapshot: rowToRecord(row) })
-      : null;
+    if (!row) return null;
+    const snapshot = rowToRecord(row);
+    // A session already past its deadline ended by that deadline, whatever closes it now.
+    const why = isExpired(snapshot, now) ? expiryReason(snapshot) : reason;
+    return this.outbox.append({ sessionId: id, reason: why, closedAt: now, snapshot });
   }
 
   /** Close a session already read in this transaction. */
