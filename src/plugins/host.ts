@@ -157,10 +157,7 @@ export class PluginHost {
           p.timeoutMs,
         );
       });
-      const result = await Promise.race([
-        p.runtime.call(hook, argumentsFor(p.runtime.kind, hook, args), ctx),
-        deadline,
-      ]);
+      const result = await Promise.race([p.runtime.call(hook, argumentsFor(hook, args), ctx), deadline]);
       const cookies = cookiesOf(result);
       this.stats.record(name, hook, performance.now() - started);
       return { ok: true, result, ...cookies };

@@ -77,16 +77,55 @@ export interface CredentialResult {
 /** Any hook's raw result before the host checks it. */
 export type HookResult = (AaResult | CredentialResult | Record<string, unknown>) | null | undefined;
 
-/** The arguments each hook receives: the two completion hooks get only the three session ones. */
-const SESSION_ONLY = new Set<HookName>(['authentication_completed', 'session_ended']);
-const AA_ONLY = ['gateway_user'] as const;
-const CREDENTIAL_ONLY = ['gateway_username', 'gateway_password'] as const;
+const CONNECTION = [
+  'protocol',
+  'client_ip',
+  'client_hostname',
+  'gateway_domain',
+  'server_username',
+  'server_domain',
+];
+const AUTHENTICATE = [...CONNECTION, 'connection_name', 'client_port', 'gateway_user', 'key_value_pairs'];
 
-export function argumentsFor(kind: PluginKind, hook: HookName, args: HookArgs): HookArgs {
-  const base = { session_id: args.session_id, cookie: args.cookie, session_cookie: args.session_cookie };
-  if (SESSION_ONLY.has(hook)) return base;
-  const out: Record<string, unknown> = { ...args };
-  for (const k of kind === 'aa' ? CREDENTIAL_ONLY : AA_ONLY) delete out[k];
-  if (kind === 'credentialstore') delete out.key_value_pairs;
+/** The arguments SPS passes to each hook, beyond session_id, cookie and session_cookie. */
+export const HOOK_ARGUMENTS: Record<HookName, readonly string[]> = {
+  authenticate: AUTHENTICATE,
+  authorize: [...AUTHENTICATE, 'gateway_groups', 'server_ip', 'server_port', 'server_hostname'],
+  get_password_list: [
+    ...CONNECTION,
+    'gateway_username',
+    'gateway_password',
+    'gateway_groups',
+    'server_ip',
+    'server_hostname',
+    'server_port',
+  ],
+  get_private_key_list: [
+    ...CONNECTION,
+    'gateway_username',
+    'gateway_password',
+    'gateway_groups',
+    'server_ip',
+    'server_hostname',
+    'server_port',
+  ],
+  authentication_completed: [],
+  session_ended: [],
+};
+
+/**
+ * Exactly the arguments SPS gives `hook`: every one of them present (unknown facts as null,
+ * `key_value_pairs` as `{}`), so plugins that declare them without defaults work as on SPS.
+ */
+export function argumentsFor(hook: HookName, args: HookArgs): HookArgs {
+  const out: Record<string, unknown> = {
+    session_id: args.session_id,
+    cookie: args.cookie,
+    session_cookie: args.session_cookie,
+  };
+  const given = args as unknown as Record<string, unknown>;
+  for (const name of HOOK_ARGUMENTS[hook]) {
+    out[name] = given[name] ?? (name === 'key_value_pairs' ? {} : null);
+  }
   return out as unknown as HookArgs;
 }
