@@ -7,7 +7,7 @@ import { ProcessRuntime } from '../../src/plugins/runtimes/process.js';
 import { SpsPythonRuntime } from '../../src/plugins/runtimes/sps-python.js';
 import type { PluginRuntime } from '../../src/plugins/runtime.js';
 import { testEngine } from '../session/helpers.js';
-import { recordingLogger } from './helpers.js';
+import { recordingLogger, until } from './helpers.js';
 
 const fixture = (p: string) => fileURLToPath(new URL(`./fixtures/${p}`, import.meta.url));
 const hosts: PluginHost[] = [];
@@ -82,7 +82,8 @@ describe('misbehaving process plugin', () => {
     assert.deepEqual(await call('throw'), { verdict: 'DENY', failure: 'exception' });
     assert.deepEqual(await call('scalar'), { verdict: 'DENY', failure: 'malformed' });
     assert.equal((await call('fine')).verdict, 'ACCEPT');
-    assert.ok(logger.lines.some((l) => l.fields.stream === 'stderr' && /^pid \d+$/.test(l.message)));
+    // stderr is another pipe: its line may come after the answer.
+    await until(() => logger.lines.some((l) => l.fields.stream === 'stderr' && /^pid \d+$/.test(l.message)));
   });
 });
 
