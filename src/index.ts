@@ -16,7 +16,6 @@ export { accessProfile, type AccessProfile } from './session/profile.js';
 export { MemoryStore } from './store/memory.js';
 export { SqliteStore } from './store/sqlite.js';
 export { openStore } from './store/open.js';
-export { runStoreConformance } from './store/conformance.js';
 export type { SessionStore, StoreCapabilities } from './store/contract.js';
 export { SessionGateError, ERROR_CODES, type ErrorCode } from './core/errors.js';
 export { ManualClock, systemClock, type Clock } from './core/clock.js';
