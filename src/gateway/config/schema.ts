@@ -1,0 +1,145 @@
+import { z } from 'zod';
+import { pluginSpecSchema } from '../../plugins/load.js';
+
+const WHOLE = 'expected a whole number >= 0';
+const whole = z.int({ error: WHOLE }).min(0, { error: WHOLE });
+const port = z
+  .int({ error: 'expected a port number' })
+  .min(0)
+  .max(65_535, { error: 'expected a port number' });
+const text = (what: string) => z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
+
+const listener = z.strictObject({
+  host: text('a host name or address').default('127.0.0.1'),
+  port: port.default(8080),
+  tls: z.strictObject({ cert: text('a certificate file'), key: text('a key file') }).optional(),
+  /** Largest request head accepted; larger gets 431. */
+  max_header_bytes: z.int().min(1024).max(1_048_576).default(16_384),
+});
+
+/** One step of an access policy (DESIGN §6). */
+export const policyStepSchema = z.union(
+  [
+    z.literal('logon'),
+    z.literal('allow'),
+    z.literal('deny'),
+    z.strictObject({ authenticate: text('a plugin name') }),
+    z.strictObject({ authorize: text('a plugin name') }),
+    z.strictObject({ event: text('an event id') }),
+    z.strictObject({ assign: z.record(z.string(), z.string(), { error: 'expected variable: value pairs' }) }),
+    z.strictObject({ redirect: text('a URL') }),
+  ],
+  {
+    error:
+      'expected logon, allow, deny, or one of {authenticate: PLUGIN}, {authorize: PLUGIN}, {event: ID}, {assign: {...}}, {redirect: URL}',
+  },
+);
+export type PolicyStep = z.infer<typeof policyStepSchema>;
+
+const perUser = z.preprocess(
+  (v) => (typeof v === 'number' ? { limit: v } : v),
+  z.strictObject(
+    { limit: whole, on_limit: z.enum(['evict_oldest', 'refuse']).default('evict_oldest') },
+    { error: 'expected a number or {limit, on_limit}' },
+  ),
+);
+
+export const profileSchema = z.strictObject({
+  cookie: z
+    .strictObject({
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { error: 'expected a cookie name (RFC 6265 token)' })
+        .default('MRHSession'),
+      /** auto = Secure on TLS listeners or when the client came over https through a trusted proxy. */
+      secure: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+      domain: z.string().optional(),
+      same_site: z.enum(['Lax', 'Strict']).default('Lax'),
+    })
+    .default({ name: 'MRHSession', secure: 'auto', same_site: 'Lax' }),
+  inactivity_timeout: whole.default(900),
+  max_session_timeout: whole.default(604_800),
+  policy_timeout: whole.default(300),
+  max_sessions_per_user: perUser.optional(),
+  max_concurrent_sessions: whole.default(0),
+  max_in_progress_per_client_ip: whole.default(0),
+  /** Failed logons wait a random time in this range before the answer (APM min/max failure delay). */
+  failure_delay_ms: z
+    .strictObject({ min: whole.default(1000), max: whole.default(3000) })
+    .refine((d) => d.min <= d.max, { error: 'min must not exceed max' })
+    .default({ min: 1000, max: 3000 }),
+  /** Failed logon attempts before the policy ends in deny. */
+  max_logon_attempts: z.int().min(1).default(3),
+  realm: text('a realm').default('sessiongate'),
+  logout_redirect: z.string().optional(),
+  policy: z
+    .array(policyStepSchema)
+    .min(1, { error: 'a policy needs at least one step' })
+    .default(['logon', 'deny']),
+  settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+});
+export type ProfileConfig = z.infer<typeof profileSchema>;
+
+const credentials = z.strictObject({
+  plugin: text('a credential-store plugin name'),
+  account: text('an account name'),
+  inject: z.union([
+    z.literal('basic'),
+    z.literal('bearer'),
+    z.strictObject({ header: text('a header name') }),
+  ]),
+});
+
+export const routeSchema = z.strictObject({
+  match: z
+    .strictObject({
+      host: z.string().default('*'),
+      path: z.string().startsWith('/', { error: 'expected a path starting with /' }).default('/'),
+    })
+    .default({ host: '*', path: '/' }),
+  /** http(s)://host:port, or `demo` for the built-in demo app (quickstart). */
+  upstream: z.string().refine((u) => u === 'demo' || /^https?:\/\/[^/]+/.test(u), {
+    error: 'expected http://host:port, https://host:port or demo',
+  }),
+  profile: text('a profile name').default('default'),
+  timeouts: z
+    .strictObject({
+      connect_ms: whole.default(5000),
+      headers_ms: whole.default(30_000),
+      body_ms: whole.default(300_000),
+    })
+    .default({ connect_ms: 5000, headers_ms: 30_000, body_ms: 300_000 }),
+  preserve_host: z.boolean().default(false),
+  credentials: credentials.optional(),
+  rules: z.array(z.string()).default([]),
+});
+export type RouteConfig = z.infer<typeof routeSchema>;
+
+/**
+ * The whole `sessiongate.yaml` (docs/configuration.md). Unknown keys are errors, so typos
+ * are caught at start.
+ */
+export const configSchema = z.strictObject({
+  listen: listener.default({ host: '127.0.0.1', port: 8080, max_header_bytes: 16_384 }),
+  admin: z
+    .strictObject({
+      host: text('a host').default('127.0.0.1'),
+      port: port.default(8081),
+      token_file: text('a file').default('./var/admin.token'),
+      enabled: z.boolean().default(true),
+    })
+    .default({ host: '127.0.0.1', port: 8081, token_file: './var/admin.token', enabled: true }),
+  store: text('a store URL').default('sqlite:./var/sessiongate.db'),
+  keys: text('a key ring file').default('./var/keyring.json'),
+  trusted_proxies: z.array(z.string()).default([]),
+  plugins: z.array(pluginSpecSchema).default([]),
+  profiles: z.record(z.string(), profileSchema).default({}),
+  routes: z.array(routeSchema).min(1, { error: 'at least one route is needed' }),
+  rules: z.array(z.string()).default([]),
+  /** Coalescing of idle-timer writes (ms). */
+  touch_resolution_ms: whole.default(1000),
+  log: z
+    .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
+    .default({ level: 'info' }),
+});
+export type GatewayConfig = z.infer<typeof configSchema>;
