@@ -61,8 +61,17 @@ export const ERROR_CODES = {
     status: 500,
     summary: 'A secure variable could not be decrypted (unknown key id, wrong key, or tampered value).',
   },
-  SG_ERR_STORE_URL: { status: 400, summary: 'The store URL is not understood (use memory, sqlite:PATH).' },
+  SG_ERR_STORE_URL: {
+    status: 400,
+    summary:
+      'The store URL is not understood (use memory, sqlite:PATH, redis://HOST:PORT or redis+cluster://HOST:PORT,...).',
+  },
   SG_ERR_STORE_UNAVAILABLE: { status: 503, summary: 'The session store cannot be reached or opened.' },
+  SG_ERR_STORE_NOT_REPLICATED: {
+    status: 503,
+    summary:
+      'The redis store is set to `durability=replicated` and no replica acknowledged the write in time; it may be lost on failover.',
+  },
   SG_ERR_STORE_CLOSED: { status: 503, summary: 'The session store was closed.' },
   SG_ERR_UNKNOWN_SUBSCRIBER: {
     status: 500,

@@ -1,0 +1,160 @@
+import { SessionGateError } from '../core/errors.js';
+import type { ClaimedClose, ClaimOptions } from './contract.js';
+import { decodeEntry, orderOf, parseSeq } from './redis-codec.js';
+import type { RedisKeys } from './redis-keys.js';
+import type { ScriptClient } from './redis-connect.js';
+
+interface Candidate {
+  shard: number;
+  id: string;
+  due: boolean;
+  order: number;
+}
+
+/**
+ * The outbox of the redis store: one Stream per shard, one consumer group per subscriber.
+ *
+ * Due-ness is decided from our own lease times (a ZSET per shard and subscriber: member = entry
+ * id, score = lease end, or retry time once released), never from the server's idle times, so
+ * the caller's `now` is the only clock. The PEL still follows ownership: new entries are read
+ * with XREADGROUP, taken-over ones moved with XCLAIM.
+ *
+ * A claim looks at every shard (one cheap read-only script each, pipelined), merges what they
+ * offer by close order (expired leases and retries first, as memory.ts does), and then leases
+ * exactly the chosen entries shard by shard, re-checking each in the leasing script.
+ */
+export class RedisOutbox {
+  constructor(
+    private readonly client: ScriptClient,
+    private readonly keys: RedisKeys,
+    private readonly replicate: (keys: string[]) => Promise<void>,
+  ) {}
+
+  private get allShards(): number[] {
+    return Array.from({ length: this.keys.shards }, (_, s) => s);
+  }
+
+  async ensure(name: string): Promise<void> {
+    checkName(name);
+    await Promise.all(
+      this.allShards.map((s) => this.client.sgObEnsure(this.keys.stream(s), this.keys.base(s), name)),
+    );
+    await this.replicate(this.allShards.map((s) => this.keys.stream(s)));
+  }
+
+  async claim(name: string, consumer: string, o: ClaimOptions): Promise<ClaimedClose[]> {
+    checkName(name);
+    const limit = Math.max(0, Math.floor(o.limit));
+    if (limit === 0) return [];
+    const offers = (await Promise.all(
+      this.allShards.map((s) =>
+        this.client.sgObPeek(this.keys.stream(s), this.keys.base(s), name, String(o.now), limit),
+      ),
+    )) as (string | number)[][];
+    const candidates: Candidate[] = [];
+    offers.forEach((offer, shard) => {
+      const nDue = Number(offer[0]);
+      for (let i = 1; i < offer.length; i++) {
+        const id = String(offer[i]);
+        candidates.push({ shard, id, due: i <= nDue, order: orderOf(id) });
+      }
+    });
+    candidates.sort(byClaimOrder);
+    const perShard = new Map<number, { due: string[]; fresh: number }>();
+    for (const c of candidates.slice(0, limit)) {
+      let take = perShard.get(c.shard);
+      if (!take) perShard.set(c.shard, (take = { due: [], fresh: 0 }));
+      if (c.due) take.due.push(c.id);
+      else take.fresh++;
+    }
+    const batches = await Promise.all(
+      [...perShard].map(async ([shard, take]) => {
+        const got = (await this.client.sgObClaim(
+          this.keys.stream(shard),
+          this.keys.base(shard),
+          name,
+          consumer,
+          String(o.now),
+          String(o.leaseMs),
+          take.fresh,
+          ...take.due,
+        )) as [string, number, number, string[]][];
+        return got.map(([id, attempt, redelivered, fields]) => ({
+          ...decodeEntry(shard, id, fields),
+          attempt,
+          redelivered: redelivered === 1,
+          due: attempt > 1,
+          shard,
+        }));
+      }),
+    );
+    const out = batches.flat();
+    if (out.length > 0) await this.replicate([...perShard.keys()].map((s) => this.keys.stream(s)));
+    out.sort((a, b) =>
+      byClaimOrder(
+        { due: a.due, order: orderOf(a.seq.slice(a.seq.indexOf(':') + 1)), shard: a.shard },
+        { due: b.due, order: orderOf(b.seq.slice(b.seq.indexOf(':') + 1)), shard: b.shard },
+      ),
+    );
+    return out.map(({ due: _d, shard: _s, ...rec }) => rec);
+  }
+
+  async ack(name: string, seq: string): Promise<void> {
+    await this.onEntry(name, seq, (key, base, id) => this.client.sgObAck(key, base, name, id));
+  }
+
+  async retry(name: string, seq: string, retryAt: number): Promise<void> {
+    await this.onEntry(name, seq, (key, base, id) =>
+      this.client.sgObRetry(key, base, name, id, String(retryAt)),
+    );
+  }
+
+  async fail(name: string, seq: string, error: string, now: number): Promise<void> {
+    await this.onEntry(name, seq, (key, base, id) =>
+      this.client.sgObFail(key, base, name, id, error, String(now)),
+    );
+  }
+
+  /** Per subscriber, summed over shards: entries leased or waiting (incl. undelivered), failed. */
+  async counts(): Promise<{ pending: Record<string, number>; failed: Record<string, number> }> {
+    const perShard = (await Promise.all(
+      this.allShards.map((s) => this.client.sgObStats(this.keys.stream(s), this.keys.base(s))),
+    )) as (string | number)[][];
+    const pending: Record<string, number> = {};
+    const failed: Record<string, number> = {};
+    for (const flat of perShard) {
+      for (let i = 0; i + 2 < flat.length; i += 3) {
+        const name = String(flat[i]);
+        pending[name] = (pending[name] ?? 0) + Number(flat[i + 1]);
+        failed[name] = (failed[name] ?? 0) + Number(flat[i + 2]);
+      }
+    }
+    return { pending, failed };
+  }
+
+  private async onEntry(
+    name: string,
+    seq: string,
+    call: (key: string, base: string, id: string) => Promise<unknown>,
+  ): Promise<void> {
+    checkName(name);
+    const at = parseSeq(seq, this.keys.shards);
+    if (!at) return; // not a position this store handed out: nothing holds it
+    await call(this.keys.stream(at.shard), this.keys.base(at.shard), at.id);
+    await this.replicate([this.keys.stream(at.shard)]);
+  }
+}
+
+function byClaimOrder(
+  a: Pick<Candidate, 'due' | 'order' | 'shard'>,
+  b: Pick<Candidate, 'due' | 'order' | 'shard'>,
+): number {
+  if (a.due !== b.due) return a.due ? -1 : 1;
+  return a.order - b.order || a.shard - b.shard;
+}
+
+function checkName(name: string): void {
+  if (!name) {
+    throw new SessionGateError('SG_ERR_UNKNOWN_SUBSCRIBER', 'a close subscriber needs a non-empty name');
+  }
+}

@@ -1,0 +1,126 @@
+import type { SessionId } from '../core/ids.js';
+import type { CloseReason, CloseRecord, SessionRecord } from '../core/session-types.js';
+import type { ValidateOutcome } from './contract.js';
+import { decodeRecord, encodeRecord, fieldArgs, seqOf } from './redis-codec.js';
+import { waitForReplicas, type RedisStoreOptions, type ScriptClient } from './redis-connect.js';
+import { RedisIndexes, type SessionReader } from './redis-indexes.js';
+import type { RedisKeys } from './redis-keys.js';
+
+const MISSING: ValidateOutcome = Object.freeze({ status: 'missing' });
+
+/** What the compare-and-set write of a whole record found. */
+export type PutOutcome = 'written' | 'missing' | 'expired' | { conflict: number };
+
+/**
+ * One session's scripts (redis-scripts.ts), each a single atomic step on the session's shard,
+ * plus what has to follow them outside the slot: tidying the user and address indexes after a
+ * close, and the WAIT of `durability: replicated`. The store composes these into contract calls.
+ */
+export class RedisSessions implements SessionReader {
+  readonly indexes: RedisIndexes;
+  /** Ordering clock of close records (µs, strictly increasing in this process). */
+  private lastOrder = 0;
+
+  constructor(
+    readonly client: ScriptClient,
+    readonly keys: RedisKeys,
+    private readonly options: RedisStoreOptions,
+  ) {
+    this.indexes = new RedisIndexes(client, keys, this);
+  }
+
+  /** The record as stored (one HMGET), or null. */
+  async get(id: SessionId): Promise<SessionRecord | null> {
+    const [la, exp, v, d] = await this.client.hmget(this.keys.session(id), 'la', 'exp', 'v', 'd');
+    return d ? decodeRecord(la!, exp!, v!, d) : null;
+  }
+
+  /** The record if live at `now`, closing it first if its deadline passed; never touches it. */
+  async probe(id: SessionId, now: number): Promise<SessionRecord | null> {
+    const out = await this.validate(id, now, Infinity);
+    return out.status === 'valid' ? out.record : null;
+  }
+
+  async validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome> {
+    const res = touchResolutionMs === Infinity ? '1e999' : String(touchResolutionMs);
+    const r = (await this.script(id, 'sgValidate', [String(now), res, this.order(now)])) as unknown[];
+    if (r[0] === 0) return MISSING;
+    if (r[0] === 1) {
+      await this.afterExpiredClose(id, r);
+      return { status: 'expired', reason: r[1] as CloseReason };
+    }
+    const [, la, exp, v, d, touched] = r as [number, string, string, string, string, number];
+    if (touched === 1) await this.replicate([this.keys.session(id)]);
+    return { status: 'valid', record: decodeRecord(la, exp, v, d) };
+  }
+
+  /** Insert a new record; false when the id is taken. */
+  async insert(record: SessionRecord): Promise<boolean> {
+    return (await this.script(record.id, 'sgInsert', fieldArgs(encodeRecord(record)))) === 1;
+  }
+
+  /** Write `next` over the session if it is still at `version` and live at `now` (else closes it). */
+  async put(next: SessionRecord, version: number, now: number): Promise<PutOutcome> {
+    const args = [String(now), String(version), this.order(now), ...fieldArgs(encodeRecord(next))];
+    const r = (await this.script(next.id, 'sgPut', args)) as unknown[];
+    if (r[0] === 3) return 'written';
+    if (r[0] === 2) return { conflict: Number(r[1]) };
+    if (r[0] === 1) {
+      await this.afterExpiredClose(next.id, r);
+      return 'expired';
+    }
+    return 'missing';
+  }
+
+  /** Delete WITHOUT a close record if still at `version`: 'dropped' | 'missing' | 'changed'. */
+  async drop(id: SessionId, version: number): Promise<'dropped' | 'missing' | 'changed'> {
+    const r = await this.script(id, 'sgDrop', [String(version)]);
+    return r === 1 ? 'dropped' : r === 0 ? 'missing' : 'changed';
+  }
+
+  /** Delete + append the close record, in one script; then drop its index entries. */
+  async close(id: SessionId, reason: CloseReason, now: number): Promise<CloseRecord | null> {
+    const r = (await this.script(id, 'sgClose', [reason, String(now), this.order(now)])) as string[] | null;
+    if (!r) return null;
+    const [sid, la, exp, v, d, why] = r as [string, string, string, string, string, CloseReason];
+    const record: CloseRecord = {
+      seq: seqOf(this.keys.shardOf(id), sid),
+      sessionId: id,
+      reason: why,
+      closedAt: now,
+      snapshot: decodeRecord(la, exp, v, d),
+    };
+    await this.indexes.forget([record.snapshot]);
+    return record;
+  }
+
+  /** The next value(s) of the ordering clock: µs from `now`, never repeating in this process. */
+  order(now: number, n = 1): string {
+    const next = Math.max(Math.floor(now * 1000), this.lastOrder + 1);
+    this.lastOrder = next + n - 1;
+    return String(next);
+  }
+
+  replicate(keys: string[]): Promise<void> {
+    return waitForReplicas(this.client, this.options, keys);
+  }
+
+  /** A script answered {1, reason, userJson, ipJson}: the session closed; tidy its index entries. */
+  private async afterExpiredClose(id: SessionId, r: unknown[]): Promise<void> {
+    const user = JSON.parse(String(r[2])) as string | null;
+    const clientIp = JSON.parse(String(r[3])) as string | null;
+    await this.indexes.forget([{ id, user, clientIp }]);
+    await this.replicate([this.keys.session(id)]);
+  }
+
+  /** Run a session script: KEYS = the shard's keys + the session key, ARGV = base, id, args. */
+  private script(
+    id: SessionId,
+    name: 'sgValidate' | 'sgInsert' | 'sgPut' | 'sgDrop' | 'sgClose',
+    args: (string | number)[],
+  ): Promise<unknown> {
+    const shard = this.keys.shardOf(id);
+    const k = this.keys;
+    return this.client[name](...k.shardKeys(shard), k.session(id, shard), k.base(shard), id, ...args);
+  }
+}

@@ -1,0 +1,69 @@
+import type { SessionId } from '../core/ids.js';
+import type { CloseReason, CloseRecord } from '../core/session-types.js';
+import { decodeRecord, seqOf } from './redis-codec.js';
+import type { ScriptClient } from './redis-connect.js';
+import type { RedisKeys } from './redis-keys.js';
+
+/**
+ * closeExpired over the shards: count what is due in every shard (one ZCOUNT on its `due` ZSET
+ * each, pipelined), share `limit` among the shards that have something, one at a time in
+ * round-robin from `start` (the caller moves it on each call, so a small limit does not always
+ * favour the same shards), then close with one sweep script per shard, which re-checks every
+ * deadline against the record. Cost grows with the due sessions and the shard count, never
+ * with all sessions. Concurrent sweepers may close fewer than their share: each session is
+ * closed exactly once, by whichever script reaches it first.
+ */
+export async function sweepShards(
+  client: ScriptClient,
+  keys: RedisKeys,
+  now: number,
+  limit: number,
+  start: number,
+  order: (n: number) => string,
+): Promise<CloseRecord[]> {
+  let budget = Math.max(0, Math.floor(limit));
+  if (budget === 0) return [];
+  const shards = keys.shards;
+  const due = await Promise.all(
+    Array.from({ length: shards }, (_, s) => client.zcount(keys.due(s), '-inf', String(now))),
+  );
+  const quota = new Map<number, number>();
+  for (let progress = true; budget > 0 && progress;) {
+    progress = false;
+    for (let i = 0; i < shards && budget > 0; i++) {
+      const s = (start + i) % shards;
+      const q = quota.get(s) ?? 0;
+      if (q < due[s]!) {
+        quota.set(s, q + 1);
+        budget--;
+        progress = true;
+      }
+    }
+  }
+  const results = await Promise.all(
+    [...quota].map(async ([s, q]) => {
+      const flat = (await client.sgSweep(
+        ...keys.shardKeys(s),
+        keys.base(s),
+        String(now),
+        q,
+        order(q),
+      )) as string[];
+      const out: CloseRecord[] = [];
+      for (let i = 0; i + 6 < flat.length; i += 7) {
+        const [id, sid, reason, la, exp, v, d] = flat.slice(i, i + 7) as [
+          SessionId, string, CloseReason, string, string, string, string,
+        ]; // prettier-ignore
+        out.push({
+          seq: seqOf(s, sid),
+          sessionId: id,
+          reason,
+          closedAt: now,
+          snapshot: decodeRecord(la, exp, v, d),
+        });
+      }
+      return out;
+    }),
+  );
+  return results.flat();
+}
