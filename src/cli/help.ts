@@ -12,10 +12,14 @@ const GLOBAL = `Global options (every session command):
 export const TOP_HELP = `sessiongate — access-session gateway with APM ACCESS::session semantics
 
 Usage:
+  sessiongate serve [--config FILE] [--workers N]
+  sessiongate check-config [FILE]
   sessiongate session <command> [options]
   sessiongate --help | --version
 
 Commands:
+  serve                run the gateway (reverse proxy with sessions and access policies)
+  check-config         check a configuration file; lists every problem
   session create       start a session; prints its token
   session exists       does a session exist (in a state)? prints true or false
   session modify       change the idle timeout or lifetime of a session
@@ -30,6 +34,14 @@ Run "sessiongate session --help" for the options. Exit codes: 0 ok, 1 error, 2 u
 
 /** Usage of each session command, by name. */
 export const COMMAND_USAGE: Record<string, string> = {
+  serve:
+    'sessiongate serve [--config FILE] [--workers N] [--port P]\n' +
+    '  Runs the gateway (default config ./sessiongate.yaml) until SIGTERM/SIGINT, then stops\n' +
+    '  gracefully. --workers N runs N processes over the shared store (sqlite or redis).',
+  'check-config':
+    'sessiongate check-config [FILE]\n' +
+    '  Checks a configuration file without starting anything; every problem as PATH: message (line N).\n' +
+    '  Exit 0 when valid, 2 when not.',
   create:
     'sessiongate session create [--timeout S] [--lifetime S] [--user NAME] [--client-ip IP]\n' +
     '                           [--state allow|deny|redirect|inprogress] [--json]\n' +

@@ -2,9 +2,13 @@ import { isSessionGateError } from '../core/errors.js';
 import { USAGE_CODES, usage, wantsHelp } from './args.js';
 import { processIo, type Io } from './context.js';
 import { dataGet, dataSet } from './data-commands.js';
-import { commandHelp, SESSION_HELP, TOP_HELP, version } from './help.js';
+import { adminCommandHelp, commandHelp, groupHelp, SESSION_HELP, TOP_HELP, version } from './help.js';
 import { create, exists, modify, remove, type Command } from './session-commands.js';
 import { list, show } from './view-commands.js';
+import { checkConfig, serve } from './serve-commands.js';
+
+/** Top-level commands besides `session` (each file adds its own). */
+const TOP_COMMANDS: Record<string, Command> = { serve, 'check-config': checkConfig };
 
 const SESSION_COMMANDS: Record<string, Command> = { create, exists, modify, remove, list, show };
 const DATA_COMMANDS: Record<string, Command> = { get: dataGet, set: dataSet };
@@ -37,8 +41,38 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     io.out(`${version()}\n`);
     return 0;
   }
+  const top = Object.hasOwn(TOP_COMMANDS, first) ? TOP_COMMANDS[first] : undefined;
+  if (top) return runCommand(first, top, rest, io);
+  if (Object.hasOwn(ADMIN_GROUPS, first)) return admin(first, rest, io);
   if (first !== 'session') throw usage(`unknown command ${JSON.stringify(first.slice(0, 40))}`, '');
   return session(rest, io);
+}
+
+/**
+ * `users`, `credentials` and `plugin`: their modules (and the plugin code they pull in) load
+ * only when one of them runs.
+ */
+const ADMIN_GROUPS: Record<string, () => Promise<Record<string, Command>>> = {
+  users: async () => (await import('./users-commands.js')).USERS_COMMANDS,
+  credentials: async () => (await import('./credentials-commands.js')).CREDENTIALS_COMMANDS,
+  plugin: async () => ({ run: (await import('./plugin-commands.js')).pluginRun }),
+};
+
+async function admin(group: string, argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    io.out(groupHelp(group));
+    return 0;
+  }
+  if (name === undefined) throw usage(`missing ${group} command`, group);
+  const commands = await ADMIN_GROUPS[group]!();
+  const run = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (!run) throw usage(`unknown ${group} command ${JSON.stringify(name.slice(0, 40))}`, group);
+  if (wantsHelp(rest)) {
+    io.out(adminCommandHelp(`${group} ${name}`));
+    return 0;
+  }
+  return run(rest, io);
 }
 
 async function session(argv: string[], io: Io): Promise<number> {

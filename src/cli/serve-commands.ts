@@ -1,0 +1,106 @@
+import cluster from 'node:cluster';
+import { pino } from 'pino';
+import { loadConfig, ConfigError, type LoadedConfig } from '../gateway/config/load.js';
+import { startGateway } from '../gateway/assemble.js';
+import { expectPositionals, parseCommand, usage } from './args.js';
+import type { Io } from './context.js';
+
+const DEFAULT_CONFIG = './sessiongate.yaml';
+
+/** Load a config, printing every problem on its own line; undefined when it is bad. */
+function checked(file: string, io: Io): LoadedConfig | undefined {
+  try {
+    return loadConfig(file, io.cwd);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    io.err(`sessiongate: ${err.file}: the configuration has ${err.problems.length} problem(s):\n`);
+    for (const p of err.problems) io.err(`  ${err.file}: ${p}\n`);
+    return undefined;
+  }
+}
+
+/** `sessiongate check-config [FILE]`: exit 0 and a summary when valid, 2 and every problem when not. */
+export async function checkConfig(args: string[], io: Io): Promise<number> {
+  const { positionals } = parseCommand(args, {}, { command: 'check-config' });
+  expectPositionals(positionals, ['FILE'], 0, 'check-config');
+  const file = positionals[0] ?? DEFAULT_CONFIG;
+  const loaded = checked(file, io);
+  if (!loaded) return 2;
+  const c = loaded.config;
+  io.out(
+    `${file}: ok — ${c.routes.length} route(s), ${c.plugins.length} plugin(s), ` +
+      `${Object.keys(c.profiles).length || 1} profile(s), store ${c.store}\n`,
+  );
+  return 0;
+}
+
+/**
+ * `sessiongate serve [--config FILE] [--workers N] [--port P]`: run the gateway until SIGTERM
+ * or SIGINT, then stop gracefully. With --workers N, N processes share the listener and the
+ * store (sqlite or redis).
+ */
+export async function serve(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseCommand(
+    args,
+    { config: { type: 'string' }, workers: { type: 'string' }, port: { type: 'string' } },
+    { command: 'serve' },
+  );
+  expectPositionals(positionals, [], 0, 'serve');
+  const workers = values.workers === undefined ? 1 : Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw usage('--workers: expected 1 to 64', 'serve');
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) {
+    throw usage('--port: expected a port number', 'serve');
+  }
+  const loaded = checked(values.config ?? DEFAULT_CONFIG, io);
+  if (!loaded) return 2;
+  if (workers > 1 && loaded.config.store === 'memory') {
+    throw usage('--workers needs a shared store (sqlite or redis), not memory', 'serve');
+  }
+  if (workers > 1 && cluster.isPrimary) return supervise(workers, io);
+  return runOne(loaded, port, io, workers > 1);
+}
+
+async function runOne(loaded: LoadedConfig, port: number | undefined, io: Io, worker: boolean): Promise<number> {
+  const logger = pino({ level: loaded.config.log.level, base: { pid: process.pid } });
+  const running = await startGateway(loaded, { logger, ...(port !== undefined ? { port } : {}) });
+  if (!worker || cluster.worker?.id === 1) {
+    io.err(`sessiongate: listening on ${running.url} (config ${loaded.file}, store ${loaded.config.store})\n`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      io.err(`sessiongate: stopping (pid ${process.pid})\n`);
+      void running.close().then(resolve);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    process.once('disconnect', stop);
+  });
+  return 0;
+}
+
+/** The primary of --workers: fork, restart workers that die unexpectedly, pass signals on. */
+async function supervise(workers: number, io: Io): Promise<number> {
+  let stopping = false;
+  for (let i = 0; i < workers; i++) cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    io.err(`sessiongate: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
+    cluster.fork();
+  });
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      stopping = true;
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+      const wait = setInterval(() => {
+        if (Object.keys(cluster.workers ?? {}).length === 0) {
+          clearInterval(wait);
+          resolve();
+        }
+      }, 50);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  return 0;
+}

@@ -1,0 +1,146 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { isAbsolute, resolve } from 'node:path';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import { PluginHost } from '../plugins/host.js';
+import { loadPlugins } from '../plugins/load.js';
+import { SessionEngine } from '../session/engine.js';
+import { Keyring } from '../session/keyring.js';
+import type { SessionStore } from '../store/contract.js';
+import { openStore } from '../store/open.js';
+import { cidrList, profileOf, type LoadedConfig } from './config/load.js';
+import { startDemoUpstream } from './demo-upstream.js';
+import { Gateway } from './gateway.js';
+import { PolicyRunner, type PolicyEvents } from './policy.js';
+import { Upstream } from './proxy/upstream.js';
+import { engineProfile, type ActiveRoute } from './router.js';
+
+export interface StartOptions {
+  logger: Logger;
+  clock?: Clock;
+  /** Override the listener port (tests use 0 for a free port). */
+  port?: number;
+  /** Hook points for rules. */
+  events?: PolicyEvents;
+  /** Hold back failed logons (ms); default: a random time in the profile's failure_delay_ms. */
+  failureDelayMs?: (route: ActiveRoute) => number;
+}
+
+/** A gateway that runs: its address, its parts, and a graceful stop. */
+export interface RunningGateway {
+  url: string;
+  server: Server;
+  engine: SessionEngine;
+  host: PluginHost;
+  gateway: Gateway;
+  store: SessionStore;
+  /** Stop accepting, finish requests in flight (at most `graceMs`), flush the close pipeline. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** `sqlite:relative/path` in a config file means relative to the file. */
+export function storeUrlFor(url: string, baseDir: string): string {
+  const m = /^sqlite:(?:\/\/)?(.+)$/.exec(url);
+  if (!m?.[1] || isAbsolute(m[1]) || m[1] === ':memory:') return url;
+  return `sqlite:${resolve(baseDir, m[1])}`;
+}
+
+/**
+ * Build and start a gateway from a checked configuration: store, key ring, engine, plugins,
+ * routes with their upstream pools and policies, and the listener.
+ *
+ * @example
+ * ```ts
+ * const running = await startGateway(loadConfig('./sessiongate.yaml'), { logger });
+ * process.on('SIGTERM', () => void running.close());
+ * ```
+ */
+export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promise<RunningGateway> {
+  const { config, baseDir } = loaded;
+  const keyring = Keyring.loadOrCreate(resolve(baseDir, config.keys));
+  const store = await openStore(storeUrlFor(config.store, baseDir));
+  const names = new Set(['default', ...Object.keys(config.profiles)]);
+  const profiles = [...names].map((name) => engineProfile(name, profileOf(config, name)!));
+  const engine = new SessionEngine({
+    store,
+    keyring,
+    profiles,
+    logger: o.logger,
+    touchResolutionMs: config.touch_resolution_ms,
+    ...(o.clock ? { clock: o.clock } : {}),
+  });
+  const host = new PluginHost(engine, await loadPlugins(config.plugins, { baseDir, keyring, logger: o.logger }), o.logger);
+  await host.start();
+  let demo: Awaited<ReturnType<typeof startDemoUpstream>> | undefined;
+  const routes: ActiveRoute[] = [];
+  for (const [index, r] of config.routes.entries()) {
+    if (r.upstream === 'demo') demo ??= await startDemoUpstream();
+    const profile = profileOf(config, r.profile)!;
+    routes.push({
+      index,
+      config: r,
+      host: r.match.host,
+      pathPrefix: r.match.path,
+      profileName: r.profile,
+      profile,
+      upstream: new Upstream({
+        url: r.upstream === 'demo' ? demo!.url : r.upstream,
+        connectTimeoutMs: r.timeouts.connect_ms,
+        headersTimeoutMs: r.timeouts.headers_ms,
+        bodyTimeoutMs: r.timeouts.body_ms,
+        preserveHost: r.preserve_host,
+      }),
+      runner: new PolicyRunner(engine, host, profile, o.logger, o.events),
+    });
+  }
+  const gateway = new Gateway({
+    engine,
+    routes,
+    trusted: cidrList(config.trusted_proxies),
+    logger: o.logger,
+    failureDelayMs:
+      o.failureDelayMs ??
+      ((route) => {
+        const { min, max } = route.profile.failure_delay_ms;
+        return min + Math.floor(Math.random() * (max - min + 1));
+      }),
+  });
+  const tls = config.listen.tls;
+  const serverOptions = { maxHeaderSize: config.listen.max_header_bytes };
+  const server = tls
+    ? createHttpsServer(
+        { ...serverOptions, cert: readFileSync(resolve(baseDir, tls.cert)), key: readFileSync(resolve(baseDir, tls.key)) },
+        gateway.handle,
+      )
+    : createHttpServer(serverOptions, gateway.handle);
+  server.on('upgrade', gateway.upgrade);
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(o.port ?? config.listen.port, config.listen.host, () => {
+      server.off('error', fail);
+      ok();
+    });
+  });
+  engine.start();
+  const { port } = server.address() as AddressInfo;
+  const host4url = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  let closing: Promise<void> | undefined;
+  const close = (graceMs = 10_000): Promise<void> =>
+    (closing ??= (async () => {
+      const stopped = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      await stopped;
+      clearTimeout(timer);
+      await engine.stop();
+      await engine.dispatch().catch(() => 0);
+      await host.close();
+      await Promise.all(routes.map((r) => r.upstream.close()));
+      await store.dispose();
+      demo?.server.close();
+    })());
+  return { url: `${tls ? 'https' : 'http'}://${host4url}:${port}`, server, engine, host, gateway, store, close };
+}

@@ -1,0 +1,254 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { isSessionGateError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { SessionRecord } from '../core/session-types.js';
+import type { SessionEngine } from '../session/engine.js';
+import { clientFacts, type ClientFacts } from './http/client.js';
+import { clearedCookie, readCookie, sessionCookie, type SessionCookieOptions } from './http/cookies.js';
+import { basicCredentials } from './http/body.js';
+import { sendProblem } from './http/pages.js';
+import type { PolicyInput, PolicyOutcome } from './policy.js';
+import { askForInput } from './respond.js';
+import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
+import { GatewayUris } from './sg-uris.js';
+
+export interface GatewayOptions {
+  engine: SessionEngine;
+  routes: ActiveRoute[];
+  trusted: BlockList;
+  logger: Logger;
+  /** Milliseconds to hold back the answer to a failed logon (APM's failure delay). */
+  failureDelayMs?: (route: ActiveRoute) => number;
+}
+
+/** One request's state as it moves through the access flow. */
+interface Flow {
+  req: IncomingMessage;
+  res: ServerResponse;
+  client: ClientFacts;
+  route: ActiveRoute;
+  cookie: SessionCookieOptions;
+  /** Set-Cookie headers to send with whatever answers this request. */
+  setCookies: string[];
+  /** The session's id after token rotation, when the policy allowed it during this request. */
+  rotatedId?: string;
+}
+
+/**
+ * The request path of sessiongate (DESIGN §6): route, session check (one store step),
+ * a new `inprogress` session with the standard variables when there is none, the access
+ * policy, and proxying for allowed sessions. The gateway's own URIs live under `/sg/`.
+ */
+export class Gateway {
+  readonly failures = { byUser: new Map<string, number>(), byClient: new Map<string, number>() };
+  private readonly uris: GatewayUris;
+
+  constructor(private readonly o: GatewayOptions) {
+    this.uris = new GatewayUris(this, o.engine, o.routes, o.logger);
+  }
+
+  /** The node:http request listener. Never throws; errors become a 500 page and a log line. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    this.serve(req, res).catch((err: unknown) => {
+      this.o.logger.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'request failed');
+      sendProblem(res, wantsHtml(req), 500, 'SG_ERR_INTERNAL', 'Something went wrong', 'The gateway could not handle this request.');
+    });
+  };
+
+  /** The node:http 'upgrade' listener: WebSockets of allowed sessions pass through. */
+  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    this.passUpgrade(req, socket, head).catch((err: unknown) => {
+      this.o.logger.error({ err: (err as Error).message }, 'upgrade failed');
+      socket.destroy();
+    });
+  };
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const client = clientFacts(req, this.o.trusted);
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path.startsWith('/sg/')) return this.uris.handle(req, res, client, path);
+    const route = matchRoute(this.o.routes, req.headers.host ?? '', path);
+    if (!route) {
+      return sendProblem(res, client.browser, 404, 'SG_ERR_NO_ROUTE', 'Not found', 'No application is configured here.');
+    }
+    const flow: Flow = {
+      req,
+      res,
+      client,
+      route,
+      cookie: cookieOptions(route.profile, client.proto === 'https'),
+      setCookies: [],
+    };
+    let session = await this.current(flow);
+    if (!session) {
+      session = await this.start(flow);
+      if (!session) return;
+    }
+    if (session.state === 'inprogress') {
+      const input: PolicyInput = {};
+      if (!client.browser) {
+        const credentials = basicCredentials(req);
+        if (credentials) input.credentials = credentials;
+        const answer = req.headers['x-sessiongate-answer'];
+        const pending = session.variables['sessiongate.policy.question'];
+        if (typeof answer === 'string' && pending) input.answer = { key: JSON.parse(pending).key, value: answer };
+      }
+      const outcome = await this.runPolicy(flow, session, input);
+      if (outcome.kind !== 'allow' || client.browser) return this.finish(flow, session, outcome);
+      session = flow.rotatedId ? ((await this.o.engine.get(flow.rotatedId)) ?? undefined) : undefined;
+      if (!session) return this.finish(flow, undefined, { kind: 'deny' });
+    }
+    if (session.state === 'allow') return this.proxy(flow);
+    if (session.state === 'redirect') return this.redirect(flow, session.variables['sessiongate.policy.redirect'] ?? '/');
+    return this.denied(flow);
+  }
+
+  /** The live session of the request's cookie in the route's profile, if any. */
+  private async current(flow: Flow): Promise<SessionRecord | undefined> {
+    const token = readCookie(flow.req.headers.cookie, flow.cookie.name);
+    if (!token) return undefined;
+    const v = await this.o.engine.validate(token);
+    return v.valid && v.session.profile === flow.route.profileName ? v.session : undefined;
+  }
+
+  /** A new `inprogress` session with APM's standard variables; undefined if refused (answered). */
+  private async start(flow: Flow): Promise<SessionRecord | undefined> {
+    try {
+      const { id, token } = await this.o.engine.create({
+        profile: flow.route.profileName,
+        clientIp: flow.client.ip,
+        variables: {
+          'session.user.agent': String(flow.req.headers['user-agent'] ?? ''),
+          'session.server.landinguri': flow.req.url ?? '/',
+        },
+      });
+      flow.setCookies.push(sessionCookie(flow.cookie, token));
+      return (await this.o.engine.get(id)) ?? undefined;
+    } catch (err) {
+      if (!isSessionGateError(err)) throw err;
+      sendProblem(flow.res, flow.client.browser, err.status, err.code, 'Try again later', err.message);
+      return undefined;
+    }
+  }
+
+  async runPolicy(flow: Flow, session: SessionRecord, input: PolicyInput): Promise<PolicyOutcome> {
+    const outcome = await flow.route.runner.run(session, input, {
+      clientIp: flow.client.ip,
+      clientPort: flow.client.port,
+      protocol: flow.client.proto,
+      serverHostname: (flow.req.headers.host ?? '').replace(/:\d+$/, ''),
+    });
+    if ((outcome.kind === 'logon' && outcome.error) || outcome.kind === 'deny') {
+      const user = input.credentials?.username;
+      if (user) this.failures.byUser.set(user, (this.failures.byUser.get(user) ?? 0) + 1);
+      this.failures.byClient.set(flow.client.ip, (this.failures.byClient.get(flow.client.ip) ?? 0) + 1);
+      const delay = this.o.failureDelayMs?.(flow.route) ?? 0;
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    }
+    if (outcome.kind === 'allow') {
+      const fresh = await this.o.engine.rotate(session.id);
+      flow.rotatedId = fresh.id;
+      flow.setCookies.push(sessionCookie(flow.cookie, fresh.token));
+    }
+    return outcome;
+  }
+
+  /** Answer a policy outcome: ask for input, send the browser back to its landing URI, deny. */
+  async finish(flow: Flow, session: SessionRecord | undefined, outcome: PolicyOutcome): Promise<void> {
+    switch (outcome.kind) {
+      case 'logon':
+      case 'question':
+        return askForInput(flow.res, outcome, {
+          browser: flow.client.browser,
+          realm: flow.route.profile.realm,
+          headers: { 'set-cookie': flow.setCookies },
+        });
+      case 'allow':
+        return this.redirect(flow, session?.variables['session.server.landinguri'] ?? '/');
+      case 'redirect':
+        return this.redirect(flow, outcome.url);
+      case 'deny':
+        if (session) await this.o.engine.close(session.id, 'denied');
+        return this.denied(flow, outcome.reason);
+    }
+  }
+
+  private denied(flow: Flow, reason?: string): void {
+    flow.setCookies.push(clearedCookie(flow.cookie));
+    sendProblem(flow.res, flow.client.browser, 403, 'SG_ERR_ACCESS_DENIED', 'Access denied', reason ?? 'Access was denied.', {
+      'set-cookie': flow.setCookies,
+    });
+  }
+
+  private redirect(flow: Flow, location: string): void {
+    flow.res.writeHead(302, { location: safeLocation(location), 'set-cookie': flow.setCookies, 'cache-control': 'no-store' });
+    flow.res.end();
+  }
+
+  private async proxy(flow: Flow): Promise<void> {
+    const { req, res, client, route } = flow;
+    const result = await route.upstream.forward(req, res, {
+      clientIp: client.ip,
+      proto: client.proto,
+      host: req.headers.host ?? '',
+      requestHeaders: { 'x-forwarded-for': client.forwardedFor },
+      stripCookies: [flow.cookie.name],
+      onResponse: (_status, headers) => {
+        if (flow.setCookies.length === 0) return;
+        const existing = headers['set-cookie'];
+        headers['set-cookie'] = [...(existing === undefined ? [] : [existing].flat()), ...flow.setCookies];
+      },
+    });
+    if (!result.ok) {
+      this.o.logger.warn({ route: route.index, reason: result.reason, status: result.status }, 'upstream failed');
+      const timeout = result.status === 504;
+      sendProblem(
+        res,
+        client.browser,
+        result.status,
+        timeout ? 'SG_ERR_UPSTREAM_TIMEOUT' : 'SG_ERR_UPSTREAM_UNAVAILABLE',
+        timeout ? 'The application did not answer in time' : 'The application is not reachable',
+        'Please try again in a moment.',
+        { 'set-cookie': flow.setCookies },
+      );
+    }
+  }
+
+  private async passUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const client = clientFacts(req, this.o.trusted);
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const route = path.startsWith('/sg/') ? undefined : matchRoute(this.o.routes, req.headers.host ?? '', path);
+    const cookie = route ? cookieOptions(route.profile, client.proto === 'https') : undefined;
+    const token = cookie ? readCookie(req.headers.cookie, cookie.name) : undefined;
+    const v = token ? await this.o.engine.validate(token) : undefined;
+    if (!route || !cookie || !v?.valid || v.session.state !== 'allow' || v.session.profile !== route.profileName) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const result = await route.upstream.upgrade(req, socket, head, {
+      clientIp: client.ip,
+      proto: client.proto,
+      host: req.headers.host ?? '',
+      requestHeaders: { 'x-forwarded-for': client.forwardedFor },
+      stripCookies: [cookie.name],
+    });
+    if (!result.ok && !socket.destroyed) {
+      socket.end(`HTTP/1.1 ${result.status} Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    }
+  }
+}
+
+function wantsHtml(req: IncomingMessage): boolean {
+  return (req.headers.accept ?? '').includes('text/html');
+}
+
+/** Only local paths or http(s) URLs go into Location (no header injection, no javascript:). */
+function safeLocation(location: string): string {
+  if (/[\r\n]/.test(location)) return '/';
+  if (location.startsWith('/') && !location.startsWith('//')) return location;
+  return /^https?:\/\//i.test(location) ? location : '/';
+}
+
+export type { Flow };

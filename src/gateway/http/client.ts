@@ -1,0 +1,54 @@
+import type { IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
+import { isIP } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+
+/** Who is asking, as far as the gateway can trust it. */
+export interface ClientFacts {
+  ip: string;
+  port: number;
+  /** https when the listener is TLS, or a trusted proxy says so. */
+  proto: 'http' | 'https';
+  /**
+   * The X-Forwarded-For to send upstream: the chain received through trusted proxies plus
+   * the peer; from an untrusted peer just the peer (a client's own header is not passed on).
+   */
+  forwardedFor: string;
+  /** The client wants pages (Accept names text/html); otherwise it is an API client. */
+  browser: boolean;
+}
+
+function family(ip: string): 'ipv4' | 'ipv6' {
+  return isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+}
+
+function normal(ip: string): string {
+  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+}
+
+/**
+ * The client address: the peer, or — when the peer is a trusted proxy — the rightmost
+ * address in X-Forwarded-For that is not itself a trusted proxy.
+ */
+export function clientFacts(req: IncomingMessage, trusted: BlockList): ClientFacts {
+  const peer = normal(req.socket.remoteAddress ?? '0.0.0.0');
+  const tls = Boolean((req.socket as TLSSocket).encrypted);
+  let ip = peer;
+  let proto: 'http' | 'https' = tls ? 'https' : 'http';
+  let forwardedFor = peer;
+  if (trusted.check(peer, family(peer))) {
+    const header = req.headers['x-forwarded-for'];
+    const chain = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+      .split(',')
+      .map((s) => normal(s.trim()))
+      .filter((s) => isIP(s) !== 0);
+    let i = chain.length - 1;
+    while (i >= 0 && trusted.check(chain[i]!, family(chain[i]!))) i--;
+    if (i >= 0) ip = chain[i]!;
+    if (chain.length > 0) forwardedFor = [...chain, peer].join(', ');
+    const fp = req.headers['x-forwarded-proto'];
+    if (fp === 'https' || fp === 'http') proto = fp;
+  }
+  const accept = req.headers.accept ?? '';
+  return { ip, port: req.socket.remotePort ?? 0, proto, forwardedFor, browser: accept.includes('text/html') };
+}

@@ -1,0 +1,194 @@
+import type { Logger } from '../core/logger.js';
+import type { SessionRecord } from '../core/session-types.js';
+import type { PluginHost } from '../plugins/host.js';
+import type { ConnectionFacts } from '../plugins/types.js';
+import type { SessionEngine } from '../session/engine.js';
+import type { PolicyStep, ProfileConfig } from './config/schema.js';
+
+/** What the client brought this time: logon credentials and/or the answer to a question. */
+export interface PolicyInput {
+  credentials?: { username: string; password: string };
+  answer?: { key: string; value: string };
+}
+
+/** Where the policy stopped: it needs input, or it ended. */
+export type PolicyOutcome =
+  | { kind: 'logon'; error?: string }
+  | { kind: 'question'; key: string; prompt: string; echo: boolean; error?: string }
+  | { kind: 'allow' }
+  | { kind: 'deny'; reason?: string }
+  | { kind: 'redirect'; url: string };
+
+/** The facts of the request the policy runs in, for plugins and rules. */
+export interface PolicyRequest {
+  clientIp: string;
+  clientPort: number;
+  protocol: string;
+  serverHostname: string;
+}
+
+/** Hook points the rules layer fills in (issue: event rules); all optional. */
+export interface PolicyEvents {
+  agentEvent?(session: SessionRecord, agentId: string): Promise<void>;
+}
+
+// Progress of the policy, kept with the session so any gateway process can continue it.
+export const STEP_VAR = 'sessiongate.policy.step';
+const ATTEMPTS_VAR = 'sessiongate.policy.attempts';
+const QUESTION_VAR = 'sessiongate.policy.question';
+const USERNAME = 'session.logon.last.username';
+const PASSWORD = 'session.logon.last.password';
+
+interface PendingQuestion {
+  step: number;
+  key: string;
+  prompt: string;
+  echo: boolean;
+}
+
+/**
+ * Runs an access policy (DESIGN §6): logon, authenticate and authorize with AA plugins
+ * (NEEDINFO becomes a question), event, assign, and the endings allow, deny, redirect. It
+ * resumes at the step the session reached, runs until a step needs input or the policy ends,
+ * and records each step's result with the session.
+ *
+ * @example
+ * ```ts
+ * const out = await runner.run(session, { credentials: { username: 'alice', password } }, request);
+ * if (out.kind === 'question') showForm(out.prompt);
+ * ```
+ */
+export class PolicyRunner {
+  constructor(
+    private readonly engine: SessionEngine,
+    private readonly host: PluginHost,
+    private readonly profile: ProfileConfig,
+    private readonly logger: Logger,
+    private readonly events: PolicyEvents = {},
+  ) {}
+
+  async run(session: SessionRecord, input: PolicyInput, request: PolicyRequest): Promise<PolicyOutcome> {
+    const id = session.id;
+    const steps = this.profile.policy;
+    let i = Number(session.variables[STEP_VAR] ?? 0);
+    let pending = parseQuestion(session.variables[QUESTION_VAR]);
+    let credentials = input.credentials;
+    for (; i < steps.length; i++) {
+      const step = steps[i]!;
+      if (step === 'logon') {
+        if (!credentials) return this.pause(id, i, { kind: 'logon' });
+        await this.engine.data.set(id, USERNAME, credentials.username);
+        await this.engine.data.set(id, PASSWORD, credentials.password, { secure: true });
+        credentials = undefined;
+        continue;
+      }
+      if (step === 'allow' || step === 'deny') return this.end(id, step === 'allow' ? { kind: 'allow' } : { kind: 'deny' });
+      if ('redirect' in step) return this.end(id, { kind: 'redirect', url: step.redirect });
+      if ('event' in step) {
+        const current = await this.engine.get(id);
+        if (current) await this.events.agentEvent?.(current, step.event);
+        continue;
+      }
+      if ('assign' in step) {
+        await this.assign(id, step.assign);
+        continue;
+      }
+      const answer = pending?.step === i && input.answer?.key === pending.key ? input.answer : undefined;
+      const result = await this.plugin(id, step, request, answer);
+      pending = undefined;
+      if (result.verdict === 'NEEDINFO' && result.question) {
+        const q = { step: i, key: result.question.key, prompt: result.question.prompt, echo: !result.question.disable_echo };
+        await this.engine.data.set(id, QUESTION_VAR, JSON.stringify(q));
+        return this.pause(id, i, { kind: 'question', key: q.key, prompt: q.prompt, echo: q.echo });
+      }
+      if (result.verdict === 'ACCEPT') {
+        await this.accept(id, result.gateway_user, result.gateway_groups);
+        continue;
+      }
+      if (result.verdict === 'NONE') continue;
+      // DENY (or a failed plugin): back to the logon step while attempts remain.
+      const back = 'authenticate' in step ? lastLogonBefore(steps, i) : -1;
+      const attempts = Number((await this.engine.data.get(id, ATTEMPTS_VAR)) ?? 0) + 1;
+      await this.engine.data.set(id, ATTEMPTS_VAR, String(attempts));
+      if (back >= 0 && attempts < this.profile.max_logon_attempts) {
+        return this.pause(id, back, { kind: 'logon', error: 'Logon failed. Check your user name and password.' });
+      }
+      return this.end(id, { kind: 'deny', ...(result.reason ? { reason: result.reason } : {}) });
+    }
+    return this.end(id, { kind: 'deny', reason: 'the access policy has no ending' });
+  }
+
+  private async plugin(
+    id: string,
+    step: Extract<PolicyStep, { authenticate: string } | { authorize: string }>,
+    request: PolicyRequest,
+    answer: { key: string; value: string } | undefined,
+  ) {
+    const username = await this.engine.data.get(id, USERNAME);
+    const password = await this.engine.data.get(id, PASSWORD, { secure: true });
+    const user = (await this.engine.get(id))?.user ?? username ?? null;
+    const keyValuePairs: Record<string, string> = {};
+    if (password !== undefined) keyValuePairs.password = password;
+    if (answer) keyValuePairs[answer.key] = answer.value;
+    const facts: ConnectionFacts = {
+      protocol: request.protocol,
+      connection_name: this.profile.realm,
+      client_ip: request.clientIp,
+      client_port: request.clientPort,
+      gateway_user: user,
+      server_hostname: request.serverHostname,
+      key_value_pairs: keyValuePairs,
+    };
+    if ('authenticate' in step) return this.host.authenticate(step.authenticate, id, facts);
+    const groups = await this.engine.data.get(id, 'session.logon.last.groups');
+    return this.host.authorize(step.authorize, id, { ...facts, gateway_groups: groups ? groups.split(',') : [] });
+  }
+
+  private async accept(id: string, user: string | undefined, groups: string[] | undefined): Promise<void> {
+    if (user) {
+      const { evicted } = await this.engine.setUser(id, user);
+      if (evicted.length > 0) this.logger.info({ sessionId: id, user, evicted }, 'per-user limit: oldest sessions evicted');
+    } else {
+      const name = await this.engine.data.get(id, USERNAME);
+      const current = await this.engine.get(id);
+      if (name && current && current.user === null) await this.engine.setUser(id, name);
+    }
+    if (groups) await this.engine.data.set(id, 'session.logon.last.groups', groups.join(','));
+  }
+
+  private async assign(id: string, values: Record<string, string>): Promise<void> {
+    for (const [name, template] of Object.entries(values)) {
+      let value = template;
+      for (const m of template.matchAll(/%\{([A-Za-z0-9_.:-]+)\}/g)) {
+        value = value.replace(m[0], (await this.engine.data.get(id, m[1]!)) ?? '');
+      }
+      await this.engine.data.set(id, name, value);
+    }
+  }
+
+  private async pause(id: string, step: number, outcome: PolicyOutcome): Promise<PolicyOutcome> {
+    await this.engine.data.set(id, STEP_VAR, String(step));
+    return outcome;
+  }
+
+  /** Record the result; the caller closes denied sessions and rotates allowed ones. */
+  private async end(id: string, outcome: PolicyOutcome): Promise<PolicyOutcome> {
+    await this.engine.completePolicy(id, outcome.kind === 'allow' ? 'allow' : outcome.kind === 'deny' ? 'deny' : 'redirect');
+    if (outcome.kind === 'redirect') await this.engine.data.set(id, 'sessiongate.policy.redirect', outcome.url);
+    return outcome;
+  }
+}
+
+function lastLogonBefore(steps: PolicyStep[], i: number): number {
+  for (let j = i - 1; j >= 0; j--) if (steps[j] === 'logon') return j;
+  return -1;
+}
+
+function parseQuestion(text: string | undefined): PendingQuestion | undefined {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as PendingQuestion;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,75 @@
+import type { AccessProfile } from '../session/profile.js';
+import { accessProfile } from '../session/profile.js';
+import type { ProfileConfig, RouteConfig } from './config/schema.js';
+import type { SessionCookieOptions } from './http/cookies.js';
+import type { PolicyRunner } from './policy.js';
+import type { Upstream } from './proxy/upstream.js';
+
+/** A route ready to serve: its matcher, upstream pool, profile and policy runner. */
+export interface ActiveRoute {
+  index: number;
+  config: RouteConfig;
+  host: string;
+  pathPrefix: string;
+  upstream: Upstream;
+  profileName: string;
+  profile: ProfileConfig;
+  runner: PolicyRunner;
+}
+
+/** The engine's view of a configured profile. */
+export function engineProfile(name: string, p: ProfileConfig): AccessProfile {
+  return accessProfile(name, {
+    inactivityTimeout: p.inactivity_timeout,
+    maxSessionTimeout: p.max_session_timeout,
+    accessPolicyTimeout: p.policy_timeout,
+    maxSessionsPerUser: p.max_sessions_per_user?.limit ?? 0,
+    onUserLimit: p.max_sessions_per_user?.on_limit ?? 'evict_oldest',
+    maxConcurrentSessions: p.max_concurrent_sessions,
+    maxInProgressPerClientIp: p.max_in_progress_per_client_ip,
+    extra: { cookie_name: p.cookie.name, realm: p.realm, ...p.settings },
+  });
+}
+
+export function cookieOptions(p: ProfileConfig, tls: boolean): SessionCookieOptions {
+  return {
+    name: p.cookie.name,
+    secure: p.cookie.secure === 'auto' ? tls : p.cookie.secure,
+    sameSite: p.cookie.same_site,
+    domain: p.cookie.domain,
+  };
+}
+
+/** `*`, an exact host, or `*.example.org` (any subdomain). */
+function hostMatches(pattern: string, host: string): boolean {
+  if (pattern === '*') return true;
+  const h = host.toLowerCase();
+  const p = pattern.toLowerCase();
+  return p.startsWith('*.') ? h.endsWith(p.slice(1)) : h === p;
+}
+
+function pathMatches(prefix: string, path: string): boolean {
+  if (prefix === '/') return true;
+  const p = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  return path === p || path.startsWith(`${p}/`) || path.startsWith(`${p}?`);
+}
+
+/**
+ * The route for a request: the longest matching path prefix among routes whose host matches;
+ * an exact host beats a wildcard at equal length.
+ */
+export function matchRoute(routes: ActiveRoute[], host: string, path: string): ActiveRoute | undefined {
+  const bare = host.replace(/:\d+$/, '');
+  let best: ActiveRoute | undefined;
+  for (const r of routes) {
+    if (!hostMatches(r.host, bare) || !pathMatches(r.pathPrefix, path)) continue;
+    if (
+      !best ||
+      r.pathPrefix.length > best.pathPrefix.length ||
+      (r.pathPrefix.length === best.pathPrefix.length && best.host === '*' && r.host !== '*')
+    ) {
+      best = r;
+    }
+  }
+  return best;
+}

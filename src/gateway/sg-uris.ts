@@ -1,0 +1,108 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../core/logger.js';
+import type { SessionEngine } from '../session/engine.js';
+import type { ClientFacts } from './http/client.js';
+import { readCookie, clearedCookie } from './http/cookies.js';
+import { readSmallBody, sameOrigin } from './http/body.js';
+import { loggedOutPage, sendHtml, sendProblem, STYLESHEET } from './http/pages.js';
+import type { Flow, Gateway } from './gateway.js';
+import { cookieOptions, type ActiveRoute } from './router.js';
+import type { PolicyInput } from './policy.js';
+import type { SessionRecord } from '../core/session-types.js';
+
+/**
+ * The gateway's own URIs (`/sg/...`): the logon and question forms, logout, and the
+ * stylesheet. They raise no HTTP events and are never proxied.
+ */
+export class GatewayUris {
+  constructor(
+    private readonly gateway: Gateway,
+    private readonly engine: SessionEngine,
+    private readonly routes: ActiveRoute[],
+    private readonly logger: Logger,
+  ) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse, client: ClientFacts, path: string): Promise<void> {
+    if (path === '/sg/static/sg.css' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600' });
+      res.end(STYLESHEET);
+      return;
+    }
+    if (path === '/sg/logon' && (req.method === 'GET' || req.method === 'POST')) return this.logon(req, res, client);
+    if (path === '/sg/logout' && req.method === 'POST') return this.logout(req, res, client);
+    sendProblem(res, client.browser, 404, 'SG_ERR_NO_ROUTE', 'Not found', 'No such gateway page.');
+  }
+
+  /** The session of this browser in any profile's cookie, with a route that uses its profile. */
+  private async find(req: IncomingMessage, client: ClientFacts) {
+    for (const route of this.routes) {
+      const cookie = cookieOptions(route.profile, client.proto === 'https');
+      const token = readCookie(req.headers.cookie, cookie.name);
+      if (!token) continue;
+      const v = await this.engine.validate(token);
+      if (v.valid && v.session.profile === route.profileName) return { route, cookie, session: v.session };
+    }
+    return undefined;
+  }
+
+  private async logon(req: IncomingMessage, res: ServerResponse, client: ClientFacts): Promise<void> {
+    const found = await this.find(req, client);
+    if (!found || found.session.state !== 'inprogress') {
+      // No policy in progress (expired, or already done): start over from the application.
+      res.writeHead(302, { location: found?.session.variables['session.server.landinguri'] ?? '/' });
+      res.end();
+      return;
+    }
+    const flow: Flow = { req, res, client: { ...client, browser: true }, route: found.route, cookie: found.cookie, setCookies: [] };
+    let input: PolicyInput = {};
+    if (req.method === 'POST') {
+      if (!sameOrigin(req)) {
+        return sendProblem(res, true, 403, 'SG_ERR_ORIGIN_MISMATCH', 'Refused', 'This form must be sent from this site.');
+      }
+      const body = await readSmallBody(req);
+      if (body === undefined) return sendProblem(res, true, 400, 'SG_ERR_BAD_REQUEST', 'Bad request', 'The form is too large.');
+      input = formInput(new URLSearchParams(body), found.session);
+    }
+    const outcome = await this.gateway.runPolicy(flow, found.session, input);
+    const session = flow.rotatedId ? ((await this.engine.get(flow.rotatedId)) ?? found.session) : found.session;
+    await this.gateway.finish(flow, session, outcome);
+  }
+
+  private async logout(req: IncomingMessage, res: ServerResponse, client: ClientFacts): Promise<void> {
+    if (!sameOrigin(req)) {
+      return sendProblem(res, client.browser, 403, 'SG_ERR_ORIGIN_MISMATCH', 'Refused', 'Log out from this site only.');
+    }
+    const found = await this.find(req, client);
+    const cookies = this.routes.map((r) => clearedCookie(cookieOptions(r.profile, client.proto === 'https')));
+    if (found) {
+      await this.engine.close(found.session.id, 'logout');
+      this.logger.info({ sessionId: found.session.id }, 'logout');
+    }
+    const to = found?.route.profile.logout_redirect;
+    if (to) {
+      res.writeHead(303, { location: to, 'set-cookie': [...new Set(cookies)] });
+      res.end();
+      return;
+    }
+    if (!client.browser) {
+      res.writeHead(204, { 'set-cookie': [...new Set(cookies)] });
+      res.end();
+      return;
+    }
+    sendHtml(res, 200, loggedOutPage(), { 'set-cookie': [...new Set(cookies)] });
+  }
+}
+
+function formInput(form: URLSearchParams, session: SessionRecord): PolicyInput {
+  const input: PolicyInput = {};
+  const username = form.get('username');
+  const password = form.get('password');
+  if (username !== null && password !== null) input.credentials = { username: username.trim(), password };
+  const answer = form.get('answer');
+  const pending = session.variables['sessiongate.policy.question'];
+  if (answer !== null && pending) {
+    const key = (JSON.parse(pending) as { key: string }).key;
+    if (form.get('question') === key) input.answer = { key, value: answer };
+  }
+  return input;
+}
