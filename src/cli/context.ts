@@ -13,6 +13,8 @@ export interface Io {
   err(text: string): void;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** All of standard input as text (`--password-stdin`); absent = no standard input. */
+  readStdin?(): Promise<string>;
 }
 
 let stdoutGuarded = false;
@@ -32,6 +34,11 @@ export function processIo(): Io {
     err: (text) => void process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
   };
 }
 

@@ -15,6 +15,7 @@ Usage:
   sessiongate serve [--config FILE] [--workers N]
   sessiongate check-config [FILE]
   sessiongate session <command> [options]
+  sessiongate users|credentials|plugin <command> [options]
   sessiongate --help | --version
 
 Commands:
@@ -28,8 +29,14 @@ Commands:
   session remove       close a session (reason: removed)
   session list         list live sessions
   session show         show one session (secure values masked)
+  users add|passwd|remove|list|totp
+                       edit the users file of the local-users and totp plugins
+  credentials set|list|remove
+                       edit the sealed file of the file-credentials plugin
+  plugin run           call one hook of a configured plugin; prints the result as JSON
 
-Run "sessiongate session --help" for the options. Exit codes: 0 ok, 1 error, 2 usage error.
+Run "sessiongate session --help" (or users, credentials, plugin) for the options.
+Exit codes: 0 ok, 1 error, 2 usage error.
 `;
 
 /** Usage of each session command, by name. */
@@ -87,4 +94,71 @@ export function version(): string {
     version: string;
   };
   return pkg.version;
+}
+
+const USERS_FILE = `Options (every users command):
+  --file PATH          the users file (default: users_file of the first local-users plugin in
+                       --config, else ./var/users.yaml); rewritten atomically, mode 0600
+  --config FILE        gateway config file (YAML) to take the users file and key ring from
+  -h, --help           show help`;
+
+const CREDENTIALS_FILE = `Options (every credentials command):
+  --file PATH          the credentials file (default: credentials_file of the first
+                       file-credentials plugin in --config, else ./var/credentials.json)
+  --config FILE        gateway config file (YAML) to take the file and key ring from
+  --key-file PATH      key ring that seals the file (default: config "keys", else ./var/keyring.json)
+  -h, --help           show help`;
+
+/** Usage of the users, credentials and plugin commands, by "group command". */
+export const ADMIN_USAGE: Record<string, string> = {
+  'users add':
+    'sessiongate users add NAME [--password-stdin] [--groups a,b]\n' +
+    '  Adds a user with an scrypt password hash. Without --password-stdin a random password is\n' +
+    '  made and printed alone on a line (the only time it is shown).',
+  'users passwd':
+    'sessiongate users passwd NAME [--password-stdin]\n' +
+    '  Sets a new password (a random one, printed once, without --password-stdin).',
+  'users remove': 'sessiongate users remove NAME\n  Removes the user and everything stored for it.',
+  'users list':
+    'sessiongate users list [--json]\n  Names, groups, disabled, whether a password and a TOTP secret are set (never a hash).',
+  'users totp':
+    'sessiongate users totp NAME [--issuer NAME] [--key-file PATH]\n' +
+    '  Enrols NAME for the totp plugin: a new secret, sealed with the key ring into the users\n' +
+    '  file; prints the otpauth:// URI once (show it as a QR code to an authenticator app).',
+  'credentials set':
+    'sessiongate credentials set ACCOUNT@ASSET (--password-stdin | --private-key-file FILE --key-type TYPE)\n' +
+    '  Sets the password (from standard input) or the private key (PEM file; TYPE e.g. ssh-rsa)\n' +
+    '  of an entry, replacing the one of that kind.',
+  'credentials list':
+    'sessiongate credentials list [--json]\n  Entries with the number of passwords and the key types (never a secret).',
+  'credentials remove': 'sessiongate credentials remove ACCOUNT@ASSET\n  Removes the entry.',
+  'plugin run':
+    'sessiongate plugin run PLUGIN HOOK --config FILE [--args JSON] [--cookie JSON]\n' +
+    '                       [--session-cookie JSON] [--key-file PATH]\n' +
+    "  Calls one hook of the config's plugin PLUGIN outside the gateway, with the SPS arguments\n" +
+    '  in --args (session_id: given or generated) and the two cookies (default {}). Prints JSON:\n' +
+    '  {"ok", "verdict"... | "passwords" | "private_keys", "cookie", "session_cookie", "failure"?}.\n' +
+    '  What the plugin prints goes to stderr. Exit 0 ok, 1 the plugin failed, 2 usage error.',
+};
+
+const GROUP_OPTIONS: Record<string, string> = {
+  users: USERS_FILE,
+  credentials: CREDENTIALS_FILE,
+  plugin: '',
+};
+
+/** Help of one of the users, credentials or plugin commands. */
+export function adminCommandHelp(name: string): string {
+  const group = name.split(' ')[0] ?? '';
+  const options = GROUP_OPTIONS[group] ?? '';
+  return `Usage: ${ADMIN_USAGE[name] ?? ''}\n${options ? `\n${options}\n` : ''}`;
+}
+
+/** Help of a whole group: every command's usage and the common options. */
+export function groupHelp(group: string): string {
+  const usages = Object.entries(ADMIN_USAGE)
+    .filter(([name]) => name.startsWith(`${group} `))
+    .map(([, text]) => text);
+  const options = GROUP_OPTIONS[group] ?? '';
+  return `Usage: sessiongate ${group} <command> [options]\n\n${usages.join('\n\n')}\n${options ? `\n${options}\n` : ''}`;
 }

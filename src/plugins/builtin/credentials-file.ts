@@ -79,7 +79,9 @@ export function readCredentials(path: string, keyring: Keyring): Credentials {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
+      cause: err,
+    });
   }
   return parseCredentials(text, keyring, path);
 }

@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { Logger } from '../core/logger.js';
+import type { JsonObject } from '../core/session-types.js';
+import { PluginHost } from '../plugins/host.js';
+import { loadPlugins } from '../plugins/load.js';
+import { HOOKS, type ConnectionFacts, type HookName } from '../plugins/types.js';
+import { aaResult, credentialResult } from '../plugins/validate-result.js';
+import { SessionEngine } from '../session/engine.js';
+import { Keyring } from '../session/keyring.js';
+import { MemoryStore } from '../store/memory.js';
+import { expectPositionals, parseCommand, usage } from './args.js';
+import type { Io } from './context.js';
+import { json, type Json } from './output.js';
+import { keyFileOf, loadPluginConfig } from './plugin-config.js';
+import type { Command } from './session-commands.js';
+
+/** A JSON object from a flag; the value is never echoed (it may hold a password). */
+function objectFlag(
+  flag: string,
+  value: string | undefined,
+  command: string,
+): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw usage(`--${flag}: not valid JSON`, command);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw usage(`--${flag}: expected a JSON object`, command);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Plugin output on the command's stderr: what a plugin prints (its stdout/stderr lines, its
+ * `ctx.log` messages) as plain lines; other log lines (audit records) with their fields. The
+ * host's own "hook failed" line is left out: the JSON result carries the failure.
+ */
+function stderrLogger(io: Io): Logger {
+  const write = (level: string, fields: object, message: string) => {
+    const { plugin: _p, hook: _h, sessionId: _s, stream, ...rest } = fields as Record<string, unknown>;
+    if (message === 'plugin hook failed') return;
+    if (stream !== undefined || Object.keys(rest).length === 0) {
+      io.err(`${message}\n`);
+      return;
+    }
+    io.err(`${level === 'info' ? '' : `${level}: `}${message} ${JSON.stringify(rest)}\n`);
+  };
+  return {
+    info: (f, m) => write('info', f, m),
+    warn: (f, m) => write('warn', f, m),
+    error: (f, m) => write('error', f, m),
+  };
+}
+
+export const pluginRun: Command = async (args, io) => {
+  const command = 'plugin run';
+  const { values, positionals } = parseCommand(
+    args,
+    {
+      args: { type: 'string' },
+      cookie: { type: 'string' },
+      'session-cookie': { type: 'string' },
+      config: { type: 'string' },
+      'config-file': { type: 'string' },
+      'key-file': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    { command, redact: true },
+  );
+  expectPositionals(positionals, ['PLUGIN', 'HOOK'], 2, command);
+  const [name, hook] = positionals as [string, string];
+  if (values.config !== undefined && values['config-file'] !== undefined) {
+    throw usage('give --config FILE or --config-file FILE, not both', command);
+  }
+  const configFile = values['config-file'] ?? values.config;
+  if (configFile === undefined)
+    throw usage('missing --config FILE (the gateway config with plugins:)', command);
+  const facts = objectFlag('args', values.args, command) ?? {};
+  const cookie = objectFlag('cookie', values.cookie, command);
+  const sessionCookie = objectFlag('session-cookie', values['session-cookie'], command);
+  if (cookie !== undefined && facts.cookie !== undefined)
+    throw usage('give the cookie in --cookie or in --args, not both', command);
+  if (sessionCookie !== undefined && facts.session_cookie !== undefined) {
+    throw usage('give the session cookie in --session-cookie or in --args, not both', command);
+  }
+  const sessionId = facts.session_id ?? randomBytes(16).toString('hex');
+  if (typeof sessionId !== 'string' || sessionId === '')
+    throw usage('--args: session_id must be a string', command);
+
+  const config = loadPluginConfig(configFile, io.cwd);
+  const spec = config.plugins.find((p) => p.name === name);
+  if (!spec) {
+    const known = config.plugins.map((p) => p.name).join(', ') || 'none';
+    throw usage(
+      `no plugin named ${JSON.stringify(name.slice(0, 60))} in ${configFile} (configured: ${known})`,
+      command,
+    );
+  }
+  const keyFile = keyFileOf({ keyFile: values['key-file'], configFile }, io.cwd);
+  const keyring = existsSync(keyFile) ? Keyring.loadOrCreate(keyFile) : Keyring.ephemeral();
+  const logger = stderrLogger(io);
+  const hosted = await loadPlugins([spec], { baseDir: config.dir, keyring, logger });
+  const kind = hosted[0]!.runtime.kind;
+  if (!HOOKS[kind].includes(hook)) {
+    await hosted[0]!.runtime.close();
+    throw usage(
+      `${JSON.stringify(hook.slice(0, 40))} is not a hook of ${kind} plugins (${HOOKS[kind].join(', ')})`,
+      command,
+    );
+  }
+
+  const engine = new SessionEngine({ store: new MemoryStore(), keyring, logger });
+  const host = new PluginHost(engine, hosted, logger);
+  const before = {
+    cookie: (cookie ?? facts.cookie ?? {}) as JsonObject,
+    sessionCookie: (sessionCookie ?? facts.session_cookie ?? {}) as JsonObject,
+  };
+  let invocation;
+  try {
+    invocation = await host.invoke(name, hook as HookName, sessionId, {
+      ...(facts as ConnectionFacts),
+      session_id: sessionId,
+      cookie: before.cookie,
+      session_cookie: before.sessionCookie,
+    });
+  } finally {
+    await host.close();
+    await engine.stop();
+  }
+
+  const out: { [key: string]: Json } = { ok: invocation.ok, plugin: name, hook, session_id: sessionId };
+  let ok = invocation.ok;
+  let result: Record<string, unknown> = {};
+  let failure = invocation.ok ? undefined : { failure: invocation.failure, message: invocation.message };
+  try {
+    if (hook === 'authenticate' || hook === 'authorize') {
+      result = invocation.ok ? { ...aaResult(invocation.result) } : { verdict: 'DENY' };
+    } else if (hook === 'get_password_list') {
+      result = { passwords: invocation.ok ? (credentialResult(invocation.result).passwords ?? []) : [] };
+    } else if (hook === 'get_private_key_list') {
+      result = {
+        private_keys: invocation.ok ? (credentialResult(invocation.result).private_keys ?? []) : [],
+      };
+    }
+  } catch (err) {
+    ok = false;
+    failure = { failure: 'malformed', message: (err as Error).message };
+    result = hook.startsWith('get_')
+      ? { [hook === 'get_password_list' ? 'passwords' : 'private_keys']: [] }
+      : { verdict: 'DENY' };
+  }
+  Object.assign(out, result as { [key: string]: Json });
+  out.ok = ok;
+  out.cookie = (invocation.ok ? invocation.cookie : undefined) ?? before.cookie;
+  out.session_cookie = (invocation.ok ? invocation.sessionCookie : undefined) ?? before.sessionCookie;
+  if (failure) Object.assign(out, failure);
+  io.out(json(out));
+  return ok ? 0 : 1;
+};
