@@ -72,7 +72,11 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
     touchResolutionMs: config.touch_resolution_ms,
     ...(o.clock ? { clock: o.clock } : {}),
   });
-  const host = new PluginHost(engine, await loadPlugins(config.plugins, { baseDir, keyring, logger: o.logger }), o.logger);
+  const host = new PluginHost(
+    engine,
+    await loadPlugins(config.plugins, { baseDir, keyring, logger: o.logger }),
+    o.logger,
+  );
   await host.start();
   let demo: Awaited<ReturnType<typeof startDemoUpstream>> | undefined;
   const routes: ActiveRoute[] = [];
@@ -112,7 +116,11 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
   const serverOptions = { maxHeaderSize: config.listen.max_header_bytes };
   const server = tls
     ? createHttpsServer(
-        { ...serverOptions, cert: readFileSync(resolve(baseDir, tls.cert)), key: readFileSync(resolve(baseDir, tls.key)) },
+        {
+          ...serverOptions,
+          cert: readFileSync(resolve(baseDir, tls.cert)),
+          key: readFileSync(resolve(baseDir, tls.key)),
+        },
         gateway.handle,
       )
     : createHttpServer(serverOptions, gateway.handle);
@@ -142,5 +150,13 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       await store.dispose();
       demo?.server.close();
     })());
-  return { url: `${tls ? 'https' : 'http'}://${host4url}:${port}`, server, engine, host, gateway, store, close };
+  return {
+    url: `${tls ? 'https' : 'http'}://${host4url}:${port}`,
+    server,
+    engine,
+    host,
+    gateway,
+    store,
+    close,
+  };
 }

@@ -10,13 +10,19 @@ export async function startDemoUpstream(host = '127.0.0.1'): Promise<{ url: stri
   const server = createServer((req, res) => {
     const headers = Object.entries(req.headers).sort(([a], [b]) => a.localeCompare(b));
     if (!(req.headers.accept ?? '').includes('text/html')) {
-      const body = JSON.stringify({ method: req.method, url: req.url, headers: Object.fromEntries(headers) }, null, 2);
+      const body = JSON.stringify(
+        { method: req.method, url: req.url, headers: Object.fromEntries(headers) },
+        null,
+        2,
+      );
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(body + '\n');
       return;
     }
     const user = req.headers['x-username'];
-    const rows = headers.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(String(v))}</td></tr>`).join('\n');
+    const rows = headers
+      .map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(String(v))}</td></tr>`)
+      .join('\n');
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Demo application</title>
 <link rel="stylesheet" href="/sg/static/sg.css"></head><body><main>

@@ -53,7 +53,14 @@ export class Gateway {
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.serve(req, res).catch((err: unknown) => {
       this.o.logger.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'request failed');
-      sendProblem(res, wantsHtml(req), 500, 'SG_ERR_INTERNAL', 'Something went wrong', 'The gateway could not handle this request.');
+      sendProblem(
+        res,
+        wantsHtml(req),
+        500,
+        'SG_ERR_INTERNAL',
+        'Something went wrong',
+        'The gateway could not handle this request.',
+      );
     });
   };
 
@@ -71,7 +78,14 @@ export class Gateway {
     if (path.startsWith('/sg/')) return this.uris.handle(req, res, client, path);
     const route = matchRoute(this.o.routes, req.headers.host ?? '', path);
     if (!route) {
-      return sendProblem(res, client.browser, 404, 'SG_ERR_NO_ROUTE', 'Not found', 'No application is configured here.');
+      return sendProblem(
+        res,
+        client.browser,
+        404,
+        'SG_ERR_NO_ROUTE',
+        'Not found',
+        'No application is configured here.',
+      );
     }
     const flow: Flow = {
       req,
@@ -93,7 +107,8 @@ export class Gateway {
         if (credentials) input.credentials = credentials;
         const answer = req.headers['x-sessiongate-answer'];
         const pending = session.variables['sessiongate.policy.question'];
-        if (typeof answer === 'string' && pending) input.answer = { key: JSON.parse(pending).key, value: answer };
+        if (typeof answer === 'string' && pending)
+          input.answer = { key: JSON.parse(pending).key, value: answer };
       }
       const outcome = await this.runPolicy(flow, session, input);
       if (outcome.kind !== 'allow' || client.browser) return this.finish(flow, session, outcome);
@@ -101,7 +116,8 @@ export class Gateway {
       if (!session) return this.finish(flow, undefined, { kind: 'deny' });
     }
     if (session.state === 'allow') return this.proxy(flow);
-    if (session.state === 'redirect') return this.redirect(flow, session.variables['sessiongate.policy.redirect'] ?? '/');
+    if (session.state === 'redirect')
+      return this.redirect(flow, session.variables['sessiongate.policy.redirect'] ?? '/');
     return this.denied(flow);
   }
 
@@ -177,20 +193,32 @@ export class Gateway {
 
   private denied(flow: Flow, reason?: string): void {
     flow.setCookies.push(clearedCookie(flow.cookie));
-    sendProblem(flow.res, flow.client.browser, 403, 'SG_ERR_ACCESS_DENIED', 'Access denied', reason ?? 'Access was denied.', {
-      'set-cookie': flow.setCookies,
-    });
+    sendProblem(
+      flow.res,
+      flow.client.browser,
+      403,
+      'SG_ERR_ACCESS_DENIED',
+      'Access denied',
+      reason ?? 'Access was denied.',
+      {
+        'set-cookie': flow.setCookies,
+      },
+    );
   }
 
   private redirect(flow: Flow, location: string): void {
-    flow.res.writeHead(302, { location: safeLocation(location), 'set-cookie': flow.setCookies, 'cache-control': 'no-store' });
+    flow.res.writeHead(302, {
+      location: safeLocation(location),
+      'set-cookie': flow.setCookies,
+      'cache-control': 'no-store',
+    });
     flow.res.end();
   }
 
   private async proxy(flow: Flow): Promise<void> {
     const { req, res, client, route } = flow;
     const result = await route.upstream.forward(req, res, {
-      clientIp: client.ip,
+      clientIp: client.peer,
       proto: client.proto,
       host: req.headers.host ?? '',
       requestHeaders: { 'x-forwarded-for': client.forwardedFor },
@@ -202,7 +230,10 @@ export class Gateway {
       },
     });
     if (!result.ok) {
-      this.o.logger.warn({ route: route.index, reason: result.reason, status: result.status }, 'upstream failed');
+      this.o.logger.warn(
+        { route: route.index, reason: result.reason, status: result.status },
+        'upstream failed',
+      );
       const timeout = result.status === 504;
       sendProblem(
         res,
@@ -219,16 +250,24 @@ export class Gateway {
   private async passUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const client = clientFacts(req, this.o.trusted);
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const route = path.startsWith('/sg/') ? undefined : matchRoute(this.o.routes, req.headers.host ?? '', path);
+    const route = path.startsWith('/sg/')
+      ? undefined
+      : matchRoute(this.o.routes, req.headers.host ?? '', path);
     const cookie = route ? cookieOptions(route.profile, client.proto === 'https') : undefined;
     const token = cookie ? readCookie(req.headers.cookie, cookie.name) : undefined;
     const v = token ? await this.o.engine.validate(token) : undefined;
-    if (!route || !cookie || !v?.valid || v.session.state !== 'allow' || v.session.profile !== route.profileName) {
+    if (
+      !route ||
+      !cookie ||
+      !v?.valid ||
+      v.session.state !== 'allow' ||
+      v.session.profile !== route.profileName
+    ) {
       socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
     const result = await route.upstream.upgrade(req, socket, head, {
-      clientIp: client.ip,
+      clientIp: client.peer,
       proto: client.proto,
       host: req.headers.host ?? '',
       requestHeaders: { 'x-forwarded-for': client.forwardedFor },

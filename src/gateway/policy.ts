@@ -82,7 +82,8 @@ export class PolicyRunner {
         credentials = undefined;
         continue;
       }
-      if (step === 'allow' || step === 'deny') return this.end(id, step === 'allow' ? { kind: 'allow' } : { kind: 'deny' });
+      if (step === 'allow' || step === 'deny')
+        return this.end(id, step === 'allow' ? { kind: 'allow' } : { kind: 'deny' });
       if ('redirect' in step) return this.end(id, { kind: 'redirect', url: step.redirect });
       if ('event' in step) {
         const current = await this.engine.get(id);
@@ -97,7 +98,12 @@ export class PolicyRunner {
       const result = await this.plugin(id, step, request, answer);
       pending = undefined;
       if (result.verdict === 'NEEDINFO' && result.question) {
-        const q = { step: i, key: result.question.key, prompt: result.question.prompt, echo: !result.question.disable_echo };
+        const q = {
+          step: i,
+          key: result.question.key,
+          prompt: result.question.prompt,
+          echo: !result.question.disable_echo,
+        };
         await this.engine.data.set(id, QUESTION_VAR, JSON.stringify(q));
         return this.pause(id, i, { kind: 'question', key: q.key, prompt: q.prompt, echo: q.echo });
       }
@@ -111,7 +117,10 @@ export class PolicyRunner {
       const attempts = Number((await this.engine.data.get(id, ATTEMPTS_VAR)) ?? 0) + 1;
       await this.engine.data.set(id, ATTEMPTS_VAR, String(attempts));
       if (back >= 0 && attempts < this.profile.max_logon_attempts) {
-        return this.pause(id, back, { kind: 'logon', error: 'Logon failed. Check your user name and password.' });
+        return this.pause(id, back, {
+          kind: 'logon',
+          error: 'Logon failed. Check your user name and password.',
+        });
       }
       return this.end(id, { kind: 'deny', ...(result.reason ? { reason: result.reason } : {}) });
     }
@@ -141,13 +150,17 @@ export class PolicyRunner {
     };
     if ('authenticate' in step) return this.host.authenticate(step.authenticate, id, facts);
     const groups = await this.engine.data.get(id, 'session.logon.last.groups');
-    return this.host.authorize(step.authorize, id, { ...facts, gateway_groups: groups ? groups.split(',') : [] });
+    return this.host.authorize(step.authorize, id, {
+      ...facts,
+      gateway_groups: groups ? groups.split(',') : [],
+    });
   }
 
   private async accept(id: string, user: string | undefined, groups: string[] | undefined): Promise<void> {
     if (user) {
       const { evicted } = await this.engine.setUser(id, user);
-      if (evicted.length > 0) this.logger.info({ sessionId: id, user, evicted }, 'per-user limit: oldest sessions evicted');
+      if (evicted.length > 0)
+        this.logger.info({ sessionId: id, user, evicted }, 'per-user limit: oldest sessions evicted');
     } else {
       const name = await this.engine.data.get(id, USERNAME);
       const current = await this.engine.get(id);
@@ -173,8 +186,12 @@ export class PolicyRunner {
 
   /** Record the result; the caller closes denied sessions and rotates allowed ones. */
   private async end(id: string, outcome: PolicyOutcome): Promise<PolicyOutcome> {
-    await this.engine.completePolicy(id, outcome.kind === 'allow' ? 'allow' : outcome.kind === 'deny' ? 'deny' : 'redirect');
-    if (outcome.kind === 'redirect') await this.engine.data.set(id, 'sessiongate.policy.redirect', outcome.url);
+    await this.engine.completePolicy(
+      id,
+      outcome.kind === 'allow' ? 'allow' : outcome.kind === 'deny' ? 'deny' : 'redirect',
+    );
+    if (outcome.kind === 'redirect')
+      await this.engine.data.set(id, 'sessiongate.policy.redirect', outcome.url);
     return outcome;
   }
 }

@@ -28,7 +28,8 @@ export class GatewayUris {
       res.end(STYLESHEET);
       return;
     }
-    if (path === '/sg/logon' && (req.method === 'GET' || req.method === 'POST')) return this.logon(req, res, client);
+    if (path === '/sg/logon' && (req.method === 'GET' || req.method === 'POST'))
+      return this.logon(req, res, client);
     if (path === '/sg/logout' && req.method === 'POST') return this.logout(req, res, client);
     sendProblem(res, client.browser, 404, 'SG_ERR_NO_ROUTE', 'Not found', 'No such gateway page.');
   }
@@ -53,24 +54,48 @@ export class GatewayUris {
       res.end();
       return;
     }
-    const flow: Flow = { req, res, client: { ...client, browser: true }, route: found.route, cookie: found.cookie, setCookies: [] };
+    const flow: Flow = {
+      req,
+      res,
+      client: { ...client, browser: true },
+      route: found.route,
+      cookie: found.cookie,
+      setCookies: [],
+    };
     let input: PolicyInput = {};
     if (req.method === 'POST') {
       if (!sameOrigin(req)) {
-        return sendProblem(res, true, 403, 'SG_ERR_ORIGIN_MISMATCH', 'Refused', 'This form must be sent from this site.');
+        return sendProblem(
+          res,
+          true,
+          403,
+          'SG_ERR_ORIGIN_MISMATCH',
+          'Refused',
+          'This form must be sent from this site.',
+        );
       }
       const body = await readSmallBody(req);
-      if (body === undefined) return sendProblem(res, true, 400, 'SG_ERR_BAD_REQUEST', 'Bad request', 'The form is too large.');
+      if (body === undefined)
+        return sendProblem(res, true, 400, 'SG_ERR_BAD_REQUEST', 'Bad request', 'The form is too large.');
       input = formInput(new URLSearchParams(body), found.session);
     }
     const outcome = await this.gateway.runPolicy(flow, found.session, input);
-    const session = flow.rotatedId ? ((await this.engine.get(flow.rotatedId)) ?? found.session) : found.session;
+    const session = flow.rotatedId
+      ? ((await this.engine.get(flow.rotatedId)) ?? found.session)
+      : found.session;
     await this.gateway.finish(flow, session, outcome);
   }
 
   private async logout(req: IncomingMessage, res: ServerResponse, client: ClientFacts): Promise<void> {
     if (!sameOrigin(req)) {
-      return sendProblem(res, client.browser, 403, 'SG_ERR_ORIGIN_MISMATCH', 'Refused', 'Log out from this site only.');
+      return sendProblem(
+        res,
+        client.browser,
+        403,
+        'SG_ERR_ORIGIN_MISMATCH',
+        'Refused',
+        'Log out from this site only.',
+      );
     }
     const found = await this.find(req, client);
     const cookies = this.routes.map((r) => clearedCookie(cookieOptions(r.profile, client.proto === 'https')));

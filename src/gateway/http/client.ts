@@ -9,11 +9,13 @@ export interface ClientFacts {
   port: number;
   /** https when the listener is TLS, or a trusted proxy says so. */
   proto: 'http' | 'https';
+  /** The address of the connection's other end (the client, or the last proxy). */
+  peer: string;
   /**
-   * The X-Forwarded-For to send upstream: the chain received through trusted proxies plus
-   * the peer; from an untrusted peer just the peer (a client's own header is not passed on).
+   * The X-Forwarded-For chain received through trusted proxies; null from an untrusted peer
+   * (a client's own header is not passed on). The proxy appends `peer` to it.
    */
-  forwardedFor: string;
+  forwardedFor: string | null;
   /** The client wants pages (Accept names text/html); otherwise it is an API client. */
   browser: boolean;
 }
@@ -35,7 +37,7 @@ export function clientFacts(req: IncomingMessage, trusted: BlockList): ClientFac
   const tls = Boolean((req.socket as TLSSocket).encrypted);
   let ip = peer;
   let proto: 'http' | 'https' = tls ? 'https' : 'http';
-  let forwardedFor = peer;
+  let forwardedFor: string | null = null;
   if (trusted.check(peer, family(peer))) {
     const header = req.headers['x-forwarded-for'];
     const chain = (Array.isArray(header) ? header.join(',') : (header ?? ''))
@@ -45,10 +47,17 @@ export function clientFacts(req: IncomingMessage, trusted: BlockList): ClientFac
     let i = chain.length - 1;
     while (i >= 0 && trusted.check(chain[i]!, family(chain[i]!))) i--;
     if (i >= 0) ip = chain[i]!;
-    if (chain.length > 0) forwardedFor = [...chain, peer].join(', ');
+    if (chain.length > 0) forwardedFor = chain.join(', ');
     const fp = req.headers['x-forwarded-proto'];
     if (fp === 'https' || fp === 'http') proto = fp;
   }
   const accept = req.headers.accept ?? '';
-  return { ip, port: req.socket.remotePort ?? 0, proto, forwardedFor, browser: accept.includes('text/html') };
+  return {
+    ip,
+    peer,
+    port: req.socket.remotePort ?? 0,
+    proto,
+    forwardedFor,
+    browser: accept.includes('text/html'),
+  };
 }

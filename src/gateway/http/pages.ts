@@ -32,7 +32,11 @@ function errorLine(error: string | undefined): string {
   return error ? `<p class="error" role="alert">${esc(error)}</p>` : '';
 }
 
-export function logonPage(o: { realm: string; error?: string | undefined; username?: string | undefined }): string {
+export function logonPage(o: {
+  realm: string;
+  error?: string | undefined;
+  username?: string | undefined;
+}): string {
   return page(
     `Log on to ${o.realm}`,
     `${errorLine(o.error)}<form method="post" action="/sg/logon">
@@ -42,7 +46,12 @@ export function logonPage(o: { realm: string; error?: string | undefined; userna
   );
 }
 
-export function questionPage(o: { prompt: string; key: string; echo: boolean; error?: string | undefined }): string {
+export function questionPage(o: {
+  prompt: string;
+  key: string;
+  echo: boolean;
+  error?: string | undefined;
+}): string {
   const type = o.echo ? 'text' : 'password';
   return page(
     'One more step',
@@ -75,9 +84,7 @@ export function sendProblem(
     res.destroy();
     return;
   }
-  const body = browser
-    ? messagePage(title, message)
-    : JSON.stringify({ error: { code, message } }) + '\n';
+  const body = browser ? messagePage(title, message) : JSON.stringify({ error: { code, message } }) + '\n';
   res.writeHead(status, {
     ...headers,
     'content-type': browser ? 'text/html; charset=utf-8' : 'application/json',
