@@ -6,9 +6,10 @@ import { adminCommandHelp, commandHelp, groupHelp, SESSION_HELP, TOP_HELP, versi
 import { create, exists, modify, remove, type Command } from './session-commands.js';
 import { list, show } from './view-commands.js';
 import { checkConfig, serve } from './serve-commands.js';
+import { quickstart } from './quickstart-command.js';
 
 /** Top-level commands besides `session` (each file adds its own). */
-const TOP_COMMANDS: Record<string, Command> = { serve, 'check-config': checkConfig };
+const TOP_COMMANDS: Record<string, Command> = { serve, 'check-config': checkConfig, quickstart };
 
 const SESSION_COMMANDS: Record<string, Command> = { create, exists, modify, remove, list, show };
 const DATA_COMMANDS: Record<string, Command> = { get: dataGet, set: dataSet };

@@ -221,7 +221,10 @@ export class Gateway {
       clientIp: client.peer,
       proto: client.proto,
       host: req.headers.host ?? '',
-      requestHeaders: { 'x-forwarded-for': client.forwardedFor },
+      requestHeaders: {
+        'x-forwarded-for': client.forwardedFor,
+        ...(route.config.forward_authorization ? {} : { authorization: null }),
+      },
       stripCookies: [flow.cookie.name],
       onResponse: (_status, headers) => {
         if (flow.setCookies.length === 0) return;

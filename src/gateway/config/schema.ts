@@ -110,6 +110,8 @@ export const routeSchema = z.strictObject({
     })
     .default({ connect_ms: 5000, headers_ms: 30_000, body_ms: 300_000 }),
   preserve_host: z.boolean().default(false),
+  /** Pass the client's Authorization header upstream. Off by default: the gateway consumed it. */
+  forward_authorization: z.boolean().default(false),
   credentials: credentials.optional(),
   rules: z.array(z.string()).default([]),
 });
