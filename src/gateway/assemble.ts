@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
+import type { AuditSink } from '../core/audit.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { PluginHost } from '../plugins/host.js';
@@ -27,6 +28,8 @@ export interface StartOptions {
   events?: PolicyEvents;
   /** Hold back failed logons (ms); default: a random time in the profile's failure_delay_ms. */
   failureDelayMs?: (route: ActiveRoute) => number;
+  /** Audit records of session starts and policy results (the admin layer provides the sink). */
+  audit?: AuditSink;
 }
 
 /** A gateway that runs: its address, its parts, and a graceful stop. */
@@ -105,6 +108,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
     routes,
     trusted: cidrList(config.trusted_proxies),
     logger: o.logger,
+    ...(o.audit ? { audit: o.audit } : {}),
     failureDelayMs:
       o.failureDelayMs ??
       ((route) => {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { noAudit, type AuditSink } from '../core/audit.js';
 import { isSessionGateError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { SessionRecord } from '../core/session-types.js';
@@ -21,6 +22,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** Milliseconds to hold back the answer to a failed logon (APM's failure delay). */
   failureDelayMs?: (route: ActiveRoute) => number;
+  /** Where session starts and policy results are recorded. */
+  audit?: AuditSink;
 }
 
 /** One request's state as it moves through the access flow. */
@@ -141,6 +144,12 @@ export class Gateway {
         },
       });
       flow.setCookies.push(sessionCookie(flow.cookie, token));
+      (this.o.audit ?? noAudit).write({
+        event: 'session_start',
+        sessionId: id,
+        clientIp: flow.client.ip,
+        profile: flow.route.profileName,
+      });
       return (await this.o.engine.get(id)) ?? undefined;
     } catch (err) {
       if (!isSessionGateError(err)) throw err;
@@ -162,6 +171,16 @@ export class Gateway {
       this.failures.byClient.set(flow.client.ip, (this.failures.byClient.get(flow.client.ip) ?? 0) + 1);
       const delay = this.o.failureDelayMs?.(flow.route) ?? 0;
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    }
+    if (outcome.kind === 'allow' || outcome.kind === 'deny' || outcome.kind === 'redirect') {
+      const done = await this.o.engine.get(session.id);
+      (this.o.audit ?? noAudit).write({
+        event: 'policy_result',
+        sessionId: session.id,
+        user: done?.user ?? null,
+        clientIp: flow.client.ip,
+        result: done?.variables['session.policy.result'] ?? outcome.kind,
+      });
     }
     if (outcome.kind === 'allow') {
       const fresh = await this.o.engine.rotate(session.id);

@@ -1,0 +1,19 @@
+/**
+ * The audit trail: one record per session start, policy result, admin change, kill and close.
+ * Records carry the session id, user and client address — never a token, password or secure
+ * value. Lower layers emit through this interface; the admin layer provides the sink.
+ */
+export interface AuditEvent {
+  event: 'session_start' | 'policy_result' | 'variable_set' | 'session_kill' | 'session_close';
+  sessionId: string;
+  user?: string | null;
+  clientIp?: string | null;
+  [field: string]: unknown;
+}
+
+export interface AuditSink {
+  write(event: AuditEvent): void;
+}
+
+/** Drops every record; the default for library use and tests that do not look. */
+export const noAudit: AuditSink = { write() {} };
