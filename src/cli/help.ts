@@ -14,6 +14,7 @@ export const TOP_HELP = `sessiongate — access-session gateway with APM ACCESS:
 Usage:
   sessiongate serve [--config FILE] [--workers N]
   sessiongate check-config [FILE]
+  sessiongate init [DIR]
   sessiongate session <command> [options]
   sessiongate users|credentials|plugin <command> [options]
   sessiongate --help | --version
@@ -21,6 +22,7 @@ Usage:
 Commands:
   serve                run the gateway (reverse proxy with sessions and access policies)
   check-config         check a configuration file; lists every problem
+  init                 write a starter sessiongate.yaml, a key ring and a users file
   session create       start a session; prints its token
   session exists       does a session exist (in a state)? prints true or false
   session modify       change the idle timeout or lifetime of a session
@@ -49,6 +51,11 @@ export const COMMAND_USAGE: Record<string, string> = {
     'sessiongate check-config [FILE]\n' +
     '  Checks a configuration file without starting anything; every problem as PATH: message (line N).\n' +
     '  Exit 0 when valid, 2 when not.',
+  init:
+    'sessiongate init [DIR] [--user NAME]\n' +
+    '  Writes into DIR (default .) a commented starter sessiongate.yaml, a key ring\n' +
+    '  (var/keyring.json) and a users file (var/users.yaml) with one user (default admin) whose\n' +
+    '  generated password is printed once. Refuses to overwrite any existing file (exit 1).',
   create:
     'sessiongate session create [--timeout S] [--lifetime S] [--user NAME] [--client-ip IP]\n' +
     '                           [--state allow|deny|redirect|inprogress] [--json]\n' +

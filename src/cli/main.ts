@@ -7,9 +7,10 @@ import { create, exists, modify, remove, type Command } from './session-commands
 import { list, show } from './view-commands.js';
 import { checkConfig, serve } from './serve-commands.js';
 import { quickstart } from './quickstart-command.js';
+import { init } from './init-command.js';
 
 /** Top-level commands besides `session` (each file adds its own). */
-const TOP_COMMANDS: Record<string, Command> = { serve, 'check-config': checkConfig, quickstart };
+const TOP_COMMANDS: Record<string, Command> = { serve, 'check-config': checkConfig, init, quickstart };
 
 const SESSION_COMMANDS: Record<string, Command> = { create, exists, modify, remove, list, show };
 const DATA_COMMANDS: Record<string, Command> = { get: dataGet, set: dataSet };

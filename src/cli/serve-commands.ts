@@ -1,5 +1,8 @@
 import cluster from 'node:cluster';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { resolve } from 'node:path';
 import { pino } from 'pino';
+import { Keyring } from '../session/keyring.js';
 import { loadConfig, ConfigError, type LoadedConfig } from '../gateway/config/load.js';
 import { startGateway } from '../gateway/assemble.js';
 import { expectPositionals, parseCommand, usage } from './args.js';
@@ -47,7 +50,8 @@ export async function serve(args: string[], io: Io): Promise<number> {
   );
   expectPositionals(positionals, [], 0, 'serve');
   const workers = values.workers === undefined ? 1 : Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw usage('--workers: expected 1 to 64', 'serve');
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64)
+    throw usage('--workers: expected 1 to 64', 'serve');
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) {
     throw usage('--port: expected a port number', 'serve');
@@ -57,15 +61,43 @@ export async function serve(args: string[], io: Io): Promise<number> {
   if (workers > 1 && loaded.config.store === 'memory') {
     throw usage('--workers needs a shared store (sqlite or redis), not memory', 'serve');
   }
-  if (workers > 1 && cluster.isPrimary) return supervise(workers, io);
+  if (workers > 1 && cluster.isPrimary) {
+    // Made once here: workers creating a missing key ring at once would each write their own.
+    Keyring.loadOrCreate(resolve(loaded.baseDir, loaded.config.keys));
+    return supervise(workers, io);
+  }
   return runOne(loaded, port, io, workers > 1);
 }
 
-async function runOne(loaded: LoadedConfig, port: number | undefined, io: Io, worker: boolean): Promise<number> {
+async function runOne(
+  loaded: LoadedConfig,
+  port: number | undefined,
+  io: Io,
+  worker: boolean,
+): Promise<number> {
   const logger = pino({ level: loaded.config.log.level, base: { pid: process.pid } });
   const running = await startGateway(loaded, { logger, ...(port !== undefined ? { port } : {}) });
+  if (logger.isLevelEnabled('debug')) {
+    // An access line per request at debug level (path without the query: it may carry secrets).
+    running.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+      const started = performance.now();
+      res.once('finish', () =>
+        logger.debug(
+          {
+            method: req.method,
+            path: (req.url ?? '').split('?')[0],
+            status: res.statusCode,
+            ms: Math.round(performance.now() - started),
+          },
+          'request',
+        ),
+      );
+    });
+  }
   if (!worker || cluster.worker?.id === 1) {
-    io.err(`sessiongate: listening on ${running.url} (config ${loaded.file}, store ${loaded.config.store})\n`);
+    io.err(
+      `sessiongate: listening on ${running.url} (config ${loaded.file}, store ${loaded.config.store})\n`,
+    );
   }
   await new Promise<void>((resolve) => {
     const stop = () => {
@@ -82,13 +114,23 @@ async function runOne(loaded: LoadedConfig, port: number | undefined, io: Io, wo
 /** The primary of --workers: fork, restart workers that die unexpectedly, pass signals on. */
 async function supervise(workers: number, io: Io): Promise<number> {
   let stopping = false;
+  let listened = false;
+  let failed = false;
   for (let i = 0; i < workers; i++) cluster.fork();
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) return;
-    io.err(`sessiongate: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
-    cluster.fork();
-  });
+  cluster.on('listening', () => (listened = true));
   await new Promise<void>((resolve) => {
+    cluster.on('exit', (worker, code, signal) => {
+      if (stopping) return;
+      if (!listened) {
+        // A worker that dies before any listened (port taken, store down) would die again.
+        io.err(`sessiongate: worker ${worker.process.pid} failed to start (${signal ?? code}); stopping\n`);
+        failed = true;
+        stop();
+        return;
+      }
+      io.err(`sessiongate: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
+      cluster.fork();
+    });
     const stop = () => {
       stopping = true;
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
@@ -102,5 +144,5 @@ async function supervise(workers: number, io: Io): Promise<number> {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
-  return 0;
+  return failed ? 1 : 0;
 }

@@ -63,28 +63,23 @@ export function parseConfig(source: string, file: string, baseDir: string): Load
     }
     return '';
   };
-  const parsed = configSchema.safeParse(doc.toJS() ?? {});
-  if (!parsed.success) {
-    throw new ConfigError(
-      file,
-      parsed.error.issues.flatMap((i) => {
+  const raw: unknown = doc.toJS() ?? {};
+  const parsed = configSchema.safeParse(raw);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.flatMap((i) => {
         const path = i.path.filter((p): p is string | number => typeof p !== 'symbol');
         // One line per unknown key, at the key itself: typos are the usual cause.
         if (i.code === 'unrecognized_keys') {
           return i.keys.map((k) => `${[...path, k].join('.')}: unknown setting${lineOf([...path, k])}`);
         }
         return [`${path.length ? path.join('.') : '(top level)'}: ${i.message}${lineOf(path)}`];
-      }),
-    );
-  }
+      });
+  // References and addresses are checked even when the shape is wrong, so one run lists all.
+  for (const [path, message] of crossCheck(raw))
+    problems.push(`${path.join('.')}: ${message}${lineOf(path)}`);
+  if (!parsed.success || problems.length > 0) throw new ConfigError(file, problems);
   const config = parsed.data;
-  const problems = crossCheck(config);
-  if (problems.length > 0) {
-    throw new ConfigError(
-      file,
-      problems.map(([path, message]) => `${path.join('.')}: ${message}${lineOf(path)}`),
-    );
-  }
   return { config, baseDir, file };
 }
 
@@ -95,35 +90,53 @@ export function profileOf(config: GatewayConfig, name: string): ProfileConfig | 
 
 const DEFAULT_PROFILE = configSchema.shape.profiles.unwrap().valueType.parse({});
 
-/** Checks that need the whole file: names that must refer to something, addresses. */
-function crossCheck(config: GatewayConfig): [(string | number)[], string][] {
+/**
+ * Checks that need the whole file: names that must refer to something, addresses. It reads
+ * the raw document and skips what is not of the right type (the schema reports that).
+ */
+function crossCheck(raw: unknown): [(string | number)[], string][] {
   const problems: [(string | number)[], string][] = [];
-  const plugins = new Set(config.plugins.map((p) => p.name));
-  config.plugins.forEach((p, i) => {
-    if (config.plugins.findIndex((q) => q.name === p.name) !== i) {
-      problems.push([['plugins', i, 'name'], `plugin name ${p.name} is used twice`]);
+  const obj = (v: unknown): Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const top = obj(raw);
+  const names = list(top.plugins).map((p) => obj(p).name);
+  const plugins = new Set(names.filter((n): n is string => typeof n === 'string'));
+  names.forEach((name, i) => {
+    if (typeof name === 'string' && names.indexOf(name) !== i) {
+      problems.push([['plugins', i, 'name'], `plugin name ${name} is used twice`]);
     }
   });
-  config.routes.forEach((r, i) => {
-    if (!profileOf(config, r.profile)) {
-      problems.push([['routes', i, 'profile'], `no profile named ${r.profile} under profiles`]);
+  const profiles = obj(top.profiles);
+  list(top.routes).forEach((r, i) => {
+    const route = obj(r);
+    const profile = route.profile ?? 'default';
+    if (
+      typeof profile === 'string' &&
+      profile !== '' &&
+      profile !== 'default' &&
+      !Object.hasOwn(profiles, profile)
+    ) {
+      problems.push([['routes', i, 'profile'], `no profile named ${profile} under profiles`]);
     }
-    if (r.credentials && !plugins.has(r.credentials.plugin)) {
-      problems.push([['routes', i, 'credentials', 'plugin'], `no plugin named ${r.credentials.plugin}`]);
+    const plugin = obj(route.credentials).plugin;
+    if (typeof plugin === 'string' && !plugins.has(plugin)) {
+      problems.push([['routes', i, 'credentials', 'plugin'], `no plugin named ${plugin}`]);
     }
   });
-  for (const [name, profile] of Object.entries(config.profiles)) {
-    profile.policy.forEach((step, i) => {
-      if (typeof step !== 'object') return;
-      const plugin =
-        'authenticate' in step ? step.authenticate : 'authorize' in step ? step.authorize : undefined;
-      if (plugin !== undefined && !plugins.has(plugin)) {
+  for (const [name, profile] of Object.entries(profiles)) {
+    list(obj(profile).policy).forEach((s, i) => {
+      const step = obj(s);
+      const plugin = step.authenticate ?? step.authorize;
+      if (typeof plugin === 'string' && plugin !== '' && !plugins.has(plugin)) {
         problems.push([['profiles', name, 'policy', i], `no plugin named ${plugin} under plugins`]);
       }
     });
   }
-  config.trusted_proxies.forEach((cidr, i) => {
-    if (!parseCidr(cidr)) problems.push([['trusted_proxies', i], `expected an address or CIDR, got ${cidr}`]);
+  list(top.trusted_proxies).forEach((cidr, i) => {
+    if (typeof cidr === 'string' && !parseCidr(cidr)) {
+      problems.push([['trusted_proxies', i], `expected an address or CIDR, got ${cidr}`]);
+    }
   });
   return problems;
 }
