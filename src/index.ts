@@ -22,3 +22,6 @@ export { ManualClock, systemClock, type Clock } from './core/clock.js';
 export type { SessionRecord, SessionState, CloseReason } from './core/session-types.js';
 export { definePlugin } from './plugins/define.js';
 export type { AaPlugin, CredentialStorePlugin, PluginArgs, PluginContext } from './plugins/define.js';
+export { defineRules } from './rules/define.js';
+export type { RuleContext, RuleHandler, Rules } from './rules/define.js';
+export { RULE_EVENTS, type RuleEvent } from './rules/events.js';

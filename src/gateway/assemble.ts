@@ -12,7 +12,9 @@ import { SessionEngine } from '../session/engine.js';
 import { Keyring } from '../session/keyring.js';
 import type { SessionStore } from '../store/contract.js';
 import { openStore } from '../store/open.js';
-import { cidrList, profileOf, type LoadedConfig } from './config/load.js';
+import { ruleContext } from '../rules/context.js';
+import { loadRuleFiles, RuleLoadError, RuleSet, type LoadedRule } from '../rules/ruleset.js';
+import { cidrList, ConfigError, profileOf, type LoadedConfig } from './config/load.js';
 import { startDemoUpstream } from './demo-upstream.js';
 import { Gateway } from './gateway.js';
 import { PolicyRunner, type PolicyEvents } from './policy.js';
@@ -81,6 +83,27 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
     o.logger,
   );
   await host.start();
+  const loadedRules = await loadRules(loaded);
+  const ruleSetOf = (files: string[]) =>
+    new RuleSet(
+      files.map((f) => loadedRules.get(f)!),
+      config.rule_timeout_ms,
+      o.logger,
+    );
+  // ACCESS_SESSION_CLOSED comes from the close pipeline, once per session, for every rule file.
+  const closedRules = ruleSetOf([...loadedRules.keys()]);
+  if (closedRules.has('ACCESS_SESSION_CLOSED')) {
+    await engine.onClose('rules', async (event) => {
+      const scope = { engine, logger: o.logger, sessionId: event.sessionId, snapshot: event.data };
+      await closedRules
+        .run(
+          'ACCESS_SESSION_CLOSED',
+          (rule) => ruleContext('ACCESS_SESSION_CLOSED', rule, scope),
+          event.sessionId,
+        )
+        .catch(() => undefined); // logged and counted by the rule set; not retried
+    });
+  }
   let demo: Awaited<ReturnType<typeof startDemoUpstream>> | undefined;
   const routes: ActiveRoute[] = [];
   for (const [index, r] of config.routes.entries()) {
@@ -101,6 +124,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
         preserveHost: r.preserve_host,
       }),
       runner: new PolicyRunner(engine, host, profile, o.logger, o.events),
+      rules: ruleSetOf([...config.rules, ...r.rules]),
     });
   }
   const gateway = new Gateway({
@@ -163,4 +187,16 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
     store,
     close,
   };
+}
+
+/** Every rule file of the configuration, loaded once (global and per route, by name). */
+async function loadRules(loaded: LoadedConfig): Promise<Map<string, LoadedRule>> {
+  const { config, baseDir, file } = loaded;
+  const names = [...new Set([...config.rules, ...config.routes.flatMap((r) => r.rules)])];
+  try {
+    return new Map((await loadRuleFiles(names, baseDir)).map((r) => [r.file, r]));
+  } catch (err) {
+    if (err instanceof RuleLoadError) throw new ConfigError(file, [`rules: ${err.message}`]);
+    throw err;
+  }
 }

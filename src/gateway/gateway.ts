@@ -3,6 +3,7 @@ import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { noAudit, type AuditSink } from '../core/audit.js';
 import { isSessionGateError } from '../core/errors.js';
+import { isToken } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { SessionRecord } from '../core/session-types.js';
 import type { SessionEngine } from '../session/engine.js';
@@ -10,6 +11,8 @@ import { clientFacts, type ClientFacts } from './http/client.js';
 import { clearedCookie, readCookie, sessionCookie, type SessionCookieOptions } from './http/cookies.js';
 import { basicCredentials } from './http/body.js';
 import { sendProblem } from './http/pages.js';
+import { ruleContext, type HttpScope, type RuleScope } from '../rules/context.js';
+import type { RuleEvent } from '../rules/events.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
 import { askForInput } from './respond.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
@@ -37,6 +40,8 @@ interface Flow {
   setCookies: string[];
   /** The session's id after token rotation, when the policy allowed it during this request. */
   rotatedId?: string;
+  /** What rules see and change of this request (header edits, a response of their own). */
+  http: HttpScope;
 }
 
 /**
@@ -97,7 +102,13 @@ export class Gateway {
       route,
       cookie: cookieOptions(route.profile, client.proto === 'https'),
       setCookies: [],
+      http: { req, requestHeaders: {} },
     };
+    if (route.rules.has('HTTP_REQUEST')) {
+      const token = readCookie(req.headers.cookie, flow.cookie.name);
+      const sid = token && isToken(token) ? this.o.engine.sid(token) : undefined;
+      if ((await this.event(flow, 'HTTP_REQUEST', sid)).responded) return;
+    }
     let session = await this.current(flow);
     if (!session) {
       session = await this.start(flow);
@@ -118,7 +129,7 @@ export class Gateway {
       session = flow.rotatedId ? ((await this.o.engine.get(flow.rotatedId)) ?? undefined) : undefined;
       if (!session) return this.finish(flow, undefined, { kind: 'deny' });
     }
-    if (session.state === 'allow') return this.proxy(flow);
+    if (session.state === 'allow') return this.proxy(flow, session);
     if (session.state === 'redirect')
       return this.redirect(flow, session.variables['sessiongate.policy.redirect'] ?? '/');
     return this.denied(flow);
@@ -144,6 +155,12 @@ export class Gateway {
         },
       });
       flow.setCookies.push(sessionCookie(flow.cookie, token));
+      const started = await this.event(flow, 'ACCESS_SESSION_STARTED', id);
+      if (started.removed) {
+        this.denied(flow, 'The session was refused.');
+        return undefined;
+      }
+      if (started.responded) return undefined;
       (this.o.audit ?? noAudit).write({
         event: 'session_start',
         sessionId: id,
@@ -164,6 +181,8 @@ export class Gateway {
       clientPort: flow.client.port,
       protocol: flow.client.proto,
       serverHostname: (flow.req.headers.host ?? '').replace(/:\d+$/, ''),
+      agentEvent: async (s, agentId) =>
+        void (await this.event(flow, 'ACCESS_POLICY_AGENT_EVENT', s.id, { agentId })),
     });
     if ((outcome.kind === 'logon' && outcome.error) || outcome.kind === 'deny') {
       const user = input.credentials?.username;
@@ -173,6 +192,7 @@ export class Gateway {
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     }
     if (outcome.kind === 'allow' || outcome.kind === 'deny' || outcome.kind === 'redirect') {
+      await this.event(flow, 'ACCESS_POLICY_COMPLETED', session.id, { result: outcome.kind }, false);
       const done = await this.o.engine.get(session.id);
       (this.o.audit ?? noAudit).write({
         event: 'policy_result',
@@ -192,6 +212,8 @@ export class Gateway {
 
   /** Answer a policy outcome: ask for input, send the browser back to its landing URI, deny. */
   async finish(flow: Flow, session: SessionRecord | undefined, outcome: PolicyOutcome): Promise<void> {
+    if (outcome.kind === 'deny' && session) await this.o.engine.close(session.id, 'denied');
+    if (flow.http.responded) return this.sendRuleResponse(flow);
     switch (outcome.kind) {
       case 'logon':
       case 'question':
@@ -205,7 +227,6 @@ export class Gateway {
       case 'redirect':
         return this.redirect(flow, outcome.url);
       case 'deny':
-        if (session) await this.o.engine.close(session.id, 'denied');
         return this.denied(flow, outcome.reason);
     }
   }
@@ -234,8 +255,24 @@ export class Gateway {
     flow.res.end();
   }
 
-  private async proxy(flow: Flow): Promise<void> {
+  private async proxy(flow: Flow, session: SessionRecord): Promise<void> {
     const { req, res, client, route } = flow;
+    const allowed = aclAllows(route, session);
+    const acl = await this.event(flow, allowed ? 'ACCESS_ACL_ALLOWED' : 'ACCESS_ACL_DENIED', session.id);
+    if (acl.responded) return;
+    if (!allowed) {
+      return sendProblem(
+        res,
+        client.browser,
+        403,
+        'SG_ERR_ACCESS_DENIED',
+        'Access denied',
+        'Not allowed here.',
+        {
+          'set-cookie': flow.setCookies,
+        },
+      );
+    }
     const result = await route.upstream.forward(req, res, {
       clientIp: client.peer,
       proto: client.proto,
@@ -243,9 +280,23 @@ export class Gateway {
       requestHeaders: {
         'x-forwarded-for': client.forwardedFor,
         ...(route.config.forward_authorization ? {} : { authorization: null }),
+        ...flow.http.requestHeaders,
       },
       stripCookies: [flow.cookie.name],
-      onResponse: (_status, headers) => {
+      onResponse: (status, headers) => {
+        if (route.rules.has('HTTP_RESPONSE')) {
+          const scope: RuleScope = {
+            engine: this.o.engine,
+            logger: this.o.logger,
+            sessionId: session.id,
+            http: { ...flow.http, response: { status, headers } },
+          };
+          route.rules.runSync(
+            'HTTP_RESPONSE',
+            (rule) => ruleContext('HTTP_RESPONSE', rule, scope),
+            session.id,
+          );
+        }
         if (flow.setCookies.length === 0) return;
         const existing = headers['set-cookie'];
         headers['set-cookie'] = [...(existing === undefined ? [] : [existing].flat()), ...flow.setCookies];
@@ -267,6 +318,36 @@ export class Gateway {
         { 'set-cookie': flow.setCookies },
       );
     }
+  }
+
+  /**
+   * Raise a rule event for this flow. Returns whether a rule answered the request (sent here,
+   * unless `send` is false) and whether it removed the flow's session.
+   */
+  private async event(
+    flow: Flow,
+    name: RuleEvent,
+    sessionId: string | undefined,
+    policy?: RuleScope['policy'],
+    send = true,
+  ): Promise<{ responded: boolean; removed: boolean }> {
+    if (!flow.route.rules.has(name)) return { responded: false, removed: false };
+    const scope: RuleScope = { engine: this.o.engine, logger: this.o.logger, sessionId, http: flow.http };
+    if (policy) scope.policy = policy;
+    await flow.route.rules.run(name, (rule) => ruleContext(name, rule, scope), sessionId);
+    const responded = flow.http.responded !== undefined;
+    if (responded && send) this.sendRuleResponse(flow);
+    return { responded, removed: scope.removed === true };
+  }
+
+  private sendRuleResponse(flow: Flow): void {
+    const r = flow.http.responded!;
+    flow.res.writeHead(r.status, {
+      ...r.headers,
+      'content-length': Buffer.byteLength(r.body),
+      ...(flow.setCookies.length ? { 'set-cookie': flow.setCookies } : {}),
+    });
+    flow.res.end(r.body);
   }
 
   private async passUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -299,6 +380,15 @@ export class Gateway {
       socket.end(`HTTP/1.1 ${result.status} Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     }
   }
+}
+
+/** The route's ACL: with `acl.users` or `acl.groups`, the session's user must be listed or in a group. */
+function aclAllows(route: ActiveRoute, session: SessionRecord): boolean {
+  const acl = route.config.acl;
+  if (!acl) return true;
+  if (acl.users?.includes(session.user ?? '')) return true;
+  const groups = (session.variables['session.logon.last.groups'] ?? '').split(',').filter(Boolean);
+  return acl.groups?.some((g) => groups.includes(g)) ?? false;
 }
 
 function wantsHtml(req: IncomingMessage): boolean {

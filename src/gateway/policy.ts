@@ -25,6 +25,8 @@ export interface PolicyRequest {
   clientPort: number;
   protocol: string;
   serverHostname: string;
+  /** Raise ACCESS_POLICY_AGENT_EVENT in the request's context (else the runner's events). */
+  agentEvent?: (session: SessionRecord, agentId: string) => Promise<void>;
 }
 
 /** Hook points the rules layer fills in (issue: event rules); all optional. */
@@ -87,7 +89,7 @@ export class PolicyRunner {
       if ('redirect' in step) return this.end(id, { kind: 'redirect', url: step.redirect });
       if ('event' in step) {
         const current = await this.engine.get(id);
-        if (current) await this.events.agentEvent?.(current, step.event);
+        if (current) await (request.agentEvent ?? this.events.agentEvent)?.(current, step.event);
         continue;
       }
       if ('assign' in step) {
@@ -109,6 +111,7 @@ export class PolicyRunner {
       }
       if (result.verdict === 'ACCEPT') {
         await this.accept(id, result.gateway_user, result.gateway_groups);
+        await this.directoryAttributes(id, result.additional_metadata);
         continue;
       }
       if (result.verdict === 'NONE') continue;
@@ -167,6 +170,27 @@ export class PolicyRunner {
       if (name && current && current.user === null) await this.engine.setUser(id, name);
     }
     if (groups) await this.engine.data.set(id, 'session.logon.last.groups', groups.join(','));
+  }
+
+  /**
+   * A plugin that returns a JSON object in `additional_metadata` (the ldap plugin does) gives
+   * directory attributes: each becomes `session.ad.last.attr.<name>` as in APM, multi-valued
+   * ones joined with " | ".
+   */
+  private async directoryAttributes(id: string, metadata: string | undefined): Promise<void> {
+    if (!metadata?.startsWith('{')) return;
+    let attrs: unknown;
+    try {
+      attrs = JSON.parse(metadata);
+    } catch {
+      return;
+    }
+    if (!attrs || typeof attrs !== 'object' || Array.isArray(attrs)) return;
+    for (const [name, value] of Object.entries(attrs as Record<string, unknown>)) {
+      if (!/^[A-Za-z0-9_:-]+$/.test(name)) continue;
+      const text = Array.isArray(value) ? value.map(String).join(' | ') : String(value);
+      await this.engine.data.set(id, `session.ad.last.attr.${name}`, text);
+    }
   }
 
   private async assign(id: string, values: Record<string, string>): Promise<void> {

@@ -61,6 +61,7 @@ export class GatewayUris {
       route: found.route,
       cookie: found.cookie,
       setCookies: [],
+      http: { req, requestHeaders: {} },
     };
     let input: PolicyInput = {};
     if (req.method === 'POST') {

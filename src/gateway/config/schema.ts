@@ -113,6 +113,10 @@ export const routeSchema = z.strictObject({
   /** Pass the client's Authorization header upstream. Off by default: the gateway consumed it. */
   forward_authorization: z.boolean().default(false),
   credentials: credentials.optional(),
+  /** Who may use the route once allowed; absent = every allowed session. */
+  acl: z
+    .strictObject({ users: z.array(z.string()).optional(), groups: z.array(z.string()).optional() })
+    .optional(),
   rules: z.array(z.string()).default([]),
 });
 export type RouteConfig = z.infer<typeof routeSchema>;
@@ -138,6 +142,8 @@ export const configSchema = z.strictObject({
   profiles: z.record(z.string(), profileSchema).default({}),
   routes: z.array(routeSchema).min(1, { error: 'at least one route is needed' }),
   rules: z.array(z.string()).default([]),
+  /** A rule handler running longer than this fails the request with a 500 (ms). */
+  rule_timeout_ms: z.int().min(1).default(1000),
   /** Coalescing of idle-timer writes (ms). */
   touch_resolution_ms: whole.default(1000),
   log: z

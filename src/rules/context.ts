@@ -1,0 +1,164 @@
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from '../core/logger.js';
+import type { SessionId } from '../core/ids.js';
+import type { SessionEngine } from '../session/engine.js';
+import type { VariableReader } from '../session/session-data.js';
+import type { HeaderEditor, RuleContext, RuleHttp, RuleSession } from './define.js';
+import type { RuleEvent } from './events.js';
+import { ipMatches } from './ip.js';
+
+/** A response a rule asked for (`http.respond`). */
+export interface RuleResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The HTTP side of a flow, shared by all events of one request. */
+export interface HttpScope {
+  req: IncomingMessage;
+  /** Header changes for the upstream request (null = remove). */
+  requestHeaders: Record<string, string | null>;
+  /** Set by `respond`; the gateway sends it and stops the request. */
+  responded?: RuleResponse;
+  /** In HTTP_RESPONSE: the upstream's answer, editable in place. */
+  response?: { status: number; headers: Record<string, string | string[]> };
+}
+
+/** What a context is built from. `sessionId` follows the flow (create -flow, rotation). */
+export interface RuleScope {
+  engine: SessionEngine;
+  logger: Logger;
+  sessionId?: string | undefined;
+  http?: HttpScope;
+  /** ACCESS_SESSION_CLOSED: the final variables of the closed session. */
+  snapshot?: VariableReader;
+  policy?: { agentId?: string; result?: 'allow' | 'deny' | 'redirect' };
+  /** Set when a rule removed the flow's session. */
+  removed?: boolean;
+}
+
+function requestEditor(scope: HttpScope): HeaderEditor {
+  const read = (name: string): string | undefined => {
+    const k = name.toLowerCase();
+    if (Object.hasOwn(scope.requestHeaders, k)) return scope.requestHeaders[k] ?? undefined;
+    const v = scope.req.headers[k];
+    return Array.isArray(v) ? v.join(', ') : v;
+  };
+  return {
+    get: read,
+    insert: (name, value) => {
+      const current = read(name);
+      scope.requestHeaders[name.toLowerCase()] = current === undefined ? value : `${current}, ${value}`;
+    },
+    replace: (name, value) => void (scope.requestHeaders[name.toLowerCase()] = value),
+    remove: (name) => void (scope.requestHeaders[name.toLowerCase()] = null),
+  };
+}
+
+function responseEditor(headers: Record<string, string | string[]>): HeaderEditor {
+  return {
+    get: (name) => {
+      const v = headers[name.toLowerCase()];
+      return Array.isArray(v) ? v.join(', ') : v;
+    },
+    insert: (name, value) => {
+      const k = name.toLowerCase();
+      const v = headers[k];
+      headers[k] = v === undefined ? value : [...[v].flat(), value];
+    },
+    replace: (name, value) => void (headers[name.toLowerCase()] = value),
+    remove: (name) => void delete headers[name.toLowerCase()],
+  };
+}
+
+function httpOf(scope: HttpScope): RuleHttp {
+  const url = new URL(scope.req.url ?? '/', 'http://gateway');
+  const cookies = new Map<string, string>();
+  for (const part of (scope.req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && !cookies.has(part.slice(0, eq).trim()))
+      cookies.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  const http: RuleHttp = {
+    method: scope.req.method ?? 'GET',
+    path: url.pathname,
+    query: url.searchParams,
+    uri: scope.req.url ?? '/',
+    host: scope.req.headers.host ?? '',
+    headers: requestEditor(scope),
+    cookie: (name) => cookies.get(name),
+    respond: (status, options = {}) => {
+      if (scope.responded) throw new Error('respond may be called only once per request');
+      if (!Number.isInteger(status) || status < 100 || status > 599)
+        throw new Error(`invalid status ${status}`);
+      scope.responded = { status, headers: options.headers ?? {}, body: options.body ?? '' };
+    },
+  };
+  if (scope.response)
+    http.response = { status: scope.response.status, headers: responseEditor(scope.response.headers) };
+  return http;
+}
+
+/** Build the context one rule handler sees for one event. */
+export function ruleContext(event: RuleEvent, rule: string, scope: RuleScope): RuleContext {
+  const { engine } = scope;
+  const target = (sid?: string): string => {
+    const id = sid ?? scope.sessionId;
+    if (!id) throw new Error(`${event}: this flow has no session; pass sid`);
+    return id;
+  };
+  const closed = event === 'ACCESS_SESSION_CLOSED';
+  const session: RuleSession = {
+    sid: () => scope.sessionId as SessionId | undefined,
+    create: async (o = {}) => {
+      const { id } = await engine.create({
+        state: 'allow',
+        ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
+        ...(o.lifetime !== undefined ? { lifetime: o.lifetime } : {}),
+      });
+      if (o.flow) scope.sessionId = id;
+      return id;
+    },
+    modify: async (o) => {
+      const { sid, ...rest } = o;
+      await engine.modify(target(sid), rest);
+    },
+    exists: async (token, o = {}) => {
+      if (token === undefined) return scope.sessionId ? engine.existsById(scope.sessionId, o) : false;
+      try {
+        return await engine.exists(token, o);
+      } catch {
+        return false; // a malformed cookie value names no session
+      }
+    },
+    data: {
+      get: async (key, o = {}) => {
+        if (closed && o.sid === undefined && scope.snapshot) return scope.snapshot.get(key, o);
+        return engine.data.get(target(o.sid), key, o);
+      },
+      set: async (key, value = '', o = {}) => {
+        if (closed && o.sid === undefined) throw new Error('ACCESS_SESSION_CLOSED: the session has ended');
+        await engine.data.set(target(o.sid), key, value, o);
+      },
+    },
+    remove: async (sid) => {
+      if (closed && sid === undefined) return;
+      await engine.remove(target(sid));
+      if (sid === undefined || sid === scope.sessionId) scope.removed = true;
+    },
+  };
+  return {
+    event,
+    rule,
+    session,
+    policy: scope.policy ?? {},
+    get http(): RuleHttp {
+      if (!scope.http) throw new Error(`${event} has no HTTP context (no connection)`);
+      return httpOf(scope.http);
+    },
+    ip: { matches: ipMatches },
+    clock: { now: () => engine.clock.now(), seconds: () => Math.floor(engine.clock.now() / 1000) },
+    log: (message) => scope.logger.info({ rule, event, sessionId: scope.sessionId }, message),
+  };
+}

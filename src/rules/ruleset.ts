@@ -1,0 +1,175 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Logger } from '../core/logger.js';
+import type { RuleContext, RuleHandler, Rules } from './define.js';
+import { isRuleEvent, RULE_EVENTS, type RuleEvent } from './events.js';
+
+/** A rule file that failed to load: the message names the file (and line where known). */
+export class RuleLoadError extends Error {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super(`${file}: ${message}`);
+    this.name = 'RuleLoadError';
+  }
+}
+
+/** A rule that threw or ran past its deadline; the gateway answers 500 and carries on. */
+export class RuleFailure extends Error {
+  constructor(
+    readonly rule: string,
+    readonly event: RuleEvent,
+    readonly reason: 'exception' | 'timeout',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RuleFailure';
+  }
+}
+
+export interface LoadedRule {
+  file: string;
+  rules: Rules;
+}
+
+/**
+ * Import rule files once (TypeScript too: the gateway runs under tsx) and check them: the
+ * default export must map known event names to functions.
+ */
+export async function loadRuleFiles(files: string[], baseDir: string): Promise<LoadedRule[]> {
+  const out: LoadedRule[] = [];
+  for (const file of files) {
+    const path = resolve(baseDir, file);
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    } catch (err) {
+      throw new RuleLoadError(file, firstLine(err));
+    }
+    const rules = mod.default;
+    if (!rules || typeof rules !== 'object') {
+      throw new RuleLoadError(file, 'the default export must be defineRules({ EVENT: handler, ... })');
+    }
+    for (const [name, handler] of Object.entries(rules)) {
+      if (!isRuleEvent(name)) {
+        throw new RuleLoadError(file, `unknown event ${name}; events are ${RULE_EVENTS.join(', ')}`);
+      }
+      if (typeof handler !== 'function') throw new RuleLoadError(file, `${name} must be a function`);
+    }
+    out.push({ file, rules: rules as Rules });
+  }
+  return out;
+}
+
+/** The error's first line with the position esbuild/Node reports (file:line:column). */
+function firstLine(err: unknown): string {
+  const e = err as {
+    message?: string;
+    errors?: { location?: { line?: number; column?: number }; text?: string }[];
+  };
+  const loc = e.errors?.[0]?.location;
+  if (loc?.line !== undefined)
+    return `line ${loc.line}:${loc.column ?? 0}: ${e.errors?.[0]?.text ?? 'syntax error'}`;
+  const esbuild = /:(\d+):(\d+): ERROR: (.*)/.exec(String(e.message ?? ''));
+  if (esbuild) return `line ${esbuild[1]}:${esbuild[2]}: ${esbuild[3]}`;
+  const msg = String(e.message ?? err).split('\n')[0] ?? 'cannot load';
+  const at = /:(\d+):(\d+)/.exec(String((err as Error).stack ?? ''));
+  return at ? `${msg} (line ${at[1]})` : msg;
+}
+
+/**
+ * The handlers of one event chain, in configuration order (global rules, then the route's).
+ * Each runs with a deadline; 'stop' ends the chain; failures are counted and re-thrown as
+ * RuleFailure for the caller to answer with a 500.
+ */
+export class RuleSet {
+  readonly errors = new Map<string, number>();
+  private readonly chains = new Map<RuleEvent, { file: string; handler: RuleHandler }[]>();
+
+  constructor(
+    rules: LoadedRule[],
+    private readonly timeoutMs: number,
+    private readonly logger: Logger,
+  ) {
+    for (const { file, rules: r } of rules) {
+      for (const event of RULE_EVENTS) {
+        const handler = r[event];
+        if (!handler) continue;
+        let chain = this.chains.get(event);
+        if (!chain) this.chains.set(event, (chain = []));
+        chain.push({ file, handler });
+      }
+    }
+  }
+
+  has(event: RuleEvent): boolean {
+    return this.chains.has(event);
+  }
+
+  /**
+   * Run the chain synchronously (HTTP_RESPONSE: the response headers are about to be sent).
+   * Only what a handler does before its first `await` takes effect; a returned promise that
+   * rejects is logged and counted.
+   */
+  runSync(event: RuleEvent, make: (rule: string) => RuleContext, sessionId?: string): void {
+    for (const { file, handler } of this.chains.get(event) ?? []) {
+      try {
+        const result = handler(make(file));
+        if (result === 'stop') return;
+        if (result instanceof Promise)
+          result.catch((err: unknown) => this.failed(file, event, sessionId, err));
+      } catch (err) {
+        this.failed(file, event, sessionId, err);
+        return;
+      }
+    }
+  }
+
+  private failed(file: string, event: RuleEvent, sessionId: string | undefined, err: unknown): void {
+    const key = `${file}\0${event}`;
+    this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
+    this.logger.error(
+      {
+        rule: file,
+        event,
+        sessionId,
+        reason: 'exception',
+        error: err instanceof Error ? err.message : String(err),
+      },
+      'rule failed',
+    );
+  }
+
+  /** Run the chain; `make` builds the context for each rule. Resolves when done or stopped. */
+  async run(event: RuleEvent, make: (rule: string) => RuleContext, sessionId?: string): Promise<void> {
+    for (const { file, handler } of this.chains.get(event) ?? []) {
+      const ctx = make(file);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const deadline = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new RuleFailure(file, event, 'timeout', `ran past ${this.timeoutMs} ms`)),
+            this.timeoutMs,
+          );
+        });
+        const result = await Promise.race([Promise.resolve().then(() => handler(ctx)), deadline]);
+        if (result === 'stop') return;
+      } catch (err) {
+        const failure =
+          err instanceof RuleFailure
+            ? err
+            : new RuleFailure(file, event, 'exception', err instanceof Error ? err.message : String(err));
+        const key = `${file}\0${event}`;
+        this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
+        this.logger.error(
+          { rule: file, event, sessionId, reason: failure.reason, error: failure.message },
+          'rule failed',
+        );
+        throw failure;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+}
