@@ -78,7 +78,8 @@ export function classifyError(err: unknown, connected: boolean): ForwardFailure 
     err instanceof BadResponseError ||
     e?.name === 'HTTPParserError' || // undici's parser errors carry no code
     code.startsWith('HPE_') ||
-    code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'
+    code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
+    code === 'UND_ERR_HEADERS_OVERFLOW' // response headers over undici's maxHeaderSize (16 KiB)
   )
     return { ok: false, status: 502, reason: 'bad_response', message };
   if (code === 'UND_ERR_SOCKET' && (message === 'bad response' || message === 'bad upgrade'))

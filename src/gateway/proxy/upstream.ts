@@ -126,108 +126,25 @@ export class Upstream {
    * ForwardResult); never rejects.
    */
   forward(req: IncomingMessage, res: ServerResponse, o: ForwardOptions): Promise<ForwardResult> {
+    if (this.#closed)
+      return Promise.resolve({
+        ok: false,
+        status: 502,
+        reason: 'connect_failed',
+        message: 'upstream closed',
+      });
+    if (res.destroyed || req.socket.destroyed)
+      return Promise.resolve(classifyError(new ClientAbortedError(), false));
+    let headers: string[];
+    try {
+      headers = this.headersFor(req, o);
+    } catch (err) {
+      return Promise.resolve(
+        classifyError(new BadResponseError('cannot build request headers', { cause: err }), false),
+      );
+    }
     return new Promise<ForwardResult>((resolve) => {
-      let controller: Dispatcher.DispatchController | undefined;
-      let started = false;
-      let done = false;
-      let clientGone = false;
-      let status = 0;
-
-      const finish = (r: ForwardResult): void => {
-        if (done) return;
-        done = true;
-        res.off('close', onClientClose);
-        resolve(r);
-      };
-      const onClientClose = (): void => {
-        if (res.writableFinished || done) return;
-        clientGone = true;
-        controller?.abort(new ClientAbortedError());
-      };
-      const onDrain = (): void => controller?.resume();
-
-      if (this.#closed) {
-        finish({ ok: false, status: 502, reason: 'connect_failed', message: 'upstream closed' });
-        return;
-      }
-      if (res.destroyed || req.socket.destroyed) {
-        finish(classifyError(new ClientAbortedError(), false));
-        return;
-      }
-      res.on('close', onClientClose);
-
-      let headers: string[];
-      try {
-        headers = this.headersFor(req, o);
-      } catch (err) {
-        finish(classifyError(new BadResponseError('cannot build request headers', { cause: err }), false));
-        return;
-      }
-
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart(c) {
-          controller = c;
-          if (clientGone) c.abort(new ClientAbortedError());
-        },
-        onResponseStart(c, statusCode, rawHeaders, statusMessage) {
-          if (statusCode < 200) return; // 1xx interim responses are not relayed
-          const headers = rawHeaders as Record<string, string | string[]>;
-          try {
-            stripResponseHeaders(headers);
-            o.onResponse?.(statusCode, headers);
-            // A Set-Cookie the gateway set on `res` beforehand (a rotated session cookie) is kept
-            // alongside the upstream's; other headers the upstream sends take precedence.
-            if (headers['set-cookie'] !== undefined && res.hasHeader('set-cookie')) {
-              const pre = res.getHeader('set-cookie');
-              headers['set-cookie'] = [
-                ...(Array.isArray(pre) ? pre : [String(pre)]),
-                ...(Array.isArray(headers['set-cookie']) ? headers['set-cookie'] : [headers['set-cookie']]),
-              ];
-            }
-            if (statusMessage) res.writeHead(statusCode, statusMessage, headers);
-            else res.writeHead(statusCode, headers);
-          } catch (err) {
-            c.abort(
-              new BadResponseError(`cannot pass on the response: ${(err as Error).message}`, { cause: err }),
-            );
-            return;
-          }
-          status = statusCode;
-          started = true;
-        },
-        onResponseData(c, chunk) {
-          if (!res.write(chunk)) {
-            c.pause();
-            res.once('drain', onDrain);
-          }
-        },
-        onResponseEnd(_c, trailers) {
-          const names = Object.keys(trailers);
-          if (names.length > 0) {
-            try {
-              res.addTrailers(trailers as Record<string, string | string[]>);
-            } catch {
-              // Invalid trailers are dropped; the body is complete.
-            }
-          }
-          res.off('drain', onDrain);
-          res.end();
-          finish({ ok: true, status });
-        },
-        onResponseError(_c, err) {
-          res.off('drain', onDrain);
-          const gone =
-            clientGone ||
-            err instanceof ClientAbortedError ||
-            (!res.writableFinished && req.socket.destroyed);
-          const r = gone
-            ? classifyError(new ClientAbortedError(), true)
-            : classifyError(err, controller !== undefined);
-          if (started || gone) res.destroy();
-          finish(r);
-        },
-      };
-
+      const handler = new ForwardHandler(req, res, o.onResponse, resolve);
       try {
         this.pool.dispatch(
           {
@@ -239,7 +156,7 @@ export class Upstream {
           handler,
         );
       } catch (err) {
-        finish(classifyError(err, false));
+        handler.finish(classifyError(err, false));
       }
     });
   }
@@ -270,4 +187,117 @@ export class Upstream {
     this.tunnels.clear();
     await this.pool.close();
   }
+}
+
+/**
+ * One forward(): undici's dispatch handler writing into the ServerResponse. A class rather than
+ * closures: one allocation per request (measured: a few µs of CPU per request less).
+ */
+class ForwardHandler implements Dispatcher.DispatchHandler {
+  controller: Dispatcher.DispatchController | undefined;
+  started = false;
+  done = false;
+  clientGone = false;
+  status = 0;
+  onDrainBound: (() => void) | undefined;
+  readonly onClientClose = (): void => {
+    if (this.done || this.res.writableFinished) return;
+    this.clientGone = true;
+    this.controller?.abort(new ClientAbortedError());
+  };
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly onResponse: ForwardOptions['onResponse'],
+    readonly resolve: (r: ForwardResult) => void,
+  ) {
+    res.on('close', this.onClientClose);
+  }
+
+  finish(r: ForwardResult): void {
+    if (this.done) return;
+    this.done = true;
+    this.res.off('close', this.onClientClose);
+    if (this.onDrainBound) this.res.off('drain', this.onDrainBound);
+    this.resolve(r);
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.clientGone) c.abort(new ClientAbortedError());
+  }
+
+  onResponseStart(
+    c: Dispatcher.DispatchController,
+    statusCode: number,
+    parsed: Record<string, string | string[] | undefined>,
+    statusMessage?: string,
+  ): void {
+    if (statusCode < 200) return; // 1xx interim responses are not relayed
+    const res = this.res;
+    const headers = parsed as Record<string, string | string[]>;
+    try {
+      stripResponseHeaders(headers);
+      this.onResponse?.(statusCode, headers);
+      // A Set-Cookie the gateway set on `res` beforehand (a rotated session cookie) is kept
+      // alongside the upstream's; other headers the upstream sends take precedence.
+      const up = headers['set-cookie'];
+      if (up !== undefined && res.hasHeader('set-cookie')) {
+        const pre = res.getHeader('set-cookie');
+        headers['set-cookie'] = [
+          ...(Array.isArray(pre) ? pre : [String(pre)]),
+          ...(Array.isArray(up) ? up : [up]),
+        ];
+      }
+      if (statusMessage) res.writeHead(statusCode, statusMessage, headers);
+      else res.writeHead(statusCode, headers);
+    } catch (err) {
+      c.abort(new BadResponseError(`cannot pass on the response: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    this.status = statusCode;
+    this.started = true;
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk)) {
+      c.pause();
+      this.onDrainBound ??= () => this.controller?.resume();
+      this.res.once('drain', this.onDrainBound);
+    }
+  }
+
+  onResponseEnd(
+    _c: Dispatcher.DispatchController,
+    trailers: Record<string, string | string[] | undefined>,
+  ): void {
+    if (!isEmpty(trailers)) {
+      try {
+        this.res.addTrailers(trailers as Record<string, string | string[]>);
+      } catch {
+        // Invalid trailers are dropped; the body is complete.
+      }
+    }
+    this.res.end();
+    this.finish({ ok: true, status: this.status });
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    const res = this.res;
+    const gone =
+      this.clientGone ||
+      err instanceof ClientAbortedError ||
+      (!res.writableFinished && this.req.socket.destroyed);
+    const r = gone
+      ? classifyError(new ClientAbortedError(), true)
+      : classifyError(err, this.controller !== undefined);
+    if (this.started || gone) res.destroy();
+    this.finish(r);
+  }
+}
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
 }
