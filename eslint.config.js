@@ -20,4 +20,14 @@ export default tseslint.config(
     files: ['src/cli/**', 'bench/**', 'test/**', 'bin/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    // The admin web page's script runs in the browser.
+    files: ['src/admin/static/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        ['window', 'document', 'fetch', 'URLSearchParams', 'setTimeout', 'clearTimeout'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
 );

@@ -89,6 +89,29 @@ export const ERROR_CODES = {
   SG_ERR_BAD_REQUEST: { status: 400, summary: 'The request to a gateway URI is malformed (body too large, missing field).' },
   SG_ERR_UPSTREAM_UNAVAILABLE: { status: 502, summary: 'The upstream server cannot be reached or broke the connection.' },
   SG_ERR_UPSTREAM_TIMEOUT: { status: 504, summary: 'The upstream server did not answer in time.' },
+  SG_ERR_UNAUTHORIZED: {
+    status: 401,
+    summary: 'The admin API needs a valid bearer token (or a signed-in admin page session).',
+  },
+  SG_ERR_CSRF_CHECK_FAILED: {
+    status: 403,
+    summary:
+      'A change made with the admin page cookie must carry X-Requested-With and come from the admin origin.',
+  },
+  SG_ERR_UNKNOWN_ENDPOINT: { status: 404, summary: 'The admin listener has no such path.' },
+  SG_ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'The admin API path does not take this HTTP method.' },
+  SG_ERR_INVALID_REQUEST: {
+    status: 400,
+    summary: 'An admin API request body or query parameter is malformed; the message names the field.',
+  },
+  SG_ERR_ADMIN_TOKEN: {
+    status: 500,
+    summary: 'The admin token file cannot be read or created, or is empty (CLI: no token given for --url).',
+  },
+  SG_ERR_ADMIN_UNAVAILABLE: {
+    status: 503,
+    summary: 'The admin API at the given --url cannot be reached or gave an answer that is not the API.',
+  },
   SG_ERR_INTERNAL: { status: 500, summary: 'An unexpected error; the gateway log has the details.' },
   SG_ERR_CONFIG: { status: 400, summary: 'The configuration file is invalid; the message names the path.' },
   SG_ERR_USAGE: { status: 400, summary: 'A command-line flag or argument is missing, unknown or malformed.' },

@@ -1,0 +1,299 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AuditEvent, AuditSink } from '../core/audit.js';
+import type { Clock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
+import { SESSION_STATES } from '../core/session-types.js';
+import type { SessionStore, StoreStats } from '../store/contract.js';
+
+/** Counters of one plugin hook, as the plugin host keeps them (`PluginHost.stats.all()`). */
+export interface HookFigures {
+  plugin: string;
+  hook: string;
+  counters: { calls: number; failures: Record<string, number>; totalMs: number };
+}
+
+/** What the metrics read on every scrape; admin code never imports the plugin layer itself. */
+export type HookStatsProvider = () => HookFigures[];
+
+export interface MetricsOptions {
+  /** The store the session gauges read; may also be given later with `attach`. */
+  store?: SessionStore;
+  clock?: Clock;
+  hookStats?: HookStatsProvider;
+  /** Also export Node's process metrics (CPU, memory, event loop lag). Default false. */
+  processMetrics?: boolean;
+  /** The close pipeline counts as stuck when its backlog has not shrunk for this long (s). Default 120. */
+  stuckAfterSeconds?: number;
+}
+
+/** A sample of the store's statistics and how long the close backlog has gone without shrinking. */
+export interface StoreSample {
+  stats: StoreStats;
+  backlog: number;
+  failed: number;
+  /** Since when (epoch ms) the backlog has been above zero without shrinking; null = it is fine. */
+  backlogGrowingSince: number | null;
+  stuck: boolean;
+}
+
+const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1];
+
+/**
+ * sessiongate's Prometheus metrics and the counters behind `GET /api/v1/stats` (docs/admin.md):
+ * sessions by state (from the store on each scrape), created and closed totals, policy
+ * results, plugin hook calls, rule errors, request and store operation durations, and the
+ * close pipeline backlog. One registry per instance (tests run several).
+ *
+ * @example
+ * ```ts
+ * const metrics = new AdminMetrics({ store, hookStats: () => host.stats.all() });
+ * const audit = metrics.counting(new AuditLog());       // counts starts and policy results
+ * startGateway(config, { audit, observeRequest: metrics.observeRequest });
+ * ```
+ */
+export class AdminMetrics {
+  readonly registry = new Registry();
+  readonly startedAt: number;
+  /** Counts since this process started. */
+  readonly created = new Map<string, number>();
+  readonly closed = new Map<string, number>();
+  readonly policyResults = new Map<string, number>();
+  private readonly clock: Clock;
+  private readonly stuckAfterMs: number;
+  private readonly createdTotal: Counter<'origin'>;
+  private readonly closedTotal: Counter<'reason'>;
+  private readonly policyTotal: Counter<'result'>;
+  private readonly ruleErrors: Counter<'rule'>;
+  private readonly requests: Histogram<'route' | 'status'>;
+  private readonly storeOps: Histogram<'op'>;
+  private sample: { at: number; value: Promise<StoreSample> } | undefined;
+  private store: SessionStore | undefined;
+  private hookStats: HookStatsProvider | undefined;
+  private backlogWatch: { total: number; since: number } | undefined;
+
+  constructor(o: MetricsOptions = {}) {
+    this.clock = o.clock ?? systemClock;
+    this.startedAt = this.clock.now();
+    this.stuckAfterMs = (o.stuckAfterSeconds ?? 120) * 1000;
+    this.store = o.store;
+    this.hookStats = o.hookStats;
+    const registers = [this.registry];
+    if (o.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sessiongate_' });
+
+    // Gauges read from one store sample per scrape.
+    const sampleStore = () => this.storeSample();
+    new Gauge({
+      name: 'sessiongate_sessions_active',
+      help: 'Live sessions in the store, by state (all processes sharing the store).',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const { stats } = await sampleStore();
+        for (const state of SESSION_STATES) this.set({ state }, stats.byState[state] ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'sessiongate_close_backlog',
+      help: 'Close records not yet delivered, by close-pipeline subscriber.',
+      labelNames: ['subscriber'],
+      registers,
+      async collect() {
+        const { stats } = await sampleStore();
+        this.reset();
+        for (const [subscriber, n] of Object.entries(stats.outboxPending)) this.set({ subscriber }, n);
+      },
+    });
+    new Gauge({
+      name: 'sessiongate_close_failed',
+      help: 'Close records a subscriber gave up on after its retries, by subscriber.',
+      labelNames: ['subscriber'],
+      registers,
+      async collect() {
+        const { stats } = await sampleStore();
+        this.reset();
+        for (const [subscriber, n] of Object.entries(stats.outboxFailed)) this.set({ subscriber }, n);
+      },
+    });
+    new Gauge({
+      name: 'sessiongate_close_pipeline_stuck',
+      help: `1 when the close backlog has not shrunk for ${this.stuckAfterMs / 1000} s (readyz fails then).`,
+      registers,
+      async collect() {
+        this.set((await sampleStore()).stuck ? 1 : 0);
+      },
+    });
+
+    this.createdTotal = new Counter({
+      name: 'sessiongate_sessions_created_total',
+      help: 'Sessions started by this process, by origin (gateway or admin_api).',
+      labelNames: ['origin'],
+      registers,
+    });
+    this.closedTotal = new Counter({
+      name: 'sessiongate_sessions_closed_total',
+      help: 'Sessions closed, by reason (counted by the audit subscriber of this process).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.policyTotal = new Counter({
+      name: 'sessiongate_policy_results_total',
+      help: 'Access policies that ended, by result (allowed, access_denied, redirect).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.ruleErrors = new Counter({
+      name: 'sessiongate_rule_errors_total',
+      help: 'Errors thrown by event rules, by rule.',
+      labelNames: ['rule'],
+      registers,
+    });
+
+    const hooks = () => this.hookStats?.() ?? [];
+    new Counter({
+      name: 'sessiongate_plugin_hook_calls_total',
+      help: 'Plugin hook calls, by plugin and hook.',
+      labelNames: ['plugin', 'hook'],
+      registers,
+      collect() {
+        this.reset();
+        for (const h of hooks()) this.inc({ plugin: h.plugin, hook: h.hook }, h.counters.calls);
+      },
+    });
+    new Counter({
+      name: 'sessiongate_plugin_hook_duration_seconds_total',
+      help: 'Time spent in plugin hook calls, by plugin and hook (divide by the calls for the mean).',
+      labelNames: ['plugin', 'hook'],
+      registers,
+      collect() {
+        this.reset();
+        for (const h of hooks()) this.inc({ plugin: h.plugin, hook: h.hook }, h.counters.totalMs / 1000);
+      },
+    });
+    new Counter({
+      name: 'sessiongate_plugin_hook_failures_total',
+      help: 'Failed plugin hook calls, by plugin, hook and failure (timeout, error, invalid_result, ...).',
+      labelNames: ['plugin', 'hook', 'failure'],
+      registers,
+      collect() {
+        this.reset();
+        for (const h of hooks())
+          for (const [failure, n] of Object.entries(h.counters.failures))
+            this.inc({ plugin: h.plugin, hook: h.hook, failure }, n);
+      },
+    });
+
+    this.requests = new Histogram({
+      name: 'sessiongate_http_request_duration_seconds',
+      help: 'Gateway requests from arrival to the end of the answer, by route and status.',
+      labelNames: ['route', 'status'],
+      buckets: REQUEST_BUCKETS,
+      registers,
+    });
+    this.storeOps = new Histogram({
+      name: 'sessiongate_store_operation_duration_seconds',
+      help: 'Session store operations, by operation.',
+      labelNames: ['op'],
+      buckets: STORE_BUCKETS,
+      registers,
+    });
+  }
+
+  /** Give the store (and the plugin host's figures) once the gateway has opened them. */
+  attach(store: SessionStore, hookStats?: HookStatsProvider): void {
+    this.store = store;
+    if (hookStats) this.hookStats = hookStats;
+  }
+
+  /** The gateway calls this when a request's answer is complete. */
+  readonly observeRequest = (route: string, status: number, seconds: number): void => {
+    this.requests.observe({ route, status: String(status) }, seconds);
+  };
+
+  /** The timing decorator of the store calls this after each operation. */
+  readonly observeStore = (op: string, seconds: number): void => {
+    this.storeOps.observe({ op }, seconds);
+  };
+
+  /** Placeholder until the rules layer reports its errors. */
+  readonly ruleError = (rule: string): void => {
+    this.ruleErrors.inc({ rule });
+  };
+
+  sessionCreated(origin: 'gateway' | 'admin_api'): void {
+    bump(this.created, origin);
+    this.createdTotal.inc({ origin });
+  }
+
+  sessionClosed(reason: string): void {
+    bump(this.closed, reason);
+    this.closedTotal.inc({ reason });
+  }
+
+  policyResult(result: string): void {
+    bump(this.policyResults, result);
+    this.policyTotal.inc({ result });
+  }
+
+  /** An audit sink that also counts what passes through it (session starts, policy results). */
+  counting(sink: AuditSink): AuditSink {
+    return {
+      write: (event: AuditEvent) => {
+        if (event.event === 'session_start' && event.origin === undefined) this.sessionCreated('gateway');
+        if (event.event === 'policy_result') this.policyResult(String(event.result ?? 'unknown'));
+        sink.write(event);
+      },
+    };
+  }
+
+  /** The Prometheus text exposition. */
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /**
+   * The store's statistics, read at most every 250 ms however many callers ask (a scrape reads
+   * several gauges), and the stuck check of the close pipeline: stuck when the backlog has been
+   * above zero without shrinking for `stuckAfterSeconds`.
+   */
+  storeSample(): Promise<StoreSample> {
+    const now = this.clock.now();
+    if (this.sample && now - this.sample.at < 250) return this.sample.value;
+    if (!this.store) return Promise.reject(new Error('no store attached to the metrics'));
+    const value = this.store.stats().then((stats) => {
+      const backlog = sum(stats.outboxPending);
+      const at = this.clock.now();
+      const w = this.backlogWatch;
+      if (backlog === 0) this.backlogWatch = undefined;
+      else if (!w || backlog < w.total) this.backlogWatch = { total: backlog, since: at };
+      else w.total = backlog;
+      const since = this.backlogWatch?.since ?? null;
+      return {
+        stats,
+        backlog,
+        failed: sum(stats.outboxFailed),
+        backlogGrowingSince: since,
+        stuck: since !== null && at - since >= this.stuckAfterMs,
+      };
+    });
+    this.sample = { at: now, value };
+    value.catch(() => {
+      if (this.sample?.value === value) this.sample = undefined;
+    });
+    return value;
+  }
+}
+
+function bump(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+function sum(counts: Record<string, number>): number {
+  let n = 0;
+  for (const v of Object.values(counts)) n += v;
+  return n;
+}

@@ -1,0 +1,273 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { noAudit, type AuditSink } from '../core/audit.js';
+import type { Clock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
+import { isSessionGateError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { silentLogger } from '../core/logger.js';
+import type { SessionEngine } from '../session/engine.js';
+import { matchApi, type ApiDeps } from './api.js';
+import { invalid, readJson, SECURITY_HEADERS, sendEmpty, sendError, sendJson } from './http.js';
+import type { AdminMetrics } from './metrics.js';
+import { secretMatches } from './token.js';
+
+export interface AdminOptions {
+  engine: SessionEngine;
+  metrics: AdminMetrics;
+  /** The admin token (content of the token file). */
+  token: string;
+  audit?: AuditSink;
+  host?: string;
+  /** 0 = a free port (tests). */
+  port?: number;
+  logger?: Logger;
+  clock?: Clock;
+  /** A web page session ends after this much inactivity (ms, default 30 min)... */
+  pageIdleMs?: number;
+  /** ...or this long after the login (ms, default 8 h). */
+  pageLifetimeMs?: number;
+  /** readyz fails when the store does not answer stats() within this (ms, default 2000). */
+  readyTimeoutMs?: number;
+}
+
+export interface RunningAdmin {
+  url: string;
+  server: Server;
+  /** Stop listening; connections still open after `graceMs` are cut. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** The cookie of the web page's admin session. */
+export const ADMIN_COOKIE = 'sg_admin';
+
+const STATIC: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/admin.js': { file: 'admin.js', type: 'text/javascript; charset=utf-8' },
+  '/admin.css': { file: 'admin.css', type: 'text/css; charset=utf-8' },
+};
+
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
+  "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+interface PageSession {
+  createdAt: number;
+  lastSeen: number;
+}
+
+/**
+ * The admin listener (docs/admin.md): the REST API under `/api/v1/` (bearer token, or the web
+ * page's cookie), the web page at `/`, `/login` and `/logout` for the page, and `/metrics`,
+ * `/healthz`, `/readyz` without a token (the listener is on loopback by default).
+ *
+ * @example
+ * ```ts
+ * const admin = await startAdmin({ engine, metrics, token: loadOrCreateAdminToken(file), port: 8081 });
+ * ```
+ */
+export async function startAdmin(o: AdminOptions): Promise<RunningAdmin> {
+  const clock = o.clock ?? systemClock;
+  const logger = o.logger ?? silentLogger;
+  const deps: ApiDeps = { engine: o.engine, metrics: o.metrics, audit: o.audit ?? noAudit };
+  const pages = new Map<string, PageSession>();
+  const idleMs = o.pageIdleMs ?? 30 * 60_000;
+  const lifetimeMs = o.pageLifetimeMs ?? 8 * 3_600_000;
+  const files = new Map<string, Buffer>();
+  for (const { file } of Object.values(STATIC)) {
+    files.set(file, readFileSync(new URL(`./static/${file}`, import.meta.url)));
+  }
+
+  const pageKey = (value: string) => createHash('sha256').update(value).digest('hex');
+  const pageSession = (req: IncomingMessage): string | undefined => {
+    const value = readCookie(req.headers.cookie, ADMIN_COOKIE);
+    if (!value) return undefined;
+    const key = pageKey(value);
+    const s = pages.get(key);
+    const now = clock.now();
+    if (!s) return undefined;
+    if (now - s.lastSeen > idleMs || now - s.createdAt > lifetimeMs) {
+      pages.delete(key);
+      return undefined;
+    }
+    s.lastSeen = now;
+    return key;
+  };
+  const purge = () => {
+    const now = clock.now();
+    for (const [k, s] of pages) if (now - s.lastSeen > idleMs || now - s.createdAt > lifetimeMs) pages.delete(k);
+  };
+
+  /** Who is asking: a bearer-token client, the page (cookie), or nobody. */
+  const authOf = (req: IncomingMessage): 'admin_api' | 'admin_page' | undefined => {
+    const header = req.headers.authorization;
+    if (header !== undefined) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      return m && secretMatches(m[1]!, o.token) ? 'admin_api' : undefined;
+    }
+    return pageSession(req) ? 'admin_page' : undefined;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const method = req.method ?? 'GET';
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://admin.invalid');
+    } catch {
+      return sendError(res, 'SG_ERR_INVALID_REQUEST', 'url: malformed');
+    }
+    const path = url.pathname;
+    if (path.startsWith('/api/')) {
+      const found = matchApi(method, path);
+      if (!found) return sendError(res, 'SG_ERR_UNKNOWN_ENDPOINT', `no admin API endpoint ${path.slice(0, 100)}`);
+      if ('allow' in found) {
+        return sendError(res, 'SG_ERR_METHOD_NOT_ALLOWED', `${path.slice(0, 100)} takes ${found.allow.join(', ')}`, {
+          allow: found.allow.join(', '),
+        });
+      }
+      let by: 'admin_api' | 'admin_page' = 'admin_api';
+      if (found.route.auth) {
+        const who = authOf(req);
+        if (!who) {
+          return sendError(res, 'SG_ERR_UNAUTHORIZED', 'a valid admin token is required (Authorization: Bearer TOKEN)', {
+            'www-authenticate': 'Bearer realm="sessiongate-admin"',
+          });
+        }
+        if (who === 'admin_page' && method !== 'GET' && !sameOrigin(req)) {
+          return sendError(
+            res,
+            'SG_ERR_CSRF_CHECK_FAILED',
+            'changes made with the page cookie need the X-Requested-With header and the admin origin',
+          );
+        }
+        by = who;
+      }
+      await found.route.handle({ req, res, params: found.params, query: url.searchParams, by }, deps);
+      if (method !== 'GET') logger.info({ method, route: found.route.path, status: res.statusCode, by }, 'admin api');
+      return;
+    }
+    if (method === 'GET' || method === 'HEAD') {
+      const file = Object.hasOwn(STATIC, path) ? STATIC[path] : undefined;
+      if (file) {
+        const body = files.get(file.file)!;
+        res.writeHead(200, {
+          ...SECURITY_HEADERS,
+          'content-type': file.type,
+          'content-length': body.length,
+          'content-security-policy': CSP,
+          'cache-control': 'no-cache',
+        });
+        return void res.end(method === 'HEAD' ? undefined : body);
+      }
+      if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+      if (path === '/readyz') return ready(res);
+      if (path === '/metrics') {
+        const text = await o.metrics.text();
+        res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': o.metrics.contentType, 'cache-control': 'no-store' });
+        return void res.end(text);
+      }
+    }
+    if (method === 'POST' && path === '/login') return login(req, res);
+    if (method === 'POST' && path === '/logout') {
+      if (!sameOrigin(req)) return sendError(res, 'SG_ERR_CSRF_CHECK_FAILED', 'logout needs X-Requested-With');
+      const key = pageSession(req);
+      if (key) pages.delete(key);
+      return sendEmpty(res, 204, { 'set-cookie': `${ADMIN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0` });
+    }
+    const known = Object.hasOwn(STATIC, path) || ['/healthz', '/readyz', '/metrics', '/login', '/logout'].includes(path);
+    if (known) return sendError(res, 'SG_ERR_METHOD_NOT_ALLOWED', `${path} does not take ${method}`);
+    sendError(res, 'SG_ERR_UNKNOWN_ENDPOINT', `no admin endpoint ${path.slice(0, 100)}`);
+  };
+
+  const login = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (!sameOrigin(req)) return sendError(res, 'SG_ERR_CSRF_CHECK_FAILED', 'log in from the admin page');
+    const body = await readJson(req);
+    const token = (body as { token?: unknown }).token;
+    if (typeof token !== 'string' || token === '') throw invalid('token', 'expected the admin token');
+    if (!secretMatches(token, o.token)) {
+      await new Promise((r) => setTimeout(r, 250)); // a guess costs time
+      logger.warn({ peer: req.socket.remoteAddress }, 'admin page: login refused');
+      return sendError(res, 'SG_ERR_UNAUTHORIZED', 'that is not the admin token');
+    }
+    purge();
+    const value = randomBytes(32).toString('base64url');
+    const now = clock.now();
+    pages.set(pageKey(value), { createdAt: now, lastSeen: now });
+    logger.info({ peer: req.socket.remoteAddress }, 'admin page: logged in');
+    sendEmpty(res, 204, { 'set-cookie': `${ADMIN_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict` });
+  };
+
+  const ready = async (res: ServerResponse): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const sample = await Promise.race([
+        o.metrics.storeSample(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('the store did not answer in time')), o.readyTimeoutMs ?? 2000);
+        }),
+      ]);
+      const body = { status: sample.stuck ? 'not_ready' : 'ready', store: 'ok', close_backlog: sample.backlog, close_pipeline_stuck: sample.stuck };
+      sendJson(res, sample.stuck ? 503 : 200, body);
+    } catch (err) {
+      sendJson(res, 503, { status: 'not_ready', store: (err as Error).message.slice(0, 200) });
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) return void res.destroy();
+      if (isSessionGateError(err)) return sendError(res, err.code, err.message);
+      logger.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'admin request failed');
+      sendError(res, 'SG_ERR_INTERNAL', 'the admin request failed; the log has the details');
+    });
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(o.port ?? 8081, o.host ?? '127.0.0.1', () => {
+      server.off('error', fail);
+      ok();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = o.host ?? '127.0.0.1';
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    server,
+    close: (graceMs = 2000) =>
+      (closing ??= new Promise<void>((done) => {
+        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close(() => {
+          clearTimeout(timer);
+          done();
+        });
+        server.closeIdleConnections();
+      })),
+  };
+}
+
+/**
+ * A request the page made itself: it carries X-Requested-With (a header other sites cannot
+ * send without a CORS preflight, which this listener never grants) and, when the browser
+ * says where it comes from, the admin origin.
+ */
+function sameOrigin(req: IncomingMessage): boolean {
+  if (!req.headers['x-requested-with']) return false;
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
+  const origin = req.headers.origin;
+  return origin === undefined || origin === `http://${req.headers.host ?? ''}`;
+}
+
+function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
