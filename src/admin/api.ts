@@ -109,10 +109,12 @@ async function listSessions({ query, res }: ApiCall, { engine }: ApiDeps): Promi
     throw invalid('state', `expected one of ${SESSION_STATES.join(', ')}`);
   }
   const clientIp = query.get('client_ip') ?? undefined;
-  if (clientIp !== undefined && isIP(clientIp) === 0) throw invalid('client_ip', 'expected an IPv4 or IPv6 address');
+  if (clientIp !== undefined && isIP(clientIp) === 0)
+    throw invalid('client_ip', 'expected an IPv4 or IPv6 address');
   const limitText = query.get('limit');
   const limit = limitText === null ? 100 : Number(limitText);
-  if (!/^\d+$/.test(limitText ?? '1') || limit < 1 || limit > 1000) throw invalid('limit', 'expected 1 to 1000');
+  if (!/^\d+$/.test(limitText ?? '1') || limit < 1 || limit > 1000)
+    throw invalid('limit', 'expected 1 to 1000');
   const cursor = query.get('cursor') || null;
   const page = await engine.list({
     ...(user !== undefined ? { user } : {}),
@@ -133,8 +135,15 @@ async function createSession(call: ApiCall, { engine, metrics, audit }: ApiDeps)
     } catch (err) {
       throw invalid(`variables.${name.slice(0, 64)}`, (err as Error).message);
     }
-    if (READ_ONLY_VARIABLES.has(name) || name === 'session.inactivity_timeout' || name === 'session.max_session_timeout') {
-      throw invalid(`variables.${name}`, 'maintained by sessiongate (use timeout and lifetime for the timeouts)');
+    if (
+      READ_ONLY_VARIABLES.has(name) ||
+      name === 'session.inactivity_timeout' ||
+      name === 'session.max_session_timeout'
+    ) {
+      throw invalid(
+        `variables.${name}`,
+        'maintained by sessiongate (use timeout and lifetime for the timeouts)',
+      );
     }
   }
   const created = await engine.create({
@@ -160,13 +169,20 @@ async function createSession(call: ApiCall, { engine, metrics, audit }: ApiDeps)
 async function killUser(call: ApiCall, { engine, audit }: ApiDeps): Promise<void> {
   onlyParams(call.query, ['user']);
   const user = call.query.get('user');
-  if (user === null) throw invalid('user', 'required (DELETE /api/v1/sessions?user=NAME closes every session of NAME)');
+  if (user === null)
+    throw invalid('user', 'required (DELETE /api/v1/sessions?user=NAME closes every session of NAME)');
   parseWith(userName, user, 'user');
   let closed = 0;
   for (const s of await engine.listByUser(user)) {
     if (await engine.close(s.id, 'admin_kill')) {
       closed++;
-      audit.write({ event: 'session_kill', sessionId: s.id, user: s.user, clientIp: s.clientIp, by: call.by });
+      audit.write({
+        event: 'session_kill',
+        sessionId: s.id,
+        user: s.user,
+        clientIp: s.clientIp,
+        by: call.by,
+      });
     }
   }
   sendJson(call.res, 200, { closed });
@@ -184,7 +200,10 @@ async function patchSession(call: ApiCall, { engine }: ApiDeps): Promise<void> {
     throw invalid('body', 'nothing to change: give timeout, lifetime or remaining');
   }
   if (body.lifetime !== undefined && body.remaining !== undefined) {
-    throw new SessionGateError('SG_ERR_LIFETIME_WITH_REMAINING', 'lifetime and remaining cannot be used together');
+    throw new SessionGateError(
+      'SG_ERR_LIFETIME_WITH_REMAINING',
+      'lifetime and remaining cannot be used together',
+    );
   }
   const s = await live(engine, call.params.id!);
   sendJson(call.res, 200, sessionView(await engine.modify(s.id, body)));
@@ -193,12 +212,20 @@ async function patchSession(call: ApiCall, { engine }: ApiDeps): Promise<void> {
 async function deleteSession(call: ApiCall, { engine, audit }: ApiDeps): Promise<void> {
   onlyParams(call.query, ['reason']);
   const reason = call.query.get('reason') ?? 'admin_kill';
-  if (reason !== 'admin_kill' && reason !== 'removed') throw invalid('reason', 'expected admin_kill or removed');
+  if (reason !== 'admin_kill' && reason !== 'removed')
+    throw invalid('reason', 'expected admin_kill or removed');
   const s = await live(engine, call.params.id!);
   if (!(await engine.close(s.id, reason))) {
     throw new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${s.id}`);
   }
-  audit.write({ event: 'session_kill', sessionId: s.id, user: s.user, clientIp: s.clientIp, reason, by: call.by });
+  audit.write({
+    event: 'session_kill',
+    sessionId: s.id,
+    user: s.user,
+    clientIp: s.clientIp,
+    reason,
+    by: call.by,
+  });
   sendEmpty(call.res, 204);
 }
 
@@ -258,7 +285,10 @@ async function stats({ query, res }: ApiCall, { engine, metrics }: ApiDeps): Pro
     cursor = page.nextCursor;
   } while (cursor !== null && walked < PROFILE_WALK_LIMIT);
   const closedByReason = Object.fromEntries(CLOSE_REASONS.map((r) => [r, metrics.closed.get(r) ?? 0]));
-  const createdByOrigin = { gateway: metrics.created.get('gateway') ?? 0, admin_api: metrics.created.get('admin_api') ?? 0 };
+  const createdByOrigin = {
+    gateway: metrics.created.get('gateway') ?? 0,
+    admin_api: metrics.created.get('admin_api') ?? 0,
+  };
   const total = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
   sendJson(res, 200, {
     since: new Date(metrics.startedAt).toISOString(),

@@ -73,7 +73,10 @@ export class AuditLog implements AuditSink {
     try {
       this.fd = openAppend(this.o.file);
     } catch (err) {
-      this.logger.error({ err: (err as Error).message }, 'cannot reopen the audit log; will retry on the next line');
+      this.logger.error(
+        { err: (err as Error).message },
+        'cannot reopen the audit log; will retry on the next line',
+      );
     }
   }
 

@@ -40,8 +40,17 @@ export const OPENAPI = {
           { name: 'user', in: 'query', schema: { type: 'string' } },
           { name: 'state', in: 'query', schema: ref('State') },
           { name: 'client_ip', in: 'query', schema: { type: 'string' } },
-          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
-          { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'next_cursor of the previous page' },
+          {
+            name: 'limit',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+          {
+            name: 'cursor',
+            in: 'query',
+            schema: { type: 'string' },
+            description: 'next_cursor of the previous page',
+          },
         ],
         responses: {
           '200': json(
@@ -68,7 +77,10 @@ export const OPENAPI = {
             {
               type: 'object',
               required: ['id', 'token'],
-              properties: { id: ref('SessionId'), token: { type: 'string', description: 'the secret cookie value' } },
+              properties: {
+                id: ref('SessionId'),
+                token: { type: 'string', description: 'the secret cookie value' },
+              },
             },
             'Created.',
           ),
@@ -119,7 +131,11 @@ export const OPENAPI = {
         operationId: 'killSession',
         summary: 'Close the session (reason admin_kill, or removed with ?reason=removed).',
         parameters: [
-          { name: 'reason', in: 'query', schema: { type: 'string', enum: ['admin_kill', 'removed'], default: 'admin_kill' } },
+          {
+            name: 'reason',
+            in: 'query',
+            schema: { type: 'string', enum: ['admin_kill', 'removed'], default: 'admin_kill' },
+          },
         ],
         responses: {
           '204': { description: 'Closed.' },
@@ -135,7 +151,12 @@ export const OPENAPI = {
         operationId: 'getVariable',
         summary: 'Read a variable (ACCESS::session data get); value null when unset.',
         parameters: [
-          { name: 'secure', in: 'query', schema: { type: 'string', enum: ['1', '0'] }, description: 'read a secure variable' },
+          {
+            name: 'secure',
+            in: 'query',
+            schema: { type: 'string', enum: ['1', '0'] },
+            description: 'read a secure variable',
+          },
           {
             name: 'config',
             in: 'query',
@@ -198,7 +219,13 @@ export const OPENAPI = {
     },
     parameters: {
       id: { name: 'id', in: 'path', required: true, schema: ref('SessionId') },
-      name: { name: 'name', in: 'path', required: true, schema: { type: 'string' }, description: 'e.g. session.custom.x' },
+      name: {
+        name: 'name',
+        in: 'path',
+        required: true,
+        schema: { type: 'string' },
+        description: 'e.g. session.custom.x',
+      },
     },
     schemas: {
       SessionId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
@@ -286,8 +313,14 @@ export const OPENAPI = {
               by_profile_complete: { type: 'boolean' },
             },
           },
-          created: { type: 'object', properties: { total: { type: 'integer' }, by_origin: { type: 'object' } } },
-          closed: { type: 'object', properties: { total: { type: 'integer' }, by_reason: { type: 'object' } } },
+          created: {
+            type: 'object',
+            properties: { total: { type: 'integer' }, by_origin: { type: 'object' } },
+          },
+          closed: {
+            type: 'object',
+            properties: { total: { type: 'integer' }, by_reason: { type: 'object' } },
+          },
           policy_results: { type: 'object', additionalProperties: { type: 'integer' } },
           close_pipeline: {
             type: 'object',

@@ -97,7 +97,8 @@ export async function startAdmin(o: AdminOptions): Promise<RunningAdmin> {
   };
   const purge = () => {
     const now = clock.now();
-    for (const [k, s] of pages) if (now - s.lastSeen > idleMs || now - s.createdAt > lifetimeMs) pages.delete(k);
+    for (const [k, s] of pages)
+      if (now - s.lastSeen > idleMs || now - s.createdAt > lifetimeMs) pages.delete(k);
   };
 
   /** Who is asking: a bearer-token client, the page (cookie), or nobody. */
@@ -121,19 +122,30 @@ export async function startAdmin(o: AdminOptions): Promise<RunningAdmin> {
     const path = url.pathname;
     if (path.startsWith('/api/')) {
       const found = matchApi(method, path);
-      if (!found) return sendError(res, 'SG_ERR_UNKNOWN_ENDPOINT', `no admin API endpoint ${path.slice(0, 100)}`);
+      if (!found)
+        return sendError(res, 'SG_ERR_UNKNOWN_ENDPOINT', `no admin API endpoint ${path.slice(0, 100)}`);
       if ('allow' in found) {
-        return sendError(res, 'SG_ERR_METHOD_NOT_ALLOWED', `${path.slice(0, 100)} takes ${found.allow.join(', ')}`, {
-          allow: found.allow.join(', '),
-        });
+        return sendError(
+          res,
+          'SG_ERR_METHOD_NOT_ALLOWED',
+          `${path.slice(0, 100)} takes ${found.allow.join(', ')}`,
+          {
+            allow: found.allow.join(', '),
+          },
+        );
       }
       let by: 'admin_api' | 'admin_page' = 'admin_api';
       if (found.route.auth) {
         const who = authOf(req);
         if (!who) {
-          return sendError(res, 'SG_ERR_UNAUTHORIZED', 'a valid admin token is required (Authorization: Bearer TOKEN)', {
-            'www-authenticate': 'Bearer realm="sessiongate-admin"',
-          });
+          return sendError(
+            res,
+            'SG_ERR_UNAUTHORIZED',
+            'a valid admin token is required (Authorization: Bearer TOKEN)',
+            {
+              'www-authenticate': 'Bearer realm="sessiongate-admin"',
+            },
+          );
         }
         if (who === 'admin_page' && method !== 'GET' && !sameOrigin(req)) {
           return sendError(
@@ -145,7 +157,8 @@ export async function startAdmin(o: AdminOptions): Promise<RunningAdmin> {
         by = who;
       }
       await found.route.handle({ req, res, params: found.params, query: url.searchParams, by }, deps);
-      if (method !== 'GET') logger.info({ method, route: found.route.path, status: res.statusCode, by }, 'admin api');
+      if (method !== 'GET')
+        logger.info({ method, route: found.route.path, status: res.statusCode, by }, 'admin api');
       return;
     }
     if (method === 'GET' || method === 'HEAD') {
@@ -165,18 +178,26 @@ export async function startAdmin(o: AdminOptions): Promise<RunningAdmin> {
       if (path === '/readyz') return ready(res);
       if (path === '/metrics') {
         const text = await o.metrics.text();
-        res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': o.metrics.contentType, 'cache-control': 'no-store' });
+        res.writeHead(200, {
+          ...SECURITY_HEADERS,
+          'content-type': o.metrics.contentType,
+          'cache-control': 'no-store',
+        });
         return void res.end(text);
       }
     }
     if (method === 'POST' && path === '/login') return login(req, res);
     if (method === 'POST' && path === '/logout') {
-      if (!sameOrigin(req)) return sendError(res, 'SG_ERR_CSRF_CHECK_FAILED', 'logout needs X-Requested-With');
+      if (!sameOrigin(req))
+        return sendError(res, 'SG_ERR_CSRF_CHECK_FAILED', 'logout needs X-Requested-With');
       const key = pageSession(req);
       if (key) pages.delete(key);
-      return sendEmpty(res, 204, { 'set-cookie': `${ADMIN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0` });
+      return sendEmpty(res, 204, {
+        'set-cookie': `${ADMIN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`,
+      });
     }
-    const known = Object.hasOwn(STATIC, path) || ['/healthz', '/readyz', '/metrics', '/login', '/logout'].includes(path);
+    const known =
+      Object.hasOwn(STATIC, path) || ['/healthz', '/readyz', '/metrics', '/login', '/logout'].includes(path);
     if (known) return sendError(res, 'SG_ERR_METHOD_NOT_ALLOWED', `${path} does not take ${method}`);
     sendError(res, 'SG_ERR_UNKNOWN_ENDPOINT', `no admin endpoint ${path.slice(0, 100)}`);
   };
@@ -205,10 +226,18 @@ export async function startAdmin(o: AdminOptions): Promise<RunningAdmin> {
       const sample = await Promise.race([
         o.metrics.storeSample(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('the store did not answer in time')), o.readyTimeoutMs ?? 2000);
+          timer = setTimeout(
+            () => reject(new Error('the store did not answer in time')),
+            o.readyTimeoutMs ?? 2000,
+          );
         }),
       ]);
-      const body = { status: sample.stuck ? 'not_ready' : 'ready', store: 'ok', close_backlog: sample.backlog, close_pipeline_stuck: sample.stuck };
+      const body = {
+        status: sample.stuck ? 'not_ready' : 'ready',
+        store: 'ok',
+        close_backlog: sample.backlog,
+        close_pipeline_stuck: sample.stuck,
+      };
       sendJson(res, sample.stuck ? 503 : 200, body);
     } catch (err) {
       sendJson(res, 503, { status: 'not_ready', store: (err as Error).message.slice(0, 200) });

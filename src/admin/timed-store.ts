@@ -30,7 +30,10 @@ const TIMED = [
  * const store = timedStore(await openStore(url), metrics.observeStore);
  * ```
  */
-export function timedStore(store: SessionStore, observe: (op: string, seconds: number) => void): SessionStore {
+export function timedStore(
+  store: SessionStore,
+  observe: (op: string, seconds: number) => void,
+): SessionStore {
   const timed: Record<string, unknown> = {
     kind: store.kind,
     capabilities: store.capabilities,

@@ -32,16 +32,23 @@ export function loadOrCreateAdminToken(path: string): string {
   }
   const token = text.trim();
   if (token.length < 16) {
-    throw new SessionGateError('SG_ERR_ADMIN_TOKEN', `admin token file ${path} is empty or shorter than 16 characters`);
+    throw new SessionGateError(
+      'SG_ERR_ADMIN_TOKEN',
+      `admin token file ${path} is empty or shorter than 16 characters`,
+    );
   }
   return token;
 }
 
 function tokenFileError(path: string, err: unknown): SessionGateError {
   const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-  return new SessionGateError('SG_ERR_ADMIN_TOKEN', `cannot read or create the admin token file ${path} (${code})`, {
-    cause: err,
-  });
+  return new SessionGateError(
+    'SG_ERR_ADMIN_TOKEN',
+    `cannot read or create the admin token file ${path} (${code})`,
+    {
+      cause: err,
+    },
+  );
 }
 
 /**

@@ -32,6 +32,10 @@ export interface StartOptions {
   failureDelayMs?: (route: ActiveRoute) => number;
   /** Audit records of session starts and policy results (the admin layer provides the sink). */
   audit?: AuditSink;
+  /** Told of every answered request (route, status, seconds): the admin layer's metric. */
+  observeRequest?: (route: string, status: number, seconds: number) => void;
+  /** Wrap the opened store (the admin layer times its operations). */
+  wrapStore?: (store: SessionStore) => SessionStore;
 }
 
 /** A gateway that runs: its address, its parts, and a graceful stop. */
@@ -66,7 +70,8 @@ export function storeUrlFor(url: string, baseDir: string): string {
 export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promise<RunningGateway> {
   const { config, baseDir } = loaded;
   const keyring = Keyring.loadOrCreate(resolve(baseDir, config.keys));
-  const store = await openStore(storeUrlFor(config.store, baseDir));
+  const opened = await openStore(storeUrlFor(config.store, baseDir));
+  const store = o.wrapStore ? o.wrapStore(opened) : opened;
   const names = new Set(['default', ...Object.keys(config.profiles)]);
   const profiles = [...names].map((name) => engineProfile(name, profileOf(config, name)!));
   const engine = new SessionEngine({
@@ -133,6 +138,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
     trusted: cidrList(config.trusted_proxies),
     logger: o.logger,
     ...(o.audit ? { audit: o.audit } : {}),
+    ...(o.observeRequest ? { observeRequest: o.observeRequest } : {}),
     failureDelayMs:
       o.failureDelayMs ??
       ((route) => {

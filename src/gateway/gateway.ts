@@ -27,6 +27,8 @@ export interface GatewayOptions {
   failureDelayMs?: (route: ActiveRoute) => number;
   /** Where session starts and policy results are recorded. */
   audit?: AuditSink;
+  /** Told of every answered request (the admin layer's request-duration metric). */
+  observeRequest?: (route: string, status: number, seconds: number) => void;
 }
 
 /** One request's state as it moves through the access flow. */
@@ -59,6 +61,7 @@ export class Gateway {
 
   /** The node:http request listener. Never throws; errors become a 500 page and a log line. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.o.observeRequest) this.observe(req, res, this.o.observeRequest);
     this.serve(req, res).catch((err: unknown) => {
       this.o.logger.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'request failed');
       sendProblem(
@@ -79,6 +82,23 @@ export class Gateway {
       socket.destroy();
     });
   };
+
+  /** Report the route (host and path prefix), status and duration once the answer is done. */
+  private observe(
+    req: IncomingMessage,
+    res: ServerResponse,
+    report: NonNullable<GatewayOptions['observeRequest']>,
+  ): void {
+    const t0 = performance.now();
+    res.once('close', () => {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      const route = path.startsWith('/sg/')
+        ? undefined
+        : matchRoute(this.o.routes, req.headers.host ?? '', path);
+      const label = path.startsWith('/sg/') ? '/sg/' : route ? `${route.host}${route.pathPrefix}` : 'none';
+      report(label, res.statusCode, (performance.now() - t0) / 1000);
+    });
+  }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const client = clientFacts(req, this.o.trusted);

@@ -64,7 +64,9 @@
   const now = () => Date.now() + skewMs;
   const age = (s) => duration(now() - Date.parse(s.created_at));
   const idleLeft = (s) =>
-    s.idle_timeout > 0 ? duration(Date.parse(s.last_access_at) + s.idle_timeout * 1000 - now()) : 'no idle timeout';
+    s.idle_timeout > 0
+      ? duration(Date.parse(s.last_access_at) + s.idle_timeout * 1000 - now())
+      : 'no idle timeout';
   const lifetimeLeft = (s) =>
     s.lifetime_expires_at ? duration(Date.parse(s.lifetime_expires_at) - now()) : 'no lifetime limit';
 
@@ -265,7 +267,8 @@
       showApp();
       $('f-user').focus();
     } catch (err) {
-      $('login-error').textContent = err.status === 401 ? 'That is not the admin token.' : `Could not log in: ${err.message}`;
+      $('login-error').textContent =
+        err.status === 401 ? 'That is not the admin token.' : `Could not log in: ${err.message}`;
       input.select();
     }
   });
