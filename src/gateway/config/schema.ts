@@ -144,6 +144,8 @@ export const configSchema = z.strictObject({
   rules: z.array(z.string()).default([]),
   /** A rule handler running longer than this fails the request with a 500 (ms). */
   rule_timeout_ms: z.int().min(1).default(1000),
+  /** The audit trail (docs/admin.md): JSON lines to standard output, or appended to `file`. */
+  audit: z.strictObject({ file: text('a file').optional() }).default({}),
   /** Coalescing of idle-timer writes (ms). */
   touch_resolution_ms: whole.default(1000),
   log: z
