@@ -141,6 +141,84 @@ describe('forward: request line and bodies', () => {
     assert.deepEqual(seen, ['chunk1;', 'chunk2;', 'chunk3;', 'end']);
   });
 
+  test('backpressure: a client that stops reading stalls the upstream; nothing piles up in the proxy', async () => {
+    const CHUNK = Buffer.alloc(64 * 1024, 120);
+    const TOTAL = 128 * 1024 * 1024;
+    let stalledAt!: (written: number) => void;
+    const stalled = new Promise<number>((r) => (stalledAt = r));
+    const up = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-length': String(TOTAL) });
+      let written = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const pump = (): void => {
+        clearTimeout(timer);
+        while (written < TOTAL) {
+          written += CHUNK.length;
+          if (!res.write(CHUNK)) {
+            // No drain for 300 ms: the proxy has stopped reading (the thing under test is a wait).
+            timer = setTimeout(() => stalledAt(written), 300);
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    });
+    const p = await pair(up);
+    const received = await new Promise<number>((resolve, reject) => {
+      http
+        .get(p.url, { agent: false }, (res) => {
+          let n = 0;
+          res.on('data', (c: Buffer) => (n += c.length));
+          res.once('data', () => {
+            res.pause();
+            void stalled.then((written) => {
+              assert.ok(written < 48 * 1024 * 1024, `upstream wrote ${written} bytes into a stalled client`);
+              res.resume();
+            });
+          });
+          res.on('end', () => resolve(n));
+          res.on('error', reject);
+        })
+        .on('error', reject);
+    });
+    assert.equal(received, TOTAL);
+  });
+
+  test('Expect: 100-continue is answered by the gateway and the body still arrives', async () => {
+    const p = await pair(await echoUpstream());
+    const body = Buffer.from('after continue');
+    const reply = await new Promise<Buffer>((resolve, reject) => {
+      const req = http.request(p.url, {
+        method: 'POST',
+        agent: false,
+        headers: { expect: '100-continue', 'content-length': body.length },
+      });
+      req.on('continue', () => req.end(body));
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+      });
+      req.on('error', reject);
+    });
+    const e = echo(reply);
+    assert.equal(e.headers.expect, undefined);
+    assert.equal(e.bodySha, sha(body));
+  });
+
+  test('1xx interim responses (103 Early Hints) are not relayed; the final response is', async () => {
+    const up = await startUpstream((_req, res) => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      res.end('final');
+    });
+    const p = await pair(up);
+    const r = await request(p.url);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'final');
+  });
+
   test('HEAD, 204 and 304 pass without a body', async () => {
     const up = await startUpstream((req, res) => {
       if (req.url === '/204') res.writeHead(204).end();
