@@ -67,7 +67,7 @@ export class AdminMetrics {
   private readonly ruleErrors: Counter<'rule'>;
   private readonly requests: Histogram<'route' | 'status'>;
   private readonly storeOps: Histogram<'op'>;
-  private sample: { at: number; value: Promise<StoreSample> } | undefined;
+  private sample: { at: number; value: Promise<StoreSample>; pending: boolean } | undefined;
   private store: SessionStore | undefined;
   private hookStats: HookStatsProvider | undefined;
   private backlogWatch: { total: number; since: number } | undefined;
@@ -82,14 +82,14 @@ export class AdminMetrics {
     if (o.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sessiongate_' });
 
     // Gauges read from one store sample per scrape.
-    const sampleStore = () => this.storeSample();
+    const sampleStore = (maxAgeMs: number) => this.storeSample(maxAgeMs);
     new Gauge({
       name: 'sessiongate_sessions_active',
       help: 'Live sessions in the store, by state (all processes sharing the store).',
       labelNames: ['state'],
       registers,
       async collect() {
-        const { stats } = await sampleStore();
+        const { stats } = await sampleStore(1000);
         for (const state of SESSION_STATES) this.set({ state }, stats.byState[state] ?? 0);
       },
     });
@@ -99,7 +99,7 @@ export class AdminMetrics {
       labelNames: ['subscriber'],
       registers,
       async collect() {
-        const { stats } = await sampleStore();
+        const { stats } = await sampleStore(1000);
         this.reset();
         for (const [subscriber, n] of Object.entries(stats.outboxPending)) this.set({ subscriber }, n);
       },
@@ -110,7 +110,7 @@ export class AdminMetrics {
       labelNames: ['subscriber'],
       registers,
       async collect() {
-        const { stats } = await sampleStore();
+        const { stats } = await sampleStore(1000);
         this.reset();
         for (const [subscriber, n] of Object.entries(stats.outboxFailed)) this.set({ subscriber }, n);
       },
@@ -120,7 +120,7 @@ export class AdminMetrics {
       help: `1 when the close backlog has not shrunk for ${this.stuckAfterMs / 1000} s (readyz fails then).`,
       registers,
       async collect() {
-        this.set((await sampleStore()).stuck ? 1 : 0);
+        this.set((await sampleStore(1000)).stuck ? 1 : 0);
       },
     });
 
@@ -256,13 +256,13 @@ export class AdminMetrics {
   }
 
   /**
-   * The store's statistics, read at most every 250 ms however many callers ask (a scrape reads
-   * several gauges), and the stuck check of the close pipeline: stuck when the backlog has been
+   * The store's statistics — callers share a read in flight, and accept one up to `maxAgeMs`
+   * old (a scrape reads several gauges) — and the stuck check of the close pipeline: stuck when the backlog has been
    * above zero without shrinking for `stuckAfterSeconds`.
    */
-  storeSample(): Promise<StoreSample> {
+  storeSample(maxAgeMs = 0): Promise<StoreSample> {
     const now = this.clock.now();
-    if (this.sample && now - this.sample.at < 250) return this.sample.value;
+    if (this.sample && (this.sample.pending || now - this.sample.at <= maxAgeMs)) return this.sample.value;
     if (!this.store) return Promise.reject(new Error('no store attached to the metrics'));
     const value = this.store.stats().then((stats) => {
       const backlog = sum(stats.outboxPending);
@@ -280,10 +280,14 @@ export class AdminMetrics {
         stuck: since !== null && at - since >= this.stuckAfterMs,
       };
     });
-    this.sample = { at: now, value };
-    value.catch(() => {
-      if (this.sample?.value === value) this.sample = undefined;
-    });
+    const entry = { at: now, value, pending: true };
+    this.sample = entry;
+    value.then(
+      () => void (entry.pending = false),
+      () => {
+        if (this.sample === entry) this.sample = undefined;
+      },
+    );
     return value;
   }
 }

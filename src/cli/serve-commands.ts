@@ -7,8 +7,11 @@ import { loadConfig, ConfigError, type LoadedConfig } from '../gateway/config/lo
 import { startGateway } from '../gateway/assemble.js';
 import { expectPositionals, parseCommand, usage } from './args.js';
 import type { Io } from './context.js';
+import { prepareAdmin } from './serve-admin.js';
 
 const DEFAULT_CONFIG = './sessiongate.yaml';
+/** Set by the primary of --workers in the environment of the one worker that serves the admin listener. */
+const ADMIN_WORKER = 'SESSIONGATE_ADMIN_WORKER';
 
 /** Load a config, printing every problem on its own line; undefined when it is bad. */
 function checked(file: string, io: Io): LoadedConfig | undefined {
@@ -76,7 +79,14 @@ async function runOne(
   worker: boolean,
 ): Promise<number> {
   const logger = pino({ level: loaded.config.log.level, base: { pid: process.pid } });
-  const running = await startGateway(loaded, { logger, ...(port !== undefined ? { port } : {}) });
+  const side = prepareAdmin(loaded, logger);
+  const running = await startGateway(loaded, {
+    logger,
+    ...side.gatewayOptions,
+    ...(port !== undefined ? { port } : {}),
+  });
+  // With --workers, one worker (the primary says which) serves the admin listener.
+  const attached = await side.attach(running, !worker || process.env[ADMIN_WORKER] === '1', io.cwd);
   if (logger.isLevelEnabled('debug')) {
     // An access line per request at debug level (path without the query: it may carry secrets).
     running.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -99,10 +109,11 @@ async function runOne(
       `sessiongate: listening on ${running.url} (config ${loaded.file}, store ${loaded.config.store})\n`,
     );
   }
+  if (attached.banner) io.err(`sessiongate: ${attached.banner}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       io.err(`sessiongate: stopping (pid ${process.pid})\n`);
-      void running.close().then(resolve);
+      void attached.close().then(resolve);
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
@@ -116,7 +127,8 @@ async function supervise(workers: number, io: Io): Promise<number> {
   let stopping = false;
   let listened = false;
   let failed = false;
-  for (let i = 0; i < workers; i++) cluster.fork();
+  let adminWorker = cluster.fork({ [ADMIN_WORKER]: '1' }).id;
+  for (let i = 1; i < workers; i++) cluster.fork();
   cluster.on('listening', () => (listened = true));
   await new Promise<void>((resolve) => {
     cluster.on('exit', (worker, code, signal) => {
@@ -129,7 +141,8 @@ async function supervise(workers: number, io: Io): Promise<number> {
         return;
       }
       io.err(`sessiongate: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
-      cluster.fork();
+      const again = cluster.fork(worker.id === adminWorker ? { [ADMIN_WORKER]: '1' } : {});
+      if (worker.id === adminWorker) adminWorker = again.id;
     });
     const stop = () => {
       stopping = true;

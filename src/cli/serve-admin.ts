@@ -1,0 +1,105 @@
+import { isAbsolute, relative, resolve } from 'node:path';
+import { AuditLog, auditCloses } from '../admin/audit.js';
+import { AdminMetrics } from '../admin/metrics.js';
+import { startAdmin, type RunningAdmin } from '../admin/server.js';
+import { timedStore } from '../admin/timed-store.js';
+import { loadOrCreateAdminToken } from '../admin/token.js';
+import type { Logger } from '../core/logger.js';
+import type { RunningGateway, StartOptions } from '../gateway/assemble.js';
+import type { LoadedConfig } from '../gateway/config/load.js';
+
+/** The admin side of one gateway process: audit trail, metrics and (maybe) the admin listener. */
+export interface AdminSide {
+  /** What `startGateway` needs from the admin side (audit sink, request metric, store timing). */
+  gatewayOptions: Pick<StartOptions, 'audit' | 'observeRequest' | 'wrapStore'>;
+  audit: AuditLog;
+  metrics: AdminMetrics;
+  /**
+   * Once the gateway runs: subscribe the audit trail to the close pipeline and, when `listen`,
+   * start the admin listener. Returns the banner line (or undefined) and `close`, which stops
+   * the admin listener, then the gateway (flushing the close pipeline), then the audit file.
+   */
+  attach(
+    running: RunningGateway,
+    listen: boolean,
+    cwd: string,
+    port?: number,
+  ): Promise<{
+    banner: string | undefined;
+    admin: RunningAdmin | undefined;
+    close(graceMs?: number): Promise<void>;
+  }>;
+}
+
+/**
+ * Compose the admin layer around a gateway (DESIGN §7). Every gateway process writes the audit
+ * trail and counts its own requests; only one process (`listen`) serves the admin listener,
+ * which reads the shared store.
+ *
+ * @example
+ * ```ts
+ * const side = prepareAdmin(loaded, logger);
+ * const running = await startGateway(loaded, { logger, ...side.gatewayOptions });
+ * const { banner, close } = await side.attach(running, true, process.cwd());
+ * ```
+ */
+export function prepareAdmin(
+  loaded: LoadedConfig,
+  logger: Logger,
+  options: { processMetrics?: boolean } = {},
+): AdminSide {
+  const { config, baseDir } = loaded;
+  const file = config.audit.file === undefined ? undefined : resolve(baseDir, config.audit.file);
+  const audit = new AuditLog({ ...(file !== undefined ? { file } : {}), logger });
+  const metrics = new AdminMetrics({ processMetrics: options.processMetrics ?? true });
+  return {
+    audit,
+    metrics,
+    gatewayOptions: {
+      audit: metrics.counting(audit),
+      observeRequest: metrics.observeRequest,
+      wrapStore: (store) => timedStore(store, metrics.observeStore),
+    },
+    async attach(running, listen, cwd, port) {
+      metrics.attach(running.store, () => running.host.stats.all());
+      await auditCloses(running.engine, audit, (reason) => metrics.sessionClosed(reason));
+      let admin: RunningAdmin | undefined;
+      let banner: string | undefined;
+      if (listen && config.admin.enabled) {
+        const tokenFile = resolve(baseDir, config.admin.token_file);
+        try {
+          admin = await startAdmin({
+            engine: running.engine,
+            metrics,
+            audit: metrics.counting(audit),
+            token: loadOrCreateAdminToken(tokenFile),
+            host: config.admin.host,
+            port: port ?? config.admin.port,
+            logger,
+          });
+        } catch (err) {
+          await running.close(0);
+          audit.close();
+          const where = `${config.admin.host}:${port ?? config.admin.port}`;
+          throw new Error(`admin listener on ${where}: ${(err as Error).message}`, { cause: err });
+        }
+        banner = `admin API on ${admin.url} (token in ${shown(tokenFile, cwd)})`;
+      }
+      return {
+        banner,
+        admin,
+        close: async (graceMs?: number) => {
+          await admin?.close();
+          await running.close(graceMs);
+          audit.close();
+        },
+      };
+    },
+  };
+}
+
+/** A path as the user would type it from `cwd`: `./var/admin.token`, or absolute when outside. */
+function shown(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel.startsWith('..') || isAbsolute(rel) ? path : `./${rel}`;
+}
