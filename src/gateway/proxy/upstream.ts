@@ -15,6 +15,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { ConnectionOptions } from 'node:tls';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { BadResponseError, ClientAbortedError, classifyError } from './errors.js';
@@ -40,6 +41,9 @@ export interface UpstreamOptions {
   connections?: number;
   /** Send the client's Host to the upstream (default false: the upstream's own host). */
   preserveHost?: boolean;
+  /** TLS settings for an https: upstream, e.g. the CA of an internal upstream's certificate.
+   * The certificate is always verified unless `rejectUnauthorized: false`. */
+  tls?: Pick<ConnectionOptions, 'ca' | 'cert' | 'key' | 'servername' | 'rejectUnauthorized' | 'minVersion'>;
 }
 
 export interface ForwardOptions {
@@ -98,7 +102,7 @@ export class Upstream {
     this.preserveHost = o.preserveHost ?? false;
     this.pool = new Pool(this.origin, {
       connections: o.connections ?? 128,
-      connect: { timeout: o.connectTimeoutMs ?? 5000 },
+      connect: { ...o.tls, timeout: o.connectTimeoutMs ?? 5000 },
       headersTimeout: o.headersTimeoutMs ?? 30_000,
       bodyTimeout: o.bodyTimeoutMs ?? 300_000,
       // No pipelining: a slow response must not hold up the next request on the same socket.
