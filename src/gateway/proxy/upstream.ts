@@ -194,6 +194,15 @@ export class Upstream {
     this.tunnels.clear();
     await this.pool.close();
   }
+
+  /** Stops at once: requests in flight fail (their clients' connections are destroyed if their
+   * responses had started), tunnels are destroyed. For a shutdown whose grace period ran out. */
+  async destroy(): Promise<void> {
+    this.#closed = true;
+    for (const s of this.tunnels) s.destroy();
+    this.tunnels.clear();
+    await this.pool.destroy();
+  }
 }
 
 /**

@@ -656,6 +656,20 @@ describe('forward: failures', () => {
     assert.ok(up.sockets.length <= 5, `upstream saw ${up.sockets.length} connections for 100 requests`);
   });
 
+  test('destroy() fails a request in flight at once', async () => {
+    let arrived!: () => void;
+    const arrival = new Promise<void>((r) => (arrived = r));
+    const up = await startUpstream(() => arrived());
+    const p = await pair(up);
+    const result = p.nextResult();
+    const pending = request(p.url);
+    await arrival;
+    await p.upstream.destroy();
+    const res = await result;
+    assert.ok(!res.ok && res.status === 502);
+    assert.equal((await pending).status, 502);
+  });
+
   test('close() waits for a request in flight, then refuses new ones', async () => {
     let release!: () => void;
     let arrived!: () => void;
