@@ -51,7 +51,8 @@ export interface RequestHeaderOptions {
   host: string;
   /** Send `host` as the Host header (default: drop it, so the upstream's own host is sent). */
   preserveHost?: boolean;
-  /** Header changes applied last: a string sets (replaces) the header, null removes it. */
+  /** Header changes applied last: a string sets (replaces) the header, null removes it.
+   * Hop-by-hop names and Expect are ignored here. */
   requestHeaders?: Record<string, string | null>;
   /** Cookie names to remove from Cookie. */
   stripCookies?: readonly string[];
@@ -159,7 +160,10 @@ export function buildRequestHeaders(rawHeaders: readonly string[], o: RequestHea
   if (changes) {
     for (const key of Object.keys(changes)) {
       const v = changes[key];
-      if (v === null || v === undefined || key.toLowerCase() === 'x-forwarded-for') continue;
+      if (v === null || v === undefined) continue;
+      const k = key.toLowerCase();
+      // Hop-by-hop headers are the proxy's own business, whoever asks for them.
+      if (k === 'x-forwarded-for' || k === 'expect' || HOP_BY_HOP.has(k)) continue;
       out.push(key, v);
     }
   }

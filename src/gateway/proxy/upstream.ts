@@ -59,7 +59,8 @@ export interface ForwardOptions {
    * Request header changes for the upstream, applied after hop-by-hop stripping: a string sets
    * the header (replacing the client's), null removes it. `x-forwarded-for` is special: it is
    * the existing chain the client address is appended to (null: none), replacing the incoming
-   * header; pass a sanitized chain, or null, when the peer is not a trusted proxy.
+   * header; pass a sanitized chain, or null, when the peer is not a trusted proxy. Hop-by-hop
+   * names and Expect are ignored.
    */
   requestHeaders?: Record<string, string | null>;
   /** Cookie names to remove from the Cookie header (the gateway's session cookie must never
@@ -110,9 +111,19 @@ export class Upstream {
     });
   }
 
-  /** The path (with query) sent upstream for a client request. */
+  /** The path (with query) sent upstream for a client request. An absolute-form target
+   * (`GET http://other.host/x`, which Node's server accepts) becomes origin-form (`/x`): the
+   * upstream must not be told about a host other than through Host / X-Forwarded-Host. */
   upstreamPath(req: IncomingMessage, o: ForwardOptions): string {
-    const path = o.path ?? req.url ?? '/';
+    let path = o.path ?? req.url ?? '/';
+    if (path[0] !== '/' && path !== '*') {
+      try {
+        const u = new URL(path);
+        path = u.pathname + u.search;
+      } catch {
+        path = '/';
+      }
+    }
     return this.basePath ? this.basePath + (path.startsWith('/') ? path : `/${path}`) : path;
   }
 

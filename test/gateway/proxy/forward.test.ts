@@ -75,6 +75,25 @@ describe('forward: request line and bodies', () => {
     assert.equal(echo((await request(p2.url, { path: '/orig' })).body).url, '/rewritten?z');
   });
 
+  test('an absolute-form request target reaches the upstream in origin-form', async () => {
+    const up = await echoUpstream();
+    const p = await pair(up);
+    const { connect } = await import('node:net');
+    const raw = await new Promise<string>((resolve, reject) => {
+      const s = connect(p.port, '127.0.0.1', () =>
+        s.write(
+          'GET http://admin.internal/secret?a=1 HTTP/1.1\r\nHost: admin.internal\r\nConnection: close\r\n\r\n',
+        ),
+      );
+      let buf = '';
+      s.on('data', (c: Buffer) => (buf += c.toString()));
+      s.on('end', () => resolve(buf));
+      s.on('error', reject);
+    });
+    const e = echo(Buffer.from(raw.slice(raw.indexOf('\r\n\r\n') + 4)));
+    assert.equal(e.url, '/secret?a=1');
+  });
+
   test('a 5 MB body streams up and a 5 MB body streams down', async () => {
     const big = randomBytes(5 * 1024 * 1024);
     const up = await startUpstream((req, res) => {

@@ -109,6 +109,24 @@ describe('buildRequestHeaders', () => {
     ]);
   });
 
+  test('requestHeaders cannot add hop-by-hop headers', () => {
+    const out = pairs(
+      buildRequestHeaders([], {
+        ...base,
+        requestHeaders: {
+          Connection: 'close',
+          'Transfer-Encoding': 'chunked',
+          Upgrade: 'x',
+          Expect: '100-continue',
+        },
+      }),
+    );
+    assert.deepEqual(
+      out.map(([n]) => n),
+      ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'],
+    );
+  });
+
   test('preserveHost sends the original host exactly once', () => {
     const out = pairs(buildRequestHeaders(['Host', 'spoofed'], { ...base, preserveHost: true }));
     assert.deepEqual(
