@@ -637,6 +637,45 @@ describe('forward: failures', () => {
     assert.equal(up.sockets.filter((s) => !s.destroyed).length, 0);
   });
 
+  test('a request queued for a busy pool whose client left is never sent', async () => {
+    const seen: string[] = [];
+    let release!: () => void;
+    let arrived!: () => void;
+    const arrival = new Promise<void>((r) => (arrived = r));
+    let forwarded!: () => void;
+    const secondForwarded = new Promise<void>((r) => (forwarded = r));
+    const up = await startUpstream((req, res) => {
+      seen.push(req.url ?? '');
+      release = () => res.end('first');
+      arrived();
+    });
+    const p = await pair(up, {
+      upstream: { url: up.url, connections: 1 },
+      forward: (req) => {
+        if (req.url === '/second') forwarded();
+        return {};
+      },
+    });
+    const first = request(p.url, { path: '/first' });
+    await arrival;
+    // The only connection is busy: /second waits in undici's queue.
+    const second = http.get(`${p.url}/second`, { agent: false });
+    second.on('error', () => {});
+    await secondForwarded;
+    const gatewaySide = p.sockets[1];
+    assert.ok(gatewaySide);
+    const gone = new Promise((r) => gatewaySide.once('close', r));
+    second.destroy();
+    await gone;
+    const results = [p.nextResult(), p.nextResult()];
+    release();
+    assert.equal((await first).body.toString(), 'first');
+    const [r1, r2] = await Promise.all(results);
+    assert.ok(r1?.ok);
+    assert.ok(r2 && !r2.ok && r2.reason === 'client_aborted', JSON.stringify(r2));
+    assert.deepEqual(seen, ['/first']);
+  });
+
   test('client aborts mid-upload: the upstream sees the request body abort', async () => {
     let gotData!: () => void;
     const someData = new Promise<void>((r) => (gotData = r));
