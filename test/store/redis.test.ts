@@ -1,8 +1,18 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { runStoreConformance } from '../../src/store/conformance.js';
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { computeExpiresAt, expiryReason, isExpired } from '../../src/core/deadline.js';
+import { isSessionGateError } from '../../src/core/errors.js';
+import { newToken, type SessionId } from '../../src/core/ids.js';
+import { runStoreConformance, sampleSession } from '../../src/store/conformance.js';
+import { openStore } from '../../src/store/open.js';
 import { RedisStore } from '../../src/store/redis.js';
+import { parseRedisUrl, redact } from '../../src/store/redis-connect.js';
+import { keySlot } from '../../src/store/redis-keys.js';
 import {
+  rawCommand,
   redisRequired,
   redisSkip,
   startCluster,
@@ -10,6 +20,70 @@ import {
   type RedisCluster,
   type RedisServer,
 } from '../support/redis-servers.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+/** A MONITOR connection; `disconnect()` also closes the connection it was made from. */
+async function watch(port: number): Promise<Redis> {
+  const base = new Redis(port, '127.0.0.1', { lazyConnect: true });
+  base.on('error', () => undefined);
+  const monitor = await base.monitor();
+  monitor.on('error', () => undefined);
+  const disconnect = monitor.disconnect.bind(monitor);
+  monitor.disconnect = (reconnect?: boolean) => {
+    base.disconnect();
+    disconnect(reconnect);
+  };
+  return monitor;
+}
+
+describe('redis store URL', () => {
+  it('reads single, TLS, cluster URLs and options; never shows the password', () => {
+    const single = parseRedisUrl(
+      'redis://:p%40ss@cache.local:6380/2?prefix=gw&durability=replicated&waitMs=50',
+    );
+    assert.deepEqual(single.nodes, [{ host: 'cache.local', port: 6380 }]);
+    assert.equal(single.password, 'p@ss');
+    assert.equal(single.db, 2);
+    assert.equal(single.prefix, 'gw');
+    assert.equal(single.durability, 'replicated');
+    assert.equal(single.waitMs, 50);
+    assert.equal(single.cluster, false);
+    assert.equal(parseRedisUrl('rediss://h:1').tls, true);
+    const cluster = parseRedisUrl('rediss+cluster://u:pw@a:7000,b:7001?shards=64');
+    assert.deepEqual(cluster.nodes, [
+      { host: 'a', port: 7000 },
+      { host: 'b', port: 7001 },
+    ]);
+    assert.equal(cluster.cluster && cluster.tls && cluster.username === 'u' && cluster.shards === 64, true);
+    assert.equal(redact('redis://:secret@h:1/0'), 'redis://:***@h:1/0');
+    for (const bad of [
+      'redis://a:1,b:2',
+      'redis://h:1?bogus=1',
+      'redis://h:1?durability=sync',
+      'redis+cluster://h:1/3',
+      'redis://h:1?shards=0',
+    ]) {
+      assert.throws(
+        () => parseRedisUrl(bad),
+        (err) => isSessionGateError(err, 'SG_ERR_STORE_URL'),
+        bad,
+      );
+    }
+    assert.throws(
+      () => parseRedisUrl('redis://:hunter2@h:1?x=1'),
+      (err: Error) => !err.message.includes('hunter2'),
+    );
+  });
+
+  it('computes the cluster slot of a key as Redis does, hash tags included', () => {
+    // Reference values from the Redis Cluster specification and CLUSTER KEYSLOT.
+    assert.equal(keySlot('123456789'), 12739);
+    assert.equal(keySlot('{user1000}.following'), keySlot('{user1000}.followers'));
+    assert.equal(keySlot('foo{}{bar}'), keySlot('foo{}{bar}'));
+    assert.equal(keySlot('{}x'), keySlot('{}x'));
+  });
+});
 
 const skip = redisSkip();
 
@@ -50,6 +124,269 @@ if (skip && redisRequired()) {
         },
       };
       return h;
+    });
+
+    describe('redis specifics', () => {
+      const open = (base: string, query = '') => RedisStore.open(`${base}?prefix=${prefix()}${query}`);
+
+      it('puts every key of one session and its outbox in one cluster slot', async () => {
+        const store = await open(cluster!.url);
+        try {
+          const s = sampleSession({ user: 'ann{x}', state: 'inprogress', clientIp: '2001:db8::1' });
+          await store.create(s, {}, T0);
+          await store.ensureSubscriber('audit');
+          await store.close(s.id, 'logout', T0);
+          const k = store.keys;
+          const shard = k.shardOf(s.id);
+          const base = k.base(shard);
+          const ofSession = [
+            k.session(s.id),
+            ...k.shardKeys(shard),
+            `${base}lease:audit`,
+            `${base}pend:audit`,
+            `${base}fail:audit`,
+          ];
+          const port = cluster!.nodes[0]!.port;
+          const slots = await Promise.all(
+            ofSession.map((key) => rawCommand(port, ['CLUSTER', 'KEYSLOT', key])),
+          );
+          assert.equal(new Set(slots).size, 1, `keys of one session span slots ${slots.join(',')}`);
+          for (const key of [...ofSession, k.user('ann{x}'), k.inProgressOfIp('2001:db8::1'), k.meta()]) {
+            assert.equal(
+              String(keySlot(key)),
+              (await rawCommand(port, ['CLUSTER', 'KEYSLOT', key])).slice(1),
+              key,
+            );
+          }
+          // 256 shards over 16384 slots: the shard tags cover all three masters.
+          const shardSlots = new Set(Array.from({ length: k.shards }, (_, i) => keySlot(k.base(i))));
+          assert.equal(shardSlots.size, k.shards);
+        } finally {
+          await store.dispose();
+        }
+      });
+
+      it('never sends KEYS or SCAN (source and a MONITOR of a full workload)', async () => {
+        const dir = new URL('../../src/store/', import.meta.url);
+        for (const file of readdirSync(dir).filter((f) => f.startsWith('redis'))) {
+          const text = readFileSync(new URL(file, dir), 'utf8');
+          assert.doesNotMatch(text, /['"`](KEYS|SCAN)['"`]|client\.(scan|scanStream|keys)\(/, file);
+        }
+        const monitor = await watch(standalone!.port);
+        const seen = new Set<string>();
+        monitor.on('monitor', (_time: string, args: string[]) => seen.add(String(args[0]).toUpperCase()));
+        const store = await open(standalone!.url);
+        try {
+          await store.ensureSubscriber('m');
+          for (let i = 0; i < 20; i++)
+            await store.create(
+              sampleSession({ user: 'u', idleTimeout: 5 + i }),
+              { maxSessionsPerUser: 30, maxConcurrentSessions: 100 },
+              T0,
+            );
+          await store.list({ limit: 7 });
+          await store.list({ state: 'allow' });
+          await store.listByUser('u');
+          await store.closeExpired(T0 + 15_000, 100);
+          for (const r of await store.claim('m', 'c', { now: T0, leaseMs: 10, limit: 100 }))
+            await store.ack('m', r.seq);
+          await store.stats();
+        } finally {
+          await store.dispose();
+          await new Promise((r) => setTimeout(r, 50));
+          monitor.disconnect();
+        }
+        assert.ok(seen.has('EVALSHA') || seen.has('EVAL'), [...seen].join(' '));
+        assert.ok(seen.has('XADD') && seen.has('ZRANGEBYSCORE'), 'MONITOR shows commands run inside scripts');
+        assert.ok(!seen.has('KEYS') && !seen.has('SCAN'), [...seen].join(' '));
+      });
+
+      it('durability=replicated WAITs for a replica: fails without one, succeeds with one', async () => {
+        const lonely = await open(standalone!.url, '&durability=replicated&waitMs=50');
+        try {
+          assert.equal(lonely.capabilities.durable, true);
+          const s = sampleSession();
+          await assert.rejects(lonely.create(s, {}, T0), (err) => {
+            assert.ok(isSessionGateError(err, 'SG_ERR_STORE_NOT_REPLICATED'), String(err));
+            assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${standalone!.port}`));
+            return true;
+          });
+          // The write itself stays on the master: only the acknowledgement is missing.
+          assert.ok(await lonely.get(s.id));
+          const coalesced = await lonely.validate(s.id, T0 + 1, 1000);
+          assert.equal(coalesced.status, 'valid', 'a validate that writes nothing does not wait');
+        } finally {
+          await lonely.dispose();
+        }
+        const replica = await startRedis(['--replicaof', '127.0.0.1', String(standalone!.port)]);
+        try {
+          const waits: string[] = [];
+          const monitor = await watch(standalone!.port);
+          monitor.on(
+            'monitor',
+            (_t: string, args: string[]) =>
+              String(args[0]).toUpperCase() === 'WAIT' && waits.push(args.join(' ')),
+          );
+          const store = await open(standalone!.url, '&durability=replicated&waitMs=2000');
+          try {
+            const s = sampleSession();
+            await store.create(s, {}, T0); // waits until the replica has synced, then acknowledges
+            await store.close(s.id, 'logout', T0);
+          } finally {
+            await store.dispose();
+            await new Promise((r) => setTimeout(r, 50));
+            monitor.disconnect();
+          }
+          assert.ok(waits.length >= 2 && waits.every((w) => w === 'WAIT 1 2000'), waits.join('; '));
+        } finally {
+          await replica.stop();
+        }
+      });
+
+      it('expiry in Lua agrees with src/core/deadline.ts (property)', async () => {
+        const store = await open(standalone!.url);
+        const opt = (arb: fc.Arbitrary<number>) => fc.option(arb, { nil: null });
+        try {
+          await fc.assert(
+            fc.asyncProperty(
+              fc.integer({ min: 0, max: 5 }),
+              opt(fc.integer({ min: 0, max: 20_000 })),
+              opt(fc.integer({ min: 0, max: 20_000 })),
+              fc.integer({ min: 0, max: 25_000 }),
+              async (idle, life, policy, after) => {
+                const s = sampleSession({
+                  idleTimeout: idle,
+                  lifetimeDeadline: life === null ? null : T0 + life,
+                  policyDeadline: policy === null ? null : T0 + policy,
+                });
+                const { record } = await store.create(s, {}, T0);
+                const now = T0 + after;
+                const out = await store.validate(s.id, now, 1000);
+                if (isExpired(record, now)) {
+                  assert.deepEqual(out, { status: 'expired', reason: expiryReason(record) });
+                } else {
+                  assert.equal(out.status, 'valid');
+                  const touched = after >= 1000;
+                  const expect = touched
+                    ? computeExpiresAt({ ...record, lastAccessAt: now })
+                    : record.expiresAt;
+                  assert.equal(out.status === 'valid' && out.record.expiresAt, expect);
+                  await store.close(s.id, 'removed', now);
+                }
+              },
+            ),
+            { numRuns: 150 },
+          );
+        } finally {
+          await store.dispose();
+        }
+      });
+
+      it('close order holds across shards; fully acked records leave the streams and no idle consumer stays', async () => {
+        const store = await open(standalone!.url);
+        try {
+          await store.ensureSubscriber('a');
+          await store.ensureSubscriber('b');
+          const ids: SessionId[] = [];
+          for (let i = 0; i < 40; i++) {
+            const s = sampleSession();
+            ids.push(s.id);
+            await store.create(s, {}, T0);
+          }
+          for (const id of ids) await store.close(id, 'logout', T0 + 1);
+          const got: string[] = [];
+          for (;;) {
+            const batch = await store.claim('a', 'worker', { now: T0, leaseMs: 1000, limit: 7 });
+            if (batch.length === 0) break;
+            got.push(...batch.map((r) => r.sessionId));
+            for (const r of batch) await store.ack('a', r.seq);
+          }
+          assert.deepEqual(got, ids, 'claims come in close order across shards');
+          const streamLength = async () =>
+            (
+              await Promise.all(
+                Array.from({ length: store.keys.shards }, (_, i) => store.client.xlen(store.keys.stream(i))),
+              )
+            ).reduce((a, b) => a + b, 0);
+          assert.equal(await streamLength(), 40, 'subscriber b still needs them');
+          for (const r of await store.claim('b', 'worker', { now: T0, leaseMs: 1000, limit: 100 }))
+            await store.ack('b', r.seq);
+          assert.equal(await streamLength(), 0);
+          const consumers = await store.client.xinfo(
+            'CONSUMERS',
+            store.keys.stream(store.keys.shardOf(ids[0]!)),
+            'a',
+          );
+          assert.deepEqual(consumers, []);
+          assert.deepEqual((await store.stats()).outboxPending, { a: 0, b: 0 });
+        } finally {
+          await store.dispose();
+        }
+      });
+
+      it('repairs the user index lazily and limits stay right after a session vanished', async () => {
+        const store = await open(standalone!.url);
+        try {
+          const a = sampleSession({ user: 'zed', createdAt: T0 });
+          const b = sampleSession({ user: 'zed', createdAt: T0 + 1 });
+          await store.create(a, {}, T0);
+          await store.create(b, {}, T0);
+          // As if a process died between the session's removal and its index update:
+          await store.client.del(store.keys.session(a.id));
+          await store.client.zadd(store.keys.user('zed'), T0 - 5, newToken().id);
+          assert.deepEqual(
+            (await store.listByUser('zed')).map((r) => r.id),
+            [b.id],
+          );
+          assert.equal(await store.client.zcard(store.keys.user('zed')), 1);
+          const c = sampleSession({ user: 'zed', createdAt: T0 + 2 });
+          const { evicted } = await store.create(c, { maxSessionsPerUser: 1 }, T0 + 2);
+          assert.deepEqual(evicted, [b.id]);
+          // A rekey moves the index entry; update of the user moves it between users.
+          const fresh = newToken().id;
+          assert.equal(await store.rekey(c.id, fresh, {}, { now: T0 + 3 }), true);
+          await store.update(fresh, { user: 'yan' }, { now: T0 + 4 });
+          assert.deepEqual(await store.listByUser('zed'), []);
+          assert.deepEqual(
+            (await store.listByUser('yan')).map((r) => r.id),
+            [fresh],
+          );
+        } finally {
+          await store.dispose();
+        }
+      });
+
+      it('fails fast and says which server when it cannot connect; refuses a cluster node as single', async () => {
+        const t = Date.now();
+        await assert.rejects(openStore('redis://:hunter2@127.0.0.1:1?connectTimeoutMs=2000'), (err) => {
+          assert.ok(isSessionGateError(err, 'SG_ERR_STORE_UNAVAILABLE'), String(err));
+          assert.match(err.message, /127\.0\.0\.1:1/);
+          assert.ok(!err.message.includes('hunter2') && !err.message.includes('\n'), err.message);
+          return true;
+        });
+        assert.ok(Date.now() - t < 5000);
+        await assert.rejects(RedisStore.open(`redis://127.0.0.1:${cluster!.nodes[0]!.port}`), {
+          code: 'SG_ERR_STORE_URL',
+        });
+        const p = prefix();
+        (await RedisStore.open(`${standalone!.url}?prefix=${p}&shards=16`)).dispose();
+        await assert.rejects(RedisStore.open(`${standalone!.url}?prefix=${p}`), { code: 'SG_ERR_CONFIG' });
+      });
+
+      it('a server that goes away turns calls into SG_ERR_STORE_UNAVAILABLE, not a hang', async () => {
+        const doomed = await startRedis();
+        const store = await RedisStore.open(doomed.url);
+        try {
+          const s = sampleSession();
+          await store.create(s, {}, T0);
+          await doomed.stop();
+          const t = Date.now();
+          await assert.rejects(store.validate(s.id, T0, 1000), { code: 'SG_ERR_STORE_UNAVAILABLE' });
+          assert.ok(Date.now() - t < 10_000, `took ${Date.now() - t} ms`);
+        } finally {
+          await store.dispose();
+        }
+      });
     });
   });
 }
