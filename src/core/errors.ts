@@ -112,6 +112,11 @@ export const ERROR_CODES = {
     status: 503,
     summary: 'The admin API at the given --url cannot be reached or gave an answer that is not the API.',
   },
+  SG_ERR_CREDENTIALS_UNAVAILABLE: {
+    status: 502,
+    summary: 'The credential store has no credentials for this application (or failed); see the gateway log.',
+  },
+  SG_ERR_CREDENTIALS_REJECTED: { status: 502, summary: 'The application refused every credential the store handed out.' },
   SG_ERR_INTERNAL: { status: 500, summary: 'An unexpected error; the gateway log has the details.' },
   SG_ERR_CONFIG: { status: 400, summary: 'The configuration file is invalid; the message names the path.' },
   SG_ERR_USAGE: { status: 400, summary: 'A command-line flag or argument is missing, unknown or malformed.' },

@@ -16,6 +16,7 @@ import { ruleContext } from '../rules/context.js';
 import { loadRuleFiles, RuleLoadError, RuleSet, type LoadedRule } from '../rules/ruleset.js';
 import { cidrList, ConfigError, profileOf, type LoadedConfig } from './config/load.js';
 import { startDemoUpstream } from './demo-upstream.js';
+import { CredentialInjector } from './credentials.js';
 import { Gateway } from './gateway.js';
 import { PolicyRunner, type PolicyEvents } from './policy.js';
 import { Upstream } from './proxy/upstream.js';
@@ -121,6 +122,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       pathPrefix: r.match.path,
       profileName: r.profile,
       profile,
+      upstreamUrl: r.upstream === 'demo' ? demo!.url : r.upstream,
       upstream: new Upstream({
         url: r.upstream === 'demo' ? demo!.url : r.upstream,
         connectTimeoutMs: r.timeouts.connect_ms,
@@ -137,6 +139,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
     routes,
     trusted: cidrList(config.trusted_proxies),
     logger: o.logger,
+    credentials: new CredentialInjector(engine, host, o.logger),
     ...(o.audit ? { audit: o.audit } : {}),
     ...(o.observeRequest ? { observeRequest: o.observeRequest } : {}),
     failureDelayMs:

@@ -14,6 +14,8 @@ import { sendProblem } from './http/pages.js';
 import { ruleContext, type HttpScope, type RuleScope } from '../rules/context.js';
 import type { RuleEvent } from '../rules/events.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
+import type { CredentialInjector } from './credentials.js';
+import type { ForwardResult } from './proxy/errors.js';
 import { askForInput } from './respond.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
 import { GatewayUris } from './sg-uris.js';
@@ -27,6 +29,8 @@ export interface GatewayOptions {
   failureDelayMs?: (route: ActiveRoute) => number;
   /** Where session starts and policy results are recorded. */
   audit?: AuditSink;
+  /** Upstream logon with credentials from a credential store (routes with `credentials`). */
+  credentials?: CredentialInjector;
   /** Told of every answered request (the admin layer's request-duration metric). */
   observeRequest?: (route: string, status: number, seconds: number) => void;
 }
@@ -293,14 +297,58 @@ export class Gateway {
         },
       );
     }
-    const result = await route.upstream.forward(req, res, {
+    const injector = route.config.credentials ? this.o.credentials : undefined;
+    const facts = { clientIp: client.ip, protocol: client.proto };
+    let cred = injector ? await injector.header(route, session, facts) : undefined;
+    if (injector && !cred) return this.noCredentials(flow, 'SG_ERR_CREDENTIALS_UNAVAILABLE');
+    for (;;) {
+      const result = await this.forward(flow, session, cred ?? undefined);
+      if (!cred || !injector) return this.upstreamFailed(flow, result);
+      if (result.ok && result.withheld) {
+        // The application refused this password: the next one, on the same request.
+        const more = await injector.next(session.id, route.index, cred.state);
+        cred = more ? await injector.header(route, session, facts) : null;
+        if (!cred) return this.noCredentials(flow, 'SG_ERR_CREDENTIALS_REJECTED');
+        continue;
+      }
+      if (result.ok && result.status === 401) await injector.next(session.id, route.index, cred.state);
+      else if (result.ok) await injector.succeeded(session.id, route, cred.state);
+      return this.upstreamFailed(flow, result);
+    }
+  }
+
+  private noCredentials(
+    flow: Flow,
+    code: 'SG_ERR_CREDENTIALS_UNAVAILABLE' | 'SG_ERR_CREDENTIALS_REJECTED',
+  ): void {
+    sendProblem(
+      flow.res,
+      flow.client.browser,
+      502,
+      code,
+      'The application cannot be logged on to',
+      'The gateway has no working credentials for this application. Please contact your administrator.',
+      { 'set-cookie': flow.setCookies },
+    );
+  }
+
+  private forward(
+    flow: Flow,
+    session: SessionRecord,
+    cred: { name: string; value: string; state: { index: number; passwords: string[] } } | undefined,
+  ): Promise<ForwardResult> {
+    const { req, client, route } = flow;
+    return route.upstream.forward(req, flow.res, {
       clientIp: client.peer,
       proto: client.proto,
       host: req.headers.host ?? '',
+      // A 401 is kept from the client while the store has another password to try.
+      ...(cred ? { withhold: (status: number) => status === 401 } : {}),
       requestHeaders: {
         'x-forwarded-for': client.forwardedFor,
         ...(route.config.forward_authorization ? {} : { authorization: null }),
         ...flow.http.requestHeaders,
+        ...(cred ? { [cred.name]: cred.value } : {}),
       },
       stripCookies: [flow.cookie.name],
       onResponse: (status, headers) => {
@@ -322,6 +370,11 @@ export class Gateway {
         headers['set-cookie'] = [...(existing === undefined ? [] : [existing].flat()), ...flow.setCookies];
       },
     });
+  }
+
+  private upstreamFailed(flow: Flow, result: ForwardResult): void {
+    const { res, client, route } = flow;
+    if (!result.ok && result.reason === 'client_aborted') return; // nobody is listening any more
     if (!result.ok) {
       this.o.logger.warn(
         { route: route.index, reason: result.reason, status: result.status },

@@ -13,6 +13,8 @@ export interface ActiveRoute {
   host: string;
   pathPrefix: string;
   upstream: Upstream;
+  /** The upstream's URL (credential injection names its host as the asset). */
+  upstreamUrl: string;
   profileName: string;
   profile: ProfileConfig;
   runner: PolicyRunner;

@@ -62,8 +62,10 @@ export interface GatewayFixture {
 export async function startTestGateway(
   yaml: string,
   vars: Record<string, string> = {},
+  prepare?: (dir: string) => void,
 ): Promise<GatewayFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'sg-gw-'));
+  prepare?.(dir);
   writeFileSync(
     join(dir, 'users.yaml'),
     `users:\n  alice:\n    password: ${await hashPassword('wonderland', { N: 1024, r: 8, p: 1 })}\n` +

@@ -20,7 +20,8 @@
  * could not be passed on (an invalid header, a throwing `onResponse`).
  */
 export type ForwardResult =
-  | { ok: true; status: number }
+  /** `withheld`: the answer was read and dropped (ForwardOptions.withhold); nothing was sent. */
+  | { ok: true; status: number; withheld?: boolean }
   | {
       ok: false;
       status: 502 | 504;

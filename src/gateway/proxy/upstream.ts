@@ -72,6 +72,12 @@ export interface ForwardOptions {
    * mutate the headers. A throw fails the request with 502 `bad_response`.
    */
   onResponse?: (status: number, headers: Record<string, string | string[]>) => void;
+  /**
+   * Keep an answer with this status from the client: its body is read and dropped and the
+   * result says `withheld`, so the caller can try again (credential injection retries a 401
+   * with the next password). Only for requests without a body, which can be sent again.
+   */
+  withhold?: (status: number) => boolean;
 }
 
 /** Whether the client's request has a body to stream (framing per RFC 9112 §6.3). */
@@ -163,6 +169,7 @@ export class Upstream {
     }
     return new Promise<ForwardResult>((resolve) => {
       const handler = new ForwardHandler(req, res, o.onResponse, resolve);
+      if (o.withhold && !hasRequestBody(req)) handler.withhold = o.withhold;
       try {
         this.pool.dispatch(
           {
@@ -226,6 +233,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   done = false;
   clientGone = false;
   status = 0;
+  withhold: ((status: number) => boolean) | undefined;
+  withheld = false;
   onDrainBound: (() => void) | undefined;
   readonly onClientClose = (): void => {
     if (this.done || this.res.writableFinished) return;
@@ -262,6 +271,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     statusMessage?: string,
   ): void {
     if (statusCode < 200) return; // 1xx interim responses are not relayed
+    if (this.withhold?.(statusCode)) {
+      this.withheld = true;
+      this.status = statusCode;
+      return;
+    }
     const res = this.res;
     const headers = parsed as Record<string, string | string[]>;
     try {
@@ -288,6 +302,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.withheld) return;
     if (!this.res.write(chunk)) {
       c.pause();
       this.onDrainBound ??= () => this.controller?.resume();
@@ -299,6 +314,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     _c: Dispatcher.DispatchController,
     trailers: Record<string, string | string[] | undefined>,
   ): void {
+    if (this.withheld) {
+      this.finish({ ok: true, status: this.status, withheld: true });
+      return;
+    }
     if (!isEmpty(trailers)) {
       try {
         this.res.addTrailers(trailers as Record<string, string | string[]>);
