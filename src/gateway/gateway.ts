@@ -280,7 +280,7 @@ export class Gateway {
   }
 
   private async proxy(flow: Flow, session: SessionRecord): Promise<void> {
-    const { req, res, client, route } = flow;
+    const { res, client, route } = flow;
     const allowed = aclAllows(route, session);
     const acl = await this.event(flow, allowed ? 'ACCESS_ACL_ALLOWED' : 'ACCESS_ACL_DENIED', session.id);
     if (acl.responded) return;
