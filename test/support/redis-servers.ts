@@ -18,15 +18,17 @@ export const HOST = '127.0.0.1';
 
 export interface RedisServer {
   port: number;
-  pid: number;
+  readonly pid: number;
   /** `redis://127.0.0.1:PORT` */
   url: string;
   /** Stop it (SIGTERM, then SIGKILL after a grace period) and remove its directory. */
   stop(): Promise<void>;
   /** Send a signal now, without waiting (failover tests kill a master with SIGKILL). */
   kill(signal: NodeJS.Signals): void;
-  /** Settles when the process has exited. */
-  exited: Promise<void>;
+  /** Settles when the (current) process has exited. */
+  readonly exited: Promise<void>;
+  /** Start it again after it died, on the same port and directory (a cluster node rejoins). */
+  restart(): Promise<void>;
 }
 
 export interface RedisCluster {
@@ -169,20 +171,41 @@ export async function startRedis(
     '--repl-diskless-sync-delay', '0',
     ...(typeof extraArgs === 'function' ? extraArgs(port) : extraArgs),
   ]; // prettier-ignore
-  const child = spawn('redis-server', args, { stdio: 'ignore' });
-  if (child.pid === undefined) throw new Error('redis-server did not start');
-  live.add(child);
-  guard(child.pid);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  void exited.then(() => live.delete(child));
+  let child: ChildProcess;
+  let exited: Promise<void>;
   let gone = false;
-  void exited.then(() => (gone = true));
+  const launch = () => {
+    child = spawn('redis-server', args, { stdio: 'ignore' });
+    if (child.pid === undefined) throw new Error('redis-server did not start');
+    const proc = child;
+    live.add(proc);
+    guard(proc.pid!);
+    gone = false;
+    exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    void exited.then(() => {
+      live.delete(proc);
+      gone = true;
+    });
+  };
+  launch();
   const server: RedisServer = {
     port,
-    pid: child.pid,
+    get pid() {
+      return child.pid!;
+    },
     url: `redis://${HOST}:${port}`,
     kill: (signal) => void child.kill(signal),
-    exited,
+    get exited() {
+      return exited;
+    },
+    restart: async () => {
+      if (!gone) throw new Error(`redis-server on ${port} is still running`);
+      launch();
+      await waitFor(
+        `redis-server on port ${port} again`,
+        async () => (await rawCommand(port, ['PING'])) === '+PONG',
+      );
+    },
     stop: async () => {
       if (!gone) {
         child.kill('SIGTERM');
