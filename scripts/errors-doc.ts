@@ -13,5 +13,6 @@ uses the same codes in its JSON answers to API clients; the CLI prints
 | code | HTTP status | meaning |
 | --- | --- | --- |
 `;
-for (const [code, v] of Object.entries(ERROR_CODES)) out += `| \`${code}\` | ${v.status} | ${v.summary.replace(/\|/g, '\\|')} |\n`;
+for (const [code, v] of Object.entries(ERROR_CODES))
+  out += `| \`${code}\` | ${v.status} | ${v.summary.replace(/\|/g, '\\|')} |\n`;
 writeFileSync(new URL('../docs/errors.md', import.meta.url), out);

@@ -78,16 +78,26 @@ export const ERROR_CODES = {
     summary: 'A close-pipeline subscriber name is empty or used twice.',
   },
   SG_ERR_NO_ROUTE: { status: 404, summary: 'No configured route matches the request host and path.' },
-  SG_ERR_LOGON_REQUIRED: { status: 401, summary: 'The access policy needs credentials (logon form or HTTP Basic).' },
+  SG_ERR_LOGON_REQUIRED: {
+    status: 401,
+    summary: 'The access policy needs credentials (logon form or HTTP Basic).',
+  },
   SG_ERR_LOGON_FAILED: { status: 401, summary: 'The credentials were not accepted; try again.' },
   SG_ERR_NEEDINFO: {
     status: 401,
-    summary: 'A plugin asks a question (e.g. a one-time code); API clients answer in the X-Sessiongate-Answer header.',
+    summary:
+      'A plugin asks a question (e.g. a one-time code); API clients answer in the X-Sessiongate-Answer header.',
   },
   SG_ERR_ACCESS_DENIED: { status: 403, summary: 'The access policy denied the session.' },
   SG_ERR_ORIGIN_MISMATCH: { status: 403, summary: 'A gateway form was posted from another origin.' },
-  SG_ERR_BAD_REQUEST: { status: 400, summary: 'The request to a gateway URI is malformed (body too large, missing field).' },
-  SG_ERR_UPSTREAM_UNAVAILABLE: { status: 502, summary: 'The upstream server cannot be reached or broke the connection.' },
+  SG_ERR_BAD_REQUEST: {
+    status: 400,
+    summary: 'The request to a gateway URI is malformed (body too large, missing field).',
+  },
+  SG_ERR_UPSTREAM_UNAVAILABLE: {
+    status: 502,
+    summary: 'The upstream server cannot be reached or broke the connection.',
+  },
   SG_ERR_UPSTREAM_TIMEOUT: { status: 504, summary: 'The upstream server did not answer in time.' },
   SG_ERR_UNAUTHORIZED: {
     status: 401,
@@ -116,7 +126,10 @@ export const ERROR_CODES = {
     status: 502,
     summary: 'The credential store has no credentials for this application (or failed); see the gateway log.',
   },
-  SG_ERR_CREDENTIALS_REJECTED: { status: 502, summary: 'The application refused every credential the store handed out.' },
+  SG_ERR_CREDENTIALS_REJECTED: {
+    status: 502,
+    summary: 'The application refused every credential the store handed out.',
+  },
   SG_ERR_INTERNAL: { status: 500, summary: 'An unexpected error; the gateway log has the details.' },
   SG_ERR_CONFIG: { status: 400, summary: 'The configuration file is invalid; the message names the path.' },
   SG_ERR_USAGE: { status: 400, summary: 'A command-line flag or argument is missing, unknown or malformed.' },
