@@ -100,10 +100,17 @@ routes:
     preserve_host: false         # send the client's Host instead of the upstream's
     forward_authorization: false # pass the client's Authorization header upstream
     # credentials: { plugin: vault, account: svc-app, inject: basic }   # basic | bearer | {header: NAME}
-    rules: []
+    # acl: { users: [alice], groups: [admins] }   # who may use the route; absent = every allowed session
+    rules: []                    # event rule files for this route (docs/rules.md)
 
-# Event rules for every route (TypeScript files).
+# Event rules for every route (TypeScript files, docs/rules.md), and how long a rule
+# handler may run before the request fails with 500.
 rules: []
+rule_timeout_ms: 1000
+
+# The audit trail: JSON lines to standard output, or appended to a file.
+audit: {}
+# audit: { file: ./var/audit.log }
 
 # Idle-timer writes are coalesced to this resolution (ms).
 touch_resolution_ms: 1000

@@ -104,6 +104,7 @@ async function runOne(
       );
     });
   }
+  logger.info({ url: running.url, worker: cluster.worker?.id ?? 0 }, 'listening');
   if (!worker || cluster.worker?.id === 1) {
     io.err(
       `sessiongate: listening on ${running.url} (config ${loaded.file}, store ${loaded.config.store})\n`,
@@ -119,6 +120,8 @@ async function runOne(
     process.once('SIGINT', stop);
     process.once('disconnect', stop);
   });
+  // A worker's channel to the primary keeps it alive: let go of it so the process can exit.
+  if (worker && process.connected) process.disconnect();
   return 0;
 }
 

@@ -51,8 +51,9 @@ export function parseConfig(source: string, file: string, baseDir: string): Load
     throw new ConfigError(
       file,
       doc.errors.map((e) => {
-        const at = e.linePos?.[0];
-        return `invalid YAML: ${e.message.split('\n')[0]}${at ? ` (line ${at.line})` : ''}`;
+        // linePos is filled only with prettyErrors; the offset is always there.
+        const at = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
+        return `invalid YAML: ${e.message.split('\n')[0]}${at.line > 0 ? ` (line ${at.line})` : ''}`;
       }),
     );
   }
