@@ -347,6 +347,8 @@ export class Gateway {
       requestHeaders: {
         'x-forwarded-for': client.forwardedFor,
         ...(route.config.forward_authorization ? {} : { authorization: null }),
+        // The answer to a policy question (a one-time code) is for the gateway only.
+        'x-sessiongate-answer': null,
         ...flow.http.requestHeaders,
         ...(cred ? { [cred.name]: cred.value } : {}),
       },

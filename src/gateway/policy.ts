@@ -107,7 +107,9 @@ export class PolicyRunner {
           echo: !result.question.disable_echo,
         };
         await this.engine.data.set(id, QUESTION_VAR, JSON.stringify(q));
-        return this.pause(id, i, { kind: 'question', key: q.key, prompt: q.prompt, echo: q.echo });
+        // Asked again after an answer: say why (e.g. "Invalid code").
+        const error = answer && result.reason ? { error: result.reason } : {};
+        return this.pause(id, i, { kind: 'question', key: q.key, prompt: q.prompt, echo: q.echo, ...error });
       }
       if (result.verdict === 'ACCEPT') {
         await this.accept(id, result.gateway_user, result.gateway_groups);

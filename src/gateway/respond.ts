@@ -28,7 +28,7 @@ export function askForInput(
     401,
     'SG_ERR_NEEDINFO',
     'More information needed',
-    `${outcome.prompt}: send the answer in the X-Sessiongate-Answer header, with the session cookie`,
+    `${outcome.error ? `${outcome.error}. ` : ''}${outcome.prompt}: send the answer in the X-Sessiongate-Answer header, with the session cookie`,
     { ...o.headers, ...challenge },
   );
 }
