@@ -262,7 +262,7 @@ export class AdminMetrics {
    */
   storeSample(maxAgeMs = 0): Promise<StoreSample> {
     const now = this.clock.now();
-    if (this.sample && (this.sample.pending || now - this.sample.at <= maxAgeMs)) return this.sample.value;
+    if (this.sample && (this.sample.pending || now - this.sample.at < maxAgeMs)) return this.sample.value;
     if (!this.store) return Promise.reject(new Error('no store attached to the metrics'));
     const value = this.store.stats().then((stats) => {
       const backlog = sum(stats.outboxPending);

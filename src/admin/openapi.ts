@@ -15,6 +15,11 @@ const nameParam = { $ref: '#/components/parameters/name' };
 const common = {
   '401': error('No valid admin token (or page session).'),
 };
+/** Changes made with the page cookie must carry X-Requested-With and the admin origin. */
+const change = {
+  ...common,
+  '403': error('A change with the page cookie lacks X-Requested-With or comes from another origin.'),
+};
 const seconds = { type: 'integer', minimum: 0, maximum: 3_153_600_000, description: 'seconds; 0 = none' };
 const isoTime = { type: 'string', format: 'date-time' };
 const isoTimeOrNull = { type: ['string', 'null'], format: 'date-time' };
@@ -87,7 +92,7 @@ export const OPENAPI = {
           '400': error('Bad input (the message names the field).'),
           '409': error('The user is at the per-user limit and the profile refuses new sessions.'),
           '503': error('The concurrent-session limit is reached.'),
-          ...common,
+          ...change,
         },
       },
       delete: {
@@ -100,7 +105,7 @@ export const OPENAPI = {
             'How many sessions were closed.',
           ),
           '400': error('user is missing or malformed.'),
-          ...common,
+          ...change,
         },
       },
     },
@@ -124,7 +129,7 @@ export const OPENAPI = {
           '200': json(ref('Session'), 'The session with its new deadlines.'),
           '400': error('Bad input, nothing to change, or lifetime together with remaining.'),
           '404': error('No live session has this id.'),
-          ...common,
+          ...change,
         },
       },
       delete: {
@@ -141,7 +146,7 @@ export const OPENAPI = {
           '204': { description: 'Closed.' },
           '400': error('Malformed id or reason.'),
           '404': error('No live session has this id.'),
-          ...common,
+          ...change,
         },
       },
     },
@@ -187,7 +192,7 @@ export const OPENAPI = {
           '204': { description: 'Set.' },
           '400': error('Bad input, or a read-only variable.'),
           '404': error('No live session has this id.'),
-          ...common,
+          ...change,
         },
       },
     },

@@ -34,6 +34,9 @@ export const GLOBAL_OPTIONS = {
   config: { type: 'string' },
   'config-file': { type: 'string' },
   'key-file': { type: 'string' },
+  /** Act through a running gateway's admin API instead of opening the store. */
+  url: { type: 'string' },
+  'token-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

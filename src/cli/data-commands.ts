@@ -2,7 +2,8 @@ import { isSessionGateError, SessionGateError } from '../core/errors.js';
 import { checkVariableName } from '../session/variables.js';
 import { expectPositionals, GLOBAL_OPTIONS, parseCommand, parseIdArg, usage } from './args.js';
 import { withEngine } from './context.js';
-import { globalsOf, type Command } from './session-commands.js';
+import { sessionPath } from './admin-client.js';
+import { apiOf, globalsOf, type Command } from './session-commands.js';
 
 /** In `data get`, `--config` is APM's flag; the config file is `--config-file` there. */
 const GET_OPTIONS = {
@@ -46,9 +47,17 @@ export const dataGet: Command = async (args, io) => {
   const secure = values.secure ?? false;
   const config = values.config ?? false;
   if (!config) variableName(key, secure);
-  const value = await withEngine(globalsOf({ ...values, config: undefined }), io, async (engine) => {
+  const api = apiOf(values, io, command);
+  const value = await (async () => {
     try {
-      return await engine.data.get(id, key, { secure, config });
+      if (api) {
+        const flags = secure ? '?secure=1' : config ? '?config=1' : '';
+        const path = `${sessionPath(id)}/variables/${encodeURIComponent(key)}${flags}`;
+        return (await api.call<{ value: string | null }>('GET', path)).value ?? undefined;
+      }
+      return await withEngine(globalsOf({ ...values, config: undefined }), io, (engine) =>
+        engine.data.get(id, key, { secure, config }),
+      );
     } catch (err) {
       if (isSessionGateError(err, 'SG_ERR_SECURE_FLAG_REQUIRED')) {
         throw new SessionGateError(
@@ -58,7 +67,7 @@ export const dataGet: Command = async (args, io) => {
       }
       throw err;
     }
-  });
+  })();
   io.out(`${value ?? ''}\n`);
   return 0;
 };
@@ -75,9 +84,14 @@ export const dataSet: Command = async (args, io) => {
   const secure = values.secure ?? false;
   const key = variableName(positionals[1]!, secure);
   const value = positionals[2] ?? '';
-  await withEngine(globalsOf(values), io, async (engine) => {
+  const api = apiOf(values, io, command);
+  await (async () => {
     try {
-      await engine.data.set(id, key, value, { secure });
+      if (api) {
+        await api.call('PUT', `${sessionPath(id)}/variables/${encodeURIComponent(key)}`, { value, secure });
+        return;
+      }
+      await withEngine(globalsOf(values), io, (engine) => engine.data.set(id, key, value, { secure }));
     } catch (err) {
       // The two timeout variables parse their value; its error quotes it. Not with --secure.
       if (secure && isSessionGateError(err, 'SG_ERR_INVALID_TIMEOUT')) {
@@ -85,6 +99,6 @@ export const dataSet: Command = async (args, io) => {
       }
       throw err;
     }
-  });
+  })();
   return 0;
 };

@@ -7,6 +7,9 @@ const GLOBAL = `Global options (every session command):
   --config-file FILE   same as --config FILE, in every command
   --key-file PATH      key ring for secure variables (default: config "keys", else ./var/keyring.json;
                        created with mode 0600 on first use)
+  --url URL            act through a running gateway's admin API (e.g. http://127.0.0.1:8081)
+                       instead of opening the store (not with --store, --config, --key-file)
+  --token-file PATH    admin token for --url (default: SESSIONGATE_ADMIN_TOKEN, else ./var/admin.token)
   -h, --help           show help`;
 
 export const TOP_HELP = `sessiongate — access-session gateway with APM ACCESS::session semantics
@@ -29,6 +32,7 @@ Commands:
   session data get     read a session variable (or --config: a profile setting)
   session data set     set a session variable (--secure: encrypted at rest)
   session remove       close a session (reason: removed)
+  session kill         close a session, or all of a user (reason: admin_kill)
   session list         list live sessions
   session show         show one session (secure values masked)
   users add|passwd|remove|list|totp
@@ -77,9 +81,13 @@ export const COMMAND_USAGE: Record<string, string> = {
     '  VALUE omitted = empty string; use "--" before a VALUE starting with "-".\n' +
     '  --secure encrypts the value at rest (AES-256-GCM, key ring).',
   remove: 'sessiongate session remove ID\n  Closes the session with reason removed.',
+  kill:
+    'sessiongate session kill (ID | --user NAME) [--json]\n' +
+    '  Closes the session, or every session of NAME, with reason admin_kill; --user prints how many.',
   list:
-    'sessiongate session list [--user NAME] [--state S] [--json]\n' +
-    '  A table of live sessions (idle and lifetime left); --json prints an array.',
+    'sessiongate session list [--user NAME] [--state S] [--client-ip IP] [--json]\n' +
+    '  A table of live sessions (idle and lifetime left); --json prints an array. A progress line\n' +
+    '  goes to stderr while a large store is walked.',
   show:
     'sessiongate session show ID [--json]\n' +
     '  All fields and variables; secure values masked as ********, plugin cookies by name only.',

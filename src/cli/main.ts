@@ -5,6 +5,7 @@ import { dataGet, dataSet } from './data-commands.js';
 import { adminCommandHelp, commandHelp, groupHelp, SESSION_HELP, TOP_HELP, version } from './help.js';
 import { create, exists, modify, remove, type Command } from './session-commands.js';
 import { list, show } from './view-commands.js';
+import { kill } from './kill-command.js';
 import { checkConfig, serve } from './serve-commands.js';
 import { quickstart } from './quickstart-command.js';
 import { init } from './init-command.js';
@@ -12,7 +13,7 @@ import { init } from './init-command.js';
 /** Top-level commands besides `session` (each file adds its own). */
 const TOP_COMMANDS: Record<string, Command> = { serve, 'check-config': checkConfig, init, quickstart };
 
-const SESSION_COMMANDS: Record<string, Command> = { create, exists, modify, remove, list, show };
+const SESSION_COMMANDS: Record<string, Command> = { create, exists, modify, remove, kill, list, show };
 const DATA_COMMANDS: Record<string, Command> = { get: dataGet, set: dataSet };
 
 /**

@@ -1,4 +1,6 @@
 import { SessionGateError } from '../core/errors.js';
+import { idOfToken } from '../core/ids.js';
+import { AdminClient, sessionPath, type ApiSession } from './admin-client.js';
 import {
   expectPositionals,
   GLOBAL_OPTIONS,
@@ -35,6 +37,33 @@ export function globalsOf(values: {
   };
 }
 
+/** The flags that choose between the store and a running gateway's admin API. */
+export interface TargetFlags {
+  store?: string | undefined;
+  config?: string | boolean | undefined;
+  'config-file'?: string | undefined;
+  'key-file'?: string | undefined;
+  url?: string | undefined;
+  'token-file'?: string | undefined;
+}
+
+/** The admin API client when --url is given (store flags are refused then); undefined otherwise. */
+export function apiOf(values: TargetFlags, io: Io, command: string): AdminClient | undefined {
+  if (values.url === undefined) {
+    if (values['token-file'] !== undefined) throw usage('--token-file goes with --url URL', command);
+    return undefined;
+  }
+  if (
+    values.store !== undefined ||
+    typeof values.config === 'string' ||
+    values['config-file'] !== undefined ||
+    values['key-file'] !== undefined
+  ) {
+    throw usage('--url acts through a running gateway: leave out --store, --config and --key-file', command);
+  }
+  return AdminClient.from(values.url, values['token-file'], io, command);
+}
+
 /** The engine's not-found error, for the existence checks the CLI makes itself. */
 export function notFound(id: string): SessionGateError {
   return new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${id}`);
@@ -63,7 +92,16 @@ export const create: Command = async (args, io) => {
     clientIp: parseIpFlag(values['client-ip']),
     state: parseStateFlag(values.state) ?? 'allow',
   };
-  const created = await withEngine(globalsOf(values), io, (engine) => engine.create(options));
+  const api = apiOf(values, io, command);
+  const created = api
+    ? await api.call<{ id: string; token: string }>('POST', '/api/v1/sessions', {
+        timeout: options.timeout,
+        lifetime: options.lifetime,
+        user: options.user,
+        client_ip: options.clientIp,
+        state: options.state,
+      })
+    : await withEngine(globalsOf(values), io, (engine) => engine.create(options));
   io.out(values.json ? json({ id: created.id, token: created.token }) : `${created.token}\n`);
   return 0;
 };
@@ -84,6 +122,13 @@ export const exists: Command = async (args, io) => {
     throw usage('missing ID (or --token TOKEN)', command);
   const id = given !== undefined ? parseIdArg(given, command) : undefined;
   const token = id === undefined ? parseTokenFlag(values.token ?? '') : undefined;
+  const api = apiOf(values, io, command);
+  if (api) {
+    // The token never travels: its id is computed here.
+    const s = await api.find<ApiSession>(sessionPath(id ?? idOfToken(token!)));
+    io.out(s !== undefined && (state === undefined || s.state === state) ? 'true\n' : 'false\n');
+    return 0;
+  }
   const found = await withEngine(globalsOf(values), io, (engine) =>
     token !== undefined ? engine.exists(token, { state }) : engine.existsById(id ?? '', { state }),
   );
@@ -118,6 +163,15 @@ export const modify: Command = async (args, io) => {
   if (timeout === undefined && lifetime === undefined && remaining === undefined) {
     throw usage('nothing to change: give --timeout, --lifetime or --remaining', command);
   }
+  const api = apiOf(values, io, command);
+  if (api) {
+    const s = await api.call<ApiSession>('PATCH', sessionPath(id), { timeout, lifetime, remaining });
+    if (values.json) {
+      const { idle_timeout, lifetime: life, expires_at, lifetime_expires_at } = s;
+      io.out(json({ id: s.id, idle_timeout, lifetime: life, expires_at, lifetime_expires_at }));
+    }
+    return 0;
+  }
   const record = await withEngine(globalsOf(values), io, async (engine) => {
     if (!(await engine.get(id))) throw notFound(id);
     return engine.modify(id, { timeout, lifetime, remaining });
@@ -131,6 +185,11 @@ export const remove: Command = async (args, io) => {
   const { values, positionals } = parseCommand(args, GLOBAL_OPTIONS, { command });
   expectPositionals(positionals, ['ID'], 1, command);
   const id = parseIdArg(positionals[0], command);
+  const api = apiOf(values, io, command);
+  if (api) {
+    await api.call('DELETE', `${sessionPath(id)}?reason=removed`);
+    return 0;
+  }
   await withEngine(globalsOf(values), io, async (engine) => {
     // An expired session is left to the sweeper, which closes it with its expiry reason.
     if (!(await engine.get(id)) || !(await engine.remove(id))) throw notFound(id);
