@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { startGateway, type RunningGateway } from '../../src/gateway/assemble.js';
+import { parseConfig } from '../../src/gateway/config/load.js';
+import { hashPassword } from '../../src/plugins/builtin/password.js';
+import { recordingLogger } from '../plugins/helpers.js';
+
+// A real browser (Debian's headless Chromium, driven by playwright-core) through the
+// quickstart: the logon form, the demo application, logout. `.ci/run` installs chromium;
+// without it the test is skipped here, and fails under CI=true.
+
+const CHROMIUM = '/usr/bin/chromium';
+const QUICKSTART = new URL('../../examples/quickstart/sessiongate.yaml', import.meta.url);
+const PASSWORD = 'demo-Pa55-for-the-browser';
+
+let skip: string | false = false;
+if (!existsSync(CHROMIUM)) {
+  if (process.env.CI === 'true')
+    throw new Error(`${CHROMIUM} is missing: .ci/run should have installed chromium`);
+  skip = `${CHROMIUM} is missing (apt-get install chromium)`;
+  process.stderr.write(`\n!!! browser test SKIPPED: ${skip} !!!\n\n`);
+}
+
+let dir: string;
+let gw: RunningGateway;
+let context: BrowserContext;
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(join(tmpdir(), 'sg-browser-'));
+  const hash = await hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 });
+  writeFileSync(join(dir, 'users.yaml'), `users:\n  demo:\n    password: ${hash}\n    groups: [demo]\n`);
+  // The quickstart file itself, with its ./var (store, key ring, users) in a temp folder.
+  const text = readFileSync(QUICKSTART, 'utf8').replaceAll('../../var/', `${dir}/`);
+  gw = await startGateway(parseConfig(text, 'quickstart.yaml', dir), {
+    logger: recordingLogger(),
+    port: 0,
+  });
+  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'sg-chromium-')), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  if (skip) return;
+  await context?.close();
+  await gw?.close(1000);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('headless Chromium through the quickstart', { skip }, () => {
+  it('logs on with the form, sees the demo application, logs out', async () => {
+    const page = await context.newPage();
+    const start = await page.goto(`${gw.url}/welcome?from=browser`);
+    assert.equal(start?.status(), 200);
+    await page.getByRole('heading', { name: 'Log on to sessiongate' }).waitFor();
+
+    await page.getByLabel('User name').fill('demo');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Log on' }).click();
+    await page.getByRole('heading', { name: 'Demo application' }).waitFor();
+    assert.equal(new URL(page.url()).pathname + new URL(page.url()).search, '/welcome?from=browser');
+    assert.match(await page.locator('main').innerText(), /GET \/welcome\?from=browser/);
+
+    const cookie = (await context.cookies(gw.url)).find((c) => c.name === 'MRHSession');
+    assert.ok(cookie, 'the session cookie is set');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Lax');
+    const id = gw.engine.sid(cookie.value);
+    assert.equal((await gw.engine.get(id))?.user, 'demo');
+    assert.doesNotMatch(await page.content(), /MRHSession/, 'the upstream never saw the gateway cookie');
+
+    const shot = join(dir, 'demo.png');
+    await page.screenshot({ path: shot });
+    assert.ok(statSync(shot).size > 1000);
+    assert.deepEqual(
+      [...readFileSync(shot).subarray(0, 8)],
+      [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a],
+    );
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('heading', { name: 'Logged out' }).waitFor();
+    assert.equal(await gw.engine.exists(cookie.value), false, 'the session is gone');
+    // (Chromium may already hold a new pre-logon cookie: its favicon request starts a session.)
+    const left = (await context.cookies(gw.url)).find((c) => c.name === 'MRHSession');
+    assert.notEqual(left?.value, cookie.value, 'the old cookie is cleared');
+    await page.close();
+  });
+});
