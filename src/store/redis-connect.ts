@@ -1,7 +1,6 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { SessionGateError } from '../core/errors.js';
 import { keySlot, type RedisKeys } from './redis-keys.js';
-import { SCRIPTS, type ScriptName } from './redis-scripts.js';
 
 export type RedisDurability = 'async' | 'replicated';
 
@@ -24,6 +23,8 @@ export interface RedisStoreOptions {
   waitMs: number;
   /** How long opening the store may take, ms (default 5000). */
   connectTimeoutMs: number;
+  /** Send the validations of one event-loop turn to one server as one script call (default on). */
+  batch: boolean;
 }
 
 const URL_RE = /^(rediss?)(\+cluster)?:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)(?:\/(\d*))?(?:\?([^#]*))?$/;
@@ -31,7 +32,7 @@ const URL_RE = /^(rediss?)(\+cluster)?:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+
 /**
  * `redis://[[user]:password@]host:port[/db]`, `rediss://` (TLS), `redis+cluster://h:p,h:p`
  * and `rediss+cluster://`, with options as query parameters:
- * `?prefix=sg&shards=256&durability=async|replicated&waitMs=1000&connectTimeoutMs=5000`.
+ * `?prefix=sg&shards=256&durability=async|replicated&waitMs=1000&connectTimeoutMs=5000&batch=1`.
  *
  * @example
  * ```ts
@@ -60,13 +61,17 @@ export function parseRedisUrl(url: string): RedisStoreOptions {
     durability: 'async',
     waitMs: 1000,
     connectTimeoutMs: 5000,
+    batch: true,
   };
   if (user) opts.username = decodeURIComponent(user);
   if (password !== undefined && password !== '') opts.password = decodeURIComponent(password);
   if (db) opts.db = Number(db);
   for (const [key, value] of new URLSearchParams(query ?? '')) {
     if (key === 'prefix') opts.prefix = value;
-    else if (key === 'durability') {
+    else if (key === 'batch') {
+      if (value !== '0' && value !== '1') throw bad('batch is 0 or 1');
+      opts.batch = value === '1';
+    } else if (key === 'durability') {
       if (value !== 'async' && value !== 'replicated') throw bad('durability is async or replicated');
       opts.durability = value;
     } else if (key === 'shards' || key === 'waitMs' || key === 'connectTimeoutMs') {
@@ -75,7 +80,7 @@ export function parseRedisUrl(url: string): RedisStoreOptions {
       opts[key] = n;
     } else
       throw bad(
-        `unknown option ${JSON.stringify(key)} (prefix, shards, durability, waitMs, connectTimeoutMs)`,
+        `unknown option ${JSON.stringify(key)} (prefix, shards, durability, waitMs, connectTimeoutMs, batch)`,
       );
   }
   return opts;
@@ -94,16 +99,12 @@ export function describeNodes(o: RedisStoreOptions): string {
 /** Either client. */
 export type RedisClient = Redis | Cluster;
 
-type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
-/** A client carrying the scripts of redis-scripts.ts as methods (ioredis `defineCommand`). */
-export type ScriptClient = RedisClient & Record<ScriptName, ScriptCall>;
-
 /**
  * A connected client with auto-pipelining on (every call made in one event-loop tick goes out
  * in one write per server) and the scripts defined. Requests fail after a few reconnection
  * attempts instead of queueing for long: a gateway answers "unavailable" rather than hang.
  */
-export async function connectRedis(o: RedisStoreOptions): Promise<ScriptClient> {
+export async function connectRedis(o: RedisStoreOptions): Promise<RedisClient> {
   const common: RedisOptions = {
     lazyConnect: true,
     enableAutoPipelining: true,
@@ -139,9 +140,6 @@ export async function connectRedis(o: RedisStoreOptions): Promise<ScriptClient> 
   }
   // Without a listener ioredis prints every connection error; calls report them instead.
   client.on('error', () => undefined);
-  for (const [name, [numberOfKeys, lua]] of Object.entries(SCRIPTS)) {
-    client.defineCommand(name, { numberOfKeys, lua });
-  }
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -160,7 +158,7 @@ export async function connectRedis(o: RedisStoreOptions): Promise<ScriptClient> 
   } finally {
     clearTimeout(timer);
   }
-  return client as ScriptClient;
+  return client;
 }
 
 /** SG_ERR_STORE_UNAVAILABLE naming the server (never the password), one line. */

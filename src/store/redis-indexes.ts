@@ -1,7 +1,7 @@
 import type { SessionId } from '../core/ids.js';
 import type { SessionRecord, SessionState } from '../core/session-types.js';
 import type { ListPage, ListQuery, SessionLimits } from './contract.js';
-import type { ScriptClient } from './redis-connect.js';
+import type { RedisClient } from './redis-connect.js';
 import type { RedisKeys } from './redis-keys.js';
 import { checkLimitsBeforeCreate, pageOf, sessionsToEvict } from './shared.js';
 
@@ -26,7 +26,7 @@ export type Indexed = Pick<SessionRecord, 'id' | 'user' | 'clientIp' | 'state'>;
  */
 export class RedisIndexes {
   constructor(
-    private readonly client: ScriptClient,
+    private readonly client: RedisClient,
     private readonly keys: RedisKeys,
     private readonly reader: SessionReader,
   ) {}

@@ -1,6 +1,6 @@
 import type { SessionRecord } from '../core/session-types.js';
 import type { ListPage, ListQuery } from './contract.js';
-import type { ScriptClient } from './redis-connect.js';
+import type { ScriptRunner } from './redis-scripts.js';
 import { decodeRecord } from './redis-codec.js';
 import type { RedisKeys } from './redis-keys.js';
 import { pageSize } from './shared.js';
@@ -16,7 +16,11 @@ const MAX_SCAN = 1000;
  * keys sit on the master that serves its slot. The cursor is `<shard>:<last id looked at>`;
  * a page may come back short (with a cursor) when a sparse filter hit the scan bound.
  */
-export async function listShards(client: ScriptClient, keys: RedisKeys, query: ListQuery): Promise<ListPage> {
+export async function listShards(
+  scripts: ScriptRunner,
+  keys: RedisKeys,
+  query: ListQuery,
+): Promise<ListPage> {
   const size = pageSize(query.limit);
   let { shard, after } = parseCursor(query.cursor, keys.shards);
   const state = query.state ?? '';
@@ -27,7 +31,7 @@ export async function listShards(client: ScriptClient, keys: RedisKeys, query: L
     const batch = Array.from({ length: Math.min(PARALLEL, keys.shards - shard) }, (_, i) => shard + i);
     const replies = (await Promise.all(
       batch.map((s, i) =>
-        client.sgList(...keys.shardKeys(s), keys.base(s), i === 0 ? after : '', want, MAX_SCAN, state, ip),
+        scripts.run('sgList', keys.due(s), keys.base(s), i === 0 ? after : '', want, MAX_SCAN, state, ip),
       ),
     )) as (string | number)[][];
     for (let i = 0; i < replies.length; i++) {

@@ -183,11 +183,11 @@ return out
 `;
 
 export const OUTBOX_SCRIPTS = {
-  sgObEnsure: [1, OB_ENSURE],
-  sgObPeek: [1, OB_PEEK],
-  sgObClaim: [1, OB_CLAIM],
-  sgObAck: [1, OB_ACK],
-  sgObRetry: [1, OB_RETRY],
-  sgObFail: [1, OB_FAIL],
-  sgObStats: [1, OB_STATS],
-} as const satisfies Record<string, readonly [number, string]>;
+  sgObEnsure: OB_ENSURE,
+  sgObPeek: OB_PEEK,
+  sgObClaim: OB_CLAIM,
+  sgObAck: OB_ACK,
+  sgObRetry: OB_RETRY,
+  sgObFail: OB_FAIL,
+  sgObStats: OB_STATS,
+} as const satisfies Record<string, string>;

@@ -2,7 +2,7 @@ import { SessionGateError } from '../core/errors.js';
 import type { ClaimedClose, ClaimOptions } from './contract.js';
 import { decodeEntry, orderOf, parseSeq } from './redis-codec.js';
 import type { RedisKeys } from './redis-keys.js';
-import type { ScriptClient } from './redis-connect.js';
+import type { ScriptRunner } from './redis-scripts.js';
 
 interface Candidate {
   shard: number;
@@ -25,7 +25,7 @@ interface Candidate {
  */
 export class RedisOutbox {
   constructor(
-    private readonly client: ScriptClient,
+    private readonly scripts: ScriptRunner,
     private readonly keys: RedisKeys,
     private readonly replicate: (keys: string[]) => Promise<void>,
   ) {}
@@ -37,7 +37,7 @@ export class RedisOutbox {
   async ensure(name: string): Promise<void> {
     checkName(name);
     await Promise.all(
-      this.allShards.map((s) => this.client.sgObEnsure(this.keys.stream(s), this.keys.base(s), name)),
+      this.allShards.map((s) => this.scripts.run('sgObEnsure', this.keys.stream(s), this.keys.base(s), name)),
     );
     await this.replicate(this.allShards.map((s) => this.keys.stream(s)));
   }
@@ -48,7 +48,7 @@ export class RedisOutbox {
     if (limit === 0) return [];
     const offers = (await Promise.all(
       this.allShards.map((s) =>
-        this.client.sgObPeek(this.keys.stream(s), this.keys.base(s), name, String(o.now), limit),
+        this.scripts.run('sgObPeek', this.keys.stream(s), this.keys.base(s), name, String(o.now), limit),
       ),
     )) as (string | number)[][];
     const candidates: Candidate[] = [];
@@ -69,7 +69,8 @@ export class RedisOutbox {
     }
     const batches = await Promise.all(
       [...perShard].map(async ([shard, take]) => {
-        const got = (await this.client.sgObClaim(
+        const got = (await this.scripts.run(
+          'sgObClaim',
           this.keys.stream(shard),
           this.keys.base(shard),
           name,
@@ -100,25 +101,25 @@ export class RedisOutbox {
   }
 
   async ack(name: string, seq: string): Promise<void> {
-    await this.onEntry(name, seq, (key, base, id) => this.client.sgObAck(key, base, name, id));
+    await this.onEntry(name, seq, (key, base, id) => this.scripts.run('sgObAck', key, base, name, id));
   }
 
   async retry(name: string, seq: string, retryAt: number): Promise<void> {
     await this.onEntry(name, seq, (key, base, id) =>
-      this.client.sgObRetry(key, base, name, id, String(retryAt)),
+      this.scripts.run('sgObRetry', key, base, name, id, String(retryAt)),
     );
   }
 
   async fail(name: string, seq: string, error: string, now: number): Promise<void> {
     await this.onEntry(name, seq, (key, base, id) =>
-      this.client.sgObFail(key, base, name, id, error, String(now)),
+      this.scripts.run('sgObFail', key, base, name, id, error, String(now)),
     );
   }
 
   /** Per subscriber, summed over shards: entries leased or waiting (incl. undelivered), failed. */
   async counts(): Promise<{ pending: Record<string, number>; failed: Record<string, number> }> {
     const perShard = (await Promise.all(
-      this.allShards.map((s) => this.client.sgObStats(this.keys.stream(s), this.keys.base(s))),
+      this.allShards.map((s) => this.scripts.run('sgObStats', this.keys.stream(s), this.keys.base(s))),
     )) as (string | number)[][];
     const pending: Record<string, number> = {};
     const failed: Record<string, number> = {};

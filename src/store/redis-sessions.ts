@@ -2,11 +2,14 @@ import type { SessionId } from '../core/ids.js';
 import type { CloseReason, CloseRecord, SessionRecord } from '../core/session-types.js';
 import type { ValidateOutcome } from './contract.js';
 import { decodeRecord, encodeRecord, fieldArgs, seqOf } from './redis-codec.js';
-import { waitForReplicas, type RedisStoreOptions, type ScriptClient } from './redis-connect.js';
+import { ValidateBatcher } from './redis-batch.js';
+import { waitForReplicas, type RedisClient, type RedisStoreOptions } from './redis-connect.js';
 import { RedisIndexes, type SessionReader } from './redis-indexes.js';
 import type { RedisKeys } from './redis-keys.js';
+import type { ScriptRunner } from './redis-scripts.js';
 
 const MISSING: ValidateOutcome = Object.freeze({ status: 'missing' });
+const T = 't'.charCodeAt(0);
 
 /** What the compare-and-set write of a whole record found. */
 export type PutOutcome = 'written' | 'missing' | 'expired' | { conflict: number };
@@ -18,15 +21,18 @@ export type PutOutcome = 'written' | 'missing' | 'expired' | { conflict: number 
  */
 export class RedisSessions implements SessionReader {
   readonly indexes: RedisIndexes;
+  private readonly batcher: ValidateBatcher | undefined;
   /** Ordering clock of close records (µs, strictly increasing in this process). */
   private lastOrder = 0;
 
   constructor(
-    readonly client: ScriptClient,
+    readonly client: RedisClient,
+    private readonly scripts: ScriptRunner,
     readonly keys: RedisKeys,
     private readonly options: RedisStoreOptions,
   ) {
     this.indexes = new RedisIndexes(client, keys, this);
+    this.batcher = options.batch ? new ValidateBatcher(client, scripts) : undefined;
   }
 
   /** The record as stored (one HMGET), or null. */
@@ -41,17 +47,27 @@ export class RedisSessions implements SessionReader {
     return out.status === 'valid' ? out.record : null;
   }
 
-  async validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome> {
+  /** One script; `.then` rather than `async` keeps the hot path to a single extra promise. */
+  validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome> {
     const res = touchResolutionMs === Infinity ? '1e999' : String(touchResolutionMs);
-    const r = (await this.script(id, 'sgValidate', [String(now), res, this.order(now)])) as unknown[];
-    if (r[0] === 0) return MISSING;
-    if (r[0] === 1) {
-      await this.afterExpiredClose(id, r);
-      return { status: 'expired', reason: r[1] as CloseReason };
-    }
-    const [, la, exp, v, d, touched] = r as [number, string, string, string, string, number];
-    if (touched === 1) await this.replicate([this.keys.session(id)]);
-    return { status: 'valid', record: decodeRecord(la, exp, v, d) };
+    const key = this.keys.session(id);
+    const order = this.order(now);
+    const reply = this.batcher
+      ? this.batcher.validate(key, String(now), res, order)
+      : this.scripts.run('sgValidate', key, String(now), res, order);
+    return reply.then((reply) => {
+      if (reply === 0) return MISSING;
+      if (typeof reply === 'string') {
+        // 'v' or 't' (a touch was written) + the record as JSON, assembled by the script.
+        const valid: ValidateOutcome = {
+          status: 'valid',
+          record: JSON.parse(reply.slice(1)) as SessionRecord,
+        };
+        return reply.charCodeAt(0) === T ? this.replicate([this.keys.session(id)]).then(() => valid) : valid;
+      }
+      const r = reply as [number, CloseReason, string, string];
+      return this.afterExpiredClose(id, r).then((): ValidateOutcome => ({ status: 'expired', reason: r[1] }));
+    });
   }
 
   /** Insert a new record; false when the id is taken. */
@@ -113,14 +129,12 @@ export class RedisSessions implements SessionReader {
     await this.replicate([this.keys.session(id)]);
   }
 
-  /** Run a session script: KEYS = the shard's keys + the session key, ARGV = base, id, args. */
+  /** Run a session script: its one key is the session's key (base and id are read from it). */
   private script(
     id: SessionId,
-    name: 'sgValidate' | 'sgInsert' | 'sgPut' | 'sgDrop' | 'sgClose',
+    name: 'sgInsert' | 'sgPut' | 'sgDrop' | 'sgClose',
     args: (string | number)[],
   ): Promise<unknown> {
-    const shard = this.keys.shardOf(id);
-    const k = this.keys;
-    return this.client[name](...k.shardKeys(shard), k.session(id, shard), k.base(shard), id, ...args);
+    return this.scripts.run(name, this.keys.session(id), ...args);
   }
 }

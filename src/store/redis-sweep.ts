@@ -1,7 +1,8 @@
 import type { SessionId } from '../core/ids.js';
 import type { CloseReason, CloseRecord } from '../core/session-types.js';
 import { decodeRecord, seqOf } from './redis-codec.js';
-import type { ScriptClient } from './redis-connect.js';
+import type { RedisClient } from './redis-connect.js';
+import type { ScriptRunner } from './redis-scripts.js';
 import type { RedisKeys } from './redis-keys.js';
 
 /**
@@ -14,7 +15,8 @@ import type { RedisKeys } from './redis-keys.js';
  * closed exactly once, by whichever script reaches it first.
  */
 export async function sweepShards(
-  client: ScriptClient,
+  client: RedisClient,
+  scripts: ScriptRunner,
   keys: RedisKeys,
   now: number,
   limit: number,
@@ -42,8 +44,9 @@ export async function sweepShards(
   }
   const results = await Promise.all(
     [...quota].map(async ([s, q]) => {
-      const flat = (await client.sgSweep(
-        ...keys.shardKeys(s),
+      const flat = (await scripts.run(
+        'sgSweep',
+        keys.due(s),
         keys.base(s),
         String(now),
         q,

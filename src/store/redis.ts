@@ -22,13 +22,14 @@ import {
   inspectServer,
   parseRedisUrl,
   unavailable,
+  type RedisClient,
   type RedisStoreOptions,
-  type ScriptClient,
 } from './redis-connect.js';
 import type { RedisIndexes } from './redis-indexes.js';
 import { RedisKeys } from './redis-keys.js';
 import { listShards } from './redis-list.js';
 import { RedisOutbox } from './redis-outbox.js';
+import { ScriptRunner } from './redis-scripts.js';
 import { RedisSessions } from './redis-sessions.js';
 import { sweepShards } from './redis-sweep.js';
 import { applyPatch } from './shared.js';
@@ -56,6 +57,7 @@ export class RedisStore implements SessionStore {
   readonly kind = 'redis';
   readonly capabilities: StoreCapabilities;
   readonly keys: RedisKeys;
+  private readonly scripts: ScriptRunner;
   private readonly s: RedisSessions;
   private readonly indexes: RedisIndexes;
   private readonly outbox: RedisOutbox;
@@ -64,15 +66,16 @@ export class RedisStore implements SessionStore {
 
   private constructor(
     /** The ioredis client (standalone or cluster), for tests and tools. */
-    readonly client: ScriptClient,
+    readonly client: RedisClient,
     readonly options: RedisStoreOptions,
     durable: boolean,
   ) {
     this.keys = new RedisKeys(options.prefix, options.shards);
     this.capabilities = { durable, shared: true };
-    this.s = new RedisSessions(client, this.keys, options);
+    this.scripts = new ScriptRunner(client);
+    this.s = new RedisSessions(client, this.scripts, this.keys, options);
     this.indexes = this.s.indexes;
-    this.outbox = new RedisOutbox(client, this.keys, (keys) => this.s.replicate(keys));
+    this.outbox = new RedisOutbox(this.scripts, this.keys, (keys) => this.s.replicate(keys));
   }
 
   /** Connect, check the shard count agreed for this prefix, and find out what is durable. */
@@ -107,11 +110,12 @@ export class RedisStore implements SessionStore {
     });
   }
 
-  async get(id: SessionId): Promise<SessionRecord | null> {
+  get(id: SessionId): Promise<SessionRecord | null> {
     return this.guard(() => this.s.get(id));
   }
 
-  async validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome> {
+  /** The request path: one script call, no extra awaits between it and the caller. */
+  validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome> {
     return this.guard(() => this.s.validate(id, now, touchResolutionMs));
   }
 
@@ -196,7 +200,7 @@ export class RedisStore implements SessionStore {
     return this.guard(async () => {
       const start = this.sweepStart;
       this.sweepStart = (start + 1) % this.keys.shards;
-      const closed = await sweepShards(this.client, this.keys, now, limit, start, (n) =>
+      const closed = await sweepShards(this.client, this.scripts, this.keys, now, limit, start, (n) =>
         this.s.order(now, n),
       );
       await this.indexes.forget(closed.map((c) => c.snapshot));
@@ -211,7 +215,7 @@ export class RedisStore implements SessionStore {
 
   async list(query: ListQuery): Promise<ListPage> {
     return this.guard(async () => {
-      if (query.user === undefined) return listShards(this.client, this.keys, query);
+      if (query.user === undefined) return listShards(this.scripts, this.keys, query);
       return this.indexes.pageOfUser(query.user, query);
     });
   }
@@ -249,15 +253,17 @@ export class RedisStore implements SessionStore {
   }
 
   /** Every failure of the server or the connection becomes SG_ERR_STORE_UNAVAILABLE. */
-  private async guard<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.disposed) throw new SessionGateError('SG_ERR_STORE_CLOSED', 'the redis store was disposed');
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof CollisionError) throw err;
-      throw unavailable(this.options, err);
+  private guard<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.disposed) {
+      return Promise.reject(new SessionGateError('SG_ERR_STORE_CLOSED', 'the redis store was disposed'));
     }
+    return fn().catch(this.failure);
   }
+
+  private readonly failure = (err: unknown): never => {
+    if (err instanceof CollisionError) throw err;
+    throw unavailable(this.options, err);
+  };
 }
 
 /** A 128-bit random id already taken: never expected, and not the server's fault. */

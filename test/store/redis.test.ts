@@ -282,6 +282,54 @@ if (skip && redisRequired()) {
         }
       });
 
+      it('validates issued together go to each server as one call and answer as each would alone', async () => {
+        const shared = `${cluster!.url}?prefix=${prefix()}`;
+        const store = await RedisStore.open(shared);
+        const plain = await RedisStore.open(`${shared}&batch=0`);
+        try {
+          const sessions = Array.from({ length: 300 }, (_, i) =>
+            sampleSession({ idleTimeout: 1 + (i % 7), lastAccessAt: T0 + (i % 3) * 500 }),
+          );
+          await Promise.all(sessions.map((s) => store.create(s, {}, T0)));
+          const missing = Array.from({ length: 20 }, () => newToken().id);
+          const ids = [...sessions.map((s) => s.id), ...missing];
+          const masters = cluster!.nodes.map((n) => n.port);
+          const calls = async () => {
+            let n = 0;
+            for (const port of masters) {
+              const stats = await rawCommand(port, ['INFO', 'commandstats']);
+              n += Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+            }
+            return n;
+          };
+          const before = await calls();
+          const now = T0 + 3000;
+          const together = await Promise.all(ids.map((id) => store.validate(id, now, 1000)));
+          const sent = (await calls()) - before;
+          assert.ok(sent < 30, `${ids.length} validations took ${sent} script calls`);
+          for (const [i, id] of ids.entries()) {
+            const s = sessions[i];
+            const out = together[i]!;
+            if (!s) assert.deepEqual(out, { status: 'missing' });
+            else if (s.lastAccessAt + s.idleTimeout * 1000 <= now)
+              assert.deepEqual(out, { status: 'expired', reason: 'idle_timeout' });
+            else {
+              assert.equal(out.status, 'valid', id);
+              assert.deepEqual(out.status === 'valid' && out.record, await plain.get(id));
+            }
+          }
+          // The same again one call per session (batch=0): nothing left to expire, same records.
+          const alone = await Promise.all(ids.map((id) => plain.validate(id, now, 1000)));
+          assert.deepEqual(
+            alone.map((o) => o.status),
+            together.map((o) => (o.status === 'expired' ? 'missing' : o.status)),
+          );
+        } finally {
+          await store.dispose();
+          await plain.dispose();
+        }
+      });
+
       it('close order holds across shards; fully acked records leave the streams and no idle consumer stays', async () => {
         const store = await open(standalone!.url);
         try {
