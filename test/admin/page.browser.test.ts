@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import type { RunningAdmin } from '../../src/admin/server.js';
+import { prepareAdmin } from '../../src/cli/serve-admin.js';
+import { startGateway, type RunningGateway } from '../../src/gateway/assemble.js';
+import { parseConfig } from '../../src/gateway/config/load.js';
+import { hashPassword } from '../../src/plugins/builtin/password.js';
+import { Browser } from '../gateway/harness.js';
+import { recordingLogger } from '../plugins/helpers.js';
+
+// The admin page in a real browser: Debian's chromium driven by playwright-core (never a
+// downloaded browser). Without chromium the test is skipped loudly, except in CI, where it fails.
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
+  console.warn(
+    `\n*** SKIPPING the admin page browser test: ${CHROMIUM} is missing (apt-get install chromium) ***\n`,
+  );
+}
+
+const CONFIG = `
+store: memory
+keys: ./keyring.json
+admin: { port: 0, token_file: ./admin.token }
+audit: { file: ./audit.log }
+plugins:
+  - { name: users, runtime: builtin, type: local-users, config: { users_file: ./users.yaml } }
+profiles:
+  default:
+    failure_delay_ms: { min: 0, max: 0 }
+    policy: [ logon, { authenticate: users }, allow ]
+routes:
+  - { match: { path: / }, upstream: demo }
+`;
+
+let dir: string;
+let running: RunningGateway;
+let admin: RunningAdmin;
+let closeAll: () => Promise<void>;
+let context: BrowserContext;
+let page: Page;
+
+before(async () => {
+  if (!haveChromium) return;
+  dir = mkdtempSync(join(tmpdir(), 'sg-page-'));
+  writeFileSync(
+    join(dir, 'users.yaml'),
+    `users:\n  alice:\n    password: ${await hashPassword('wonderland', { N: 1024, r: 8, p: 1 })}\n` +
+      `  bob:\n    password: ${await hashPassword('builder', { N: 1024, r: 8, p: 1 })}\n`,
+  );
+  const loaded = parseConfig(CONFIG, 'test.yaml', dir);
+  const logger = recordingLogger();
+  const side = prepareAdmin(loaded, logger, { processMetrics: false });
+  running = await startGateway(loaded, { logger, port: 0, ...side.gatewayOptions });
+  const attached = await side.attach(running, true, dir);
+  admin = attached.admin!;
+  closeAll = attached.close;
+  const { chromium } = await import('playwright-core');
+  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('dialog', (dialog) => void dialog.accept());
+});
+
+after(async () => {
+  if (!haveChromium) return;
+  await context?.close();
+  await closeAll?.();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function logon(user: string, password: string): Promise<Browser> {
+  const b = new Browser(running.url);
+  await b.fetch('/app');
+  assert.equal((await b.form('/sg/logon', { username: user, password })).status, 302);
+  assert.equal((await b.fetch('/app')).status, 200);
+  return b;
+}
+
+describe('the admin web page', { skip: !haveChromium && `${CHROMIUM} missing` }, () => {
+  it('logs in with the token, shows, opens and kills a gateway session; the gateway then refuses its cookie', async () => {
+    const alice = await logon('alice', 'wonderland');
+    const bob = await logon('bob', 'builder');
+    const aliceCookie = alice.jar.get('MRHSession')!;
+
+    await page.goto(admin.url);
+    const tokenField = page.getByLabel('Admin token');
+    await tokenField.waitFor();
+    await tokenField.fill('not-the-token');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByText('That is not the admin token.').waitFor();
+
+    await tokenField.fill(readFileSync(join(dir, 'admin.token'), 'utf8').trim());
+    await page.getByRole('button', { name: 'Log in' }).click();
+    const table = page.getByRole('table', { name: /Sessions, refreshed/ });
+    const aliceRow = table.getByRole('row').filter({ hasText: 'alice' });
+    await aliceRow.waitFor();
+    assert.deepEqual(await table.getByRole('columnheader').allTextContents(), [
+      'User',
+      'Client address',
+      'State',
+      'Age',
+      'Idle time left',
+      'Lifetime left',
+      'Actions',
+    ]);
+    assert.match((await aliceRow.textContent()) ?? '', /alice127\.0\.0\.1allow/);
+    await page.locator('[data-count="allow"]').filter({ hasText: '2' }).waitFor();
+
+    // The admin session is an HttpOnly cookie: nothing in script reach, nothing in storage.
+    assert.equal(await page.evaluate(() => document.cookie), '');
+    assert.equal(await page.evaluate(() => localStorage.length + sessionStorage.length), 0);
+
+    // Filters.
+    await page.getByLabel('User').fill('bob');
+    await aliceRow.waitFor({ state: 'detached' });
+    await table.getByRole('row').filter({ hasText: 'bob' }).waitFor();
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await aliceRow.waitFor();
+
+    // Details: variables with the secure password masked; focus moves to the panel.
+    await page.getByRole('button', { name: 'Details of the session of alice from 127.0.0.1' }).click();
+    const detail = page.getByRole('region', { name: /Session of alice/ });
+    await detail.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'detail-title');
+    const pw = detail.getByRole('row', { name: /session\.logon\.last\.password/ });
+    assert.equal((await pw.getByRole('cell').textContent())?.trim(), '********');
+    assert.ok(!(await page.content()).includes('wonderland'), 'the password is not on the page');
+
+    // Kill it (the confirm dialog is accepted); it disappears from the table.
+    await detail.getByRole('button', { name: 'Kill this session' }).click();
+    await aliceRow.waitFor({ state: 'detached' });
+    await page.getByRole('status').filter({ hasText: 'Killed the session of alice' }).waitFor();
+    assert.equal(await detail.isHidden(), true);
+
+    // The gateway refuses the killed session's cookie: back to the logon form.
+    const v = await running.engine.validate(aliceCookie);
+    assert.equal(v.valid, false);
+    const after = await alice.fetch('/app');
+    assert.match(await after.text(), /<form method="post" action="\/sg\/logon">/);
+
+    // "Kill all of this user" from bob's detail panel.
+    await page.getByRole('button', { name: 'Details of the session of bob from 127.0.0.1' }).click();
+    await page.getByRole('button', { name: 'Kill all sessions of this user' }).click();
+    await page.getByRole('status').filter({ hasText: 'Killed 1 session(s) of bob' }).waitFor();
+    assert.match(await (await bob.fetch('/app')).text(), /<form/);
+
+    // Log out: the cookie no longer works.
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByText('You are logged out.').waitFor();
+    const status = await page.evaluate(async () => (await fetch('/api/v1/stats')).status);
+    assert.equal(status, 401);
+  });
+});
