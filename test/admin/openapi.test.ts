@@ -44,7 +44,7 @@ describe('the OpenAPI document and the server agree', () => {
     };
     walk(doc);
     for (const [path, item] of Object.entries(
-      OPENAPI.paths as Record<string, { parameters?: { $ref: string }[] }>,
+      OPENAPI.paths as unknown as Record<string, { parameters?: { $ref: string }[] }>,
     )) {
       const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
       const declared = (item.parameters ?? []).map((p) => (resolve(p.$ref) as { name: string }).name);
