@@ -1,3 +1,4 @@
+import { isSessionGateError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { SessionRecord } from '../core/session-types.js';
 import type { PluginHost } from '../plugins/host.js';
@@ -112,7 +113,12 @@ export class PolicyRunner {
         return this.pause(id, i, { kind: 'question', key: q.key, prompt: q.prompt, echo: q.echo, ...error });
       }
       if (result.verdict === 'ACCEPT') {
-        await this.accept(id, result.gateway_user, result.gateway_groups);
+        if (!(await this.accept(id, result.gateway_user, result.gateway_groups))) {
+          return this.end(id, {
+            kind: 'deny',
+            reason: 'This user has the most sessions allowed. Log out of another one first.',
+          });
+        }
         await this.directoryAttributes(id, result.additional_metadata);
         continue;
       }
@@ -161,17 +167,25 @@ export class PolicyRunner {
     });
   }
 
-  private async accept(id: string, user: string | undefined, groups: string[] | undefined): Promise<void> {
-    if (user) {
-      const { evicted } = await this.engine.setUser(id, user);
-      if (evicted.length > 0)
-        this.logger.info({ sessionId: id, user, evicted }, 'per-user limit: oldest sessions evicted');
-    } else {
-      const name = await this.engine.data.get(id, USERNAME);
-      const current = await this.engine.get(id);
-      if (name && current && current.user === null) await this.engine.setUser(id, name);
+  /** Record the accepted user and groups; false when the per-user limit refuses the user. */
+  private async accept(id: string, user: string | undefined, groups: string[] | undefined): Promise<boolean> {
+    try {
+      if (user) {
+        const { evicted } = await this.engine.setUser(id, user);
+        if (evicted.length > 0)
+          this.logger.info({ sessionId: id, user, evicted }, 'per-user limit: oldest sessions evicted');
+      } else {
+        const name = await this.engine.data.get(id, USERNAME);
+        const current = await this.engine.get(id);
+        if (name && current && current.user === null) await this.engine.setUser(id, name);
+      }
+    } catch (err) {
+      // max_sessions_per_user with on_limit: refuse.
+      if (isSessionGateError(err) && err.code === 'SG_ERR_USER_LIMIT_REACHED') return false;
+      throw err;
     }
     if (groups) await this.engine.data.set(id, 'session.logon.last.groups', groups.join(','));
+    return true;
   }
 
   /**
