@@ -140,7 +140,9 @@
       cell(tr, idleLeft(s));
       cell(tr, lifetimeLeft(s));
       const actions = cell(tr, '');
-      const details = button('Details', () => showDetail(s.id, true));
+      const details = button('Details', () =>
+        showDetail(s.id, true).catch((err) => say(`Could not open the session: ${err.message}`)),
+      );
       details.setAttribute('aria-label', `Details of the session of ${who(s)}`);
       const kill = button('Kill', () => killOne(s), 'danger');
       kill.setAttribute('aria-label', `Kill the session of ${who(s)}`);
