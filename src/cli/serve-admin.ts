@@ -11,7 +11,7 @@ import type { LoadedConfig } from '../gateway/config/load.js';
 /** The admin side of one gateway process: audit trail, metrics and (maybe) the admin listener. */
 export interface AdminSide {
   /** What `startGateway` needs from the admin side (audit sink, request metric, store timing). */
-  gatewayOptions: Pick<StartOptions, 'audit' | 'observeRequest' | 'wrapStore'>;
+  gatewayOptions: Pick<StartOptions, 'audit' | 'observeRequest' | 'wrapStore' | 'onRuleError'>;
   audit: AuditLog;
   metrics: AdminMetrics;
   /**
@@ -58,6 +58,7 @@ export function prepareAdmin(
     gatewayOptions: {
       audit: metrics.counting(audit),
       observeRequest: metrics.observeRequest,
+      onRuleError: metrics.ruleError,
       wrapStore: (store) => timedStore(store, metrics.observeStore),
     },
     async attach(running, listen, cwd, port) {

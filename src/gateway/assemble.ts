@@ -31,6 +31,8 @@ export interface StartOptions {
   events?: PolicyEvents;
   /** Hold back failed logons (ms); default: a random time in the profile's failure_delay_ms. */
   failureDelayMs?: (route: ActiveRoute) => number;
+  /** Told of every failed rule handler (metrics). */
+  onRuleError?: (rule: string) => void;
   /** Audit records of session starts and policy results (the admin layer provides the sink). */
   audit?: AuditSink;
   /** Told of every answered request (route, status, seconds): the admin layer's metric. */
@@ -95,6 +97,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       files.map((f) => loadedRules.get(f)!),
       config.rule_timeout_ms,
       o.logger,
+      o.onRuleError,
     );
   // ACCESS_SESSION_CLOSED comes from the close pipeline, once per session, for every rule file.
   const closedRules = ruleSetOf([...loadedRules.keys()]);

@@ -91,6 +91,8 @@ export class RuleSet {
     rules: LoadedRule[],
     private readonly timeoutMs: number,
     private readonly logger: Logger,
+    /** Told of every failed handler (the admin metrics count them by rule). */
+    private readonly onError?: (rule: string, event: RuleEvent) => void,
   ) {
     for (const { file, rules: r } of rules) {
       for (const event of RULE_EVENTS) {
@@ -127,8 +129,7 @@ export class RuleSet {
   }
 
   private failed(file: string, event: RuleEvent, sessionId: string | undefined, err: unknown): void {
-    const key = `${file}\0${event}`;
-    this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
+    this.count(file, event);
     this.logger.error(
       {
         rule: file,
@@ -139,6 +140,12 @@ export class RuleSet {
       },
       'rule failed',
     );
+  }
+
+  private count(file: string, event: RuleEvent): void {
+    const key = `${file}\0${event}`;
+    this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
+    this.onError?.(file, event);
   }
 
   /** Run the chain; `make` builds the context for each rule. Resolves when done or stopped. */
@@ -160,8 +167,7 @@ export class RuleSet {
           err instanceof RuleFailure
             ? err
             : new RuleFailure(file, event, 'exception', err instanceof Error ? err.message : String(err));
-        const key = `${file}\0${event}`;
-        this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
+        this.count(file, event);
         this.logger.error(
           { rule: file, event, sessionId, reason: failure.reason, error: failure.message },
           'rule failed',
