@@ -17,14 +17,11 @@ after(async () => {
 
 async function setup(
   runtime: (logger: ReturnType<typeof recordingLogger>) => Promise<PluginRuntime> | PluginRuntime,
+  timeoutMs = 300,
 ) {
   const logger = recordingLogger();
   const { engine } = testEngine({ logger });
-  const host = new PluginHost(
-    engine,
-    [{ name: 'bad', runtime: await runtime(logger), timeoutMs: 300 }],
-    logger,
-  );
+  const host = new PluginHost(engine, [{ name: 'bad', runtime: await runtime(logger), timeoutMs }], logger);
   hosts.push(host);
   const { id } = await engine.create();
   const call = (user: string) => host.authenticate('bad', id, { gateway_user: user });
@@ -64,7 +61,7 @@ describe('misbehaving process plugin', () => {
     new ProcessRuntime('aa', 'bad', [process.execPath, fixture('process-bad.mjs')], {}, logger);
 
   it('exits: DENY as crash, then restarted for the next call', async () => {
-    const { call, engine, id } = await setup(make);
+    const { call, engine, id } = await setup(make, 2000);
     const first = await call('fine');
     const pid1 = (await engine.get(id))?.cookies.bad?.pid;
     assert.equal(first.verdict, 'ACCEPT');
@@ -92,7 +89,8 @@ describe('misbehaving sps-python plugin', () => {
     new SpsPythonRuntime(fixture('py-bad'), 'bad', '', logger);
 
   it('raises, returns a non-JSON cookie, exits, hangs: each a DENY; the runner comes back', async () => {
-    const { call, logger, id, engine } = await setup(make);
+    // Generous: python3 starts slowly on a busy machine; the hang case waits this long.
+    const { call, logger, id, engine } = await setup(make, 3000);
     assert.equal((await call('throw')).failure, 'exception');
     assert.ok(logger.lines.some((l) => String(l.fields.error).includes('ValueError: plugin bug')));
     assert.equal((await call('badcookie')).failure, 'exception');
