@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { AuditSink } from '../core/audit.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -165,6 +166,13 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       )
     : createHttpServer(serverOptions, gateway.handle);
   server.on('upgrade', gateway.upgrade);
+  // Upgraded sockets (WebSockets) leave the HTTP server's bookkeeping: closeAllConnections()
+  // does not see them, and server.close() would wait for them forever.
+  const tunnels = new Set<Duplex>();
+  server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+    tunnels.add(socket);
+    socket.once('close', () => tunnels.delete(socket));
+  });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(o.port ?? config.listen.port, config.listen.host, () => {
@@ -180,7 +188,10 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
     (closing ??= (async () => {
       const stopped = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      const timer = setTimeout(() => {
+        server.closeAllConnections();
+        for (const socket of tunnels) socket.destroy();
+      }, graceMs);
       await stopped;
       clearTimeout(timer);
       await engine.stop();

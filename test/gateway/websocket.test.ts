@@ -95,6 +95,23 @@ describe('WebSocket pass-through', { skip }, () => {
     assert.equal(handshakes.length, count, 'nothing reached the upstream');
   });
 
+  it('a graceful stop ends open sockets once the grace period is over', { timeout: 10_000 }, async () => {
+    const { port } = server.address() as AddressInfo;
+    const other = await startTestGateway(CONFIG, { UPSTREAM: `http://127.0.0.1:${port}` });
+    const api = new Browser(other.gw.url, 'application/json');
+    await api.fetch('/', { headers: { authorization: basic('alice', 'wonderland') } });
+    const ws = new WebSocket(other.gw.url.replace(/^http/, 'ws') + '/chat', {
+      headers: { cookie: `MRHSession=${api.jar.get('MRHSession')}` },
+    });
+    await new Promise((r) => ws.once('open', r));
+    const closed = new Promise<void>((r) => ws.once('close', () => r()));
+    const started = Date.now();
+    await other.gw.close(200);
+    await closed;
+    assert.ok(Date.now() - started < 3000, `stopped in ${Date.now() - started} ms`);
+    await other.close();
+  });
+
   it('a session closed by logout cannot open new sockets', async () => {
     const cookie = await allowedCookie();
     const out = await fetch(`${fx.gw.url}/sg/logout`, {
