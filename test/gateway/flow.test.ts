@@ -126,7 +126,11 @@ describe('API clients with HTTP Basic', () => {
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { ok: true, path: '/api/items' });
     assert.ok(fresh.jar.get('MRHSession'));
-    assert.equal(upstream.seen.at(-1)?.headers.authorization, undefined, 'gateway credentials stay at the gateway');
+    assert.equal(
+      upstream.seen.at(-1)?.headers.authorization,
+      undefined,
+      'gateway credentials stay at the gateway',
+    );
     const again = await fresh.fetch('/api/items/2');
     assert.equal(again.status, 200, 'the cookie alone is enough afterwards');
 
