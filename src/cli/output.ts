@@ -1,8 +1,8 @@
 import type { SessionRecord } from '../core/session-types.js';
-import { DERIVED_VARIABLES } from '../session/variables.js';
+import { MASK, visibleVariables } from '../admin/views.js';
 
 /** What `show` prints in place of a secure value. */
-export const MASK = '********';
+export { MASK };
 
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
@@ -41,22 +41,6 @@ export function sessionDeadlines(s: SessionRecord): { [key: string]: Json } {
     expires_at: iso(s.expiresAt),
     lifetime_expires_at: iso(s.lifetimeDeadline),
   };
-}
-
-/**
- * Every variable of a session as an admin may see it: plain ones as they are, the derived ones
- * (`session.user.sessionid`, the two timeouts), secure ones masked. Sorted by name.
- */
-export function visibleVariables(s: SessionRecord): Record<string, string> {
-  const all: Record<string, string> = { ...s.variables };
-  for (const [name, derive] of Object.entries(DERIVED_VARIABLES)) {
-    const value = derive(s);
-    if (value !== undefined) all[name] = value;
-  }
-  for (const name of Object.keys(s.secure)) all[name] = MASK;
-  const out: Record<string, string> = {};
-  for (const name of Object.keys(all).sort()) out[name] = all[name]!;
-  return out;
 }
 
 /** The full view of `show --json`. Never contains a secure value or plugin cookie contents. */
