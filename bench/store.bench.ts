@@ -8,6 +8,7 @@
  * its min–max spread. BENCH_QUICK=1 shrinks everything for a smoke run.
  */
 import { spawnSync } from 'node:child_process';
+import { Cluster } from 'ioredis';
 import { newToken, type SessionId } from '../src/core/ids.js';
 import type { NewSession } from '../src/store/contract.js';
 import { RedisStore } from '../src/store/redis.js';
@@ -21,7 +22,7 @@ import { fmt, median, summary } from './stats.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const RUNS = QUICK ? 2 : 5;
-const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 256);
+const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 512);
 const POOL = 10_000;
 const N = { validate: QUICK ? 20_000 : 300_000, create: QUICK ? 5_000 : 60_000 };
 
@@ -76,6 +77,9 @@ async function measure(url: string): Promise<{ validate: number[]; create: numbe
         if (r.status !== 'valid') throw new Error(`session ${pool[i % POOL]} is ${r.status}`);
       }),
     );
+    // Each run starts from an empty server: earlier runs' sessions would only slow later ones.
+    const masters = store.client instanceof Cluster ? store.client.nodes('master') : [store.client];
+    await Promise.all(masters.map((m) => m.flushall()));
     await store.dispose();
   }
   return out;

@@ -14,7 +14,7 @@ interface Pending {
 }
 
 /** Sessions per script call: bounds how long one call holds the server (about 5 µs each). */
-const MAX_BATCH = 200;
+const MAX_BATCH = 64;
 
 /**
  * Groups the validations issued in one turn of the event loop by the server that holds their

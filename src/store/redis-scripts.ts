@@ -78,20 +78,20 @@ end
  */
 const VALIDATE_ONE = `
 local function validate(key, nowArg, res, o)
-  local h = redis.call('HMGET', key, 'la', 'exp', 'v', 'idle', 'ld', 'pd', 'd')
-  if not h[7] then return 0 end
-  local now = tonumber(nowArg)
-  local la, exp = tonumber(h[1]), num(h[2])
-  local idle, ld, pd = tonumber(h[4]), num(h[5]), num(h[6])
-  local id = string.sub(key, -32)
-  if exp and exp <= now then
-    local reason = why(la, idle, ld, pd)
-    local more = redis.call('HMGET', key, 'st', 'u', 'ip')
-    close(key, id, reason, now, tonumber(o), { h[1], h[2], h[3], h[7], more[1] })
-    return {1, reason, more[2], more[3]}
-  end
+  local h = redis.call('HMGET', key, 'la', 'exp', 'v', 'd')
+  if not h[4] then return 0 end
+  local now, la, exp = tonumber(nowArg), tonumber(h[1]), num(h[2])
   local flag, v = 'v', h[3]
-  if now - la >= tonumber(res) then
+  -- The common case reads four fields and writes nothing; the deadline inputs only when needed.
+  if (exp and exp <= now) or now - la >= tonumber(res) then
+    local x = redis.call('HMGET', key, 'idle', 'ld', 'pd', 'st', 'u', 'ip')
+    local idle, ld, pd = tonumber(x[1]), num(x[2]), num(x[3])
+    local id = string.sub(key, -32)
+    if exp and exp <= now then
+      local reason = why(la, idle, ld, pd)
+      close(key, id, reason, now, tonumber(o), { h[1], h[2], h[3], h[4], x[4] })
+      return {1, reason, x[5], x[6]}
+    end
     flag, v = 't', fmt(tonumber(h[3]) + 1)
     h[1], h[2] = nowArg, fmt(expires(now, idle, ld, pd))
     redis.call('HSET', key, 'la', h[1], 'exp', h[2], 'v', v)
@@ -100,7 +100,7 @@ local function validate(key, nowArg, res, o)
   end
   local e = h[2]
   if e == '' then e = 'null' end
-  return flag .. '{"lastAccessAt":' .. h[1] .. ',"expiresAt":' .. e .. ',"version":' .. v .. ',' .. string.sub(h[7], 2)
+  return flag .. '{"lastAccessAt":' .. h[1] .. ',"expiresAt":' .. e .. ',"version":' .. v .. ',' .. string.sub(h[4], 2)
 end
 `;
 
