@@ -11,6 +11,7 @@ import { SessionGateError } from '../core/errors.js';
  * - user `{u:<user>}`: `P:{u:<user>}:sessions` (zset of ids, score = createdAt).
  * - client address `{ip:<ip>}`: `P:{ip:<ip>}:inprogress` (zset of ids, score = createdAt).
  * - `P:{meta}` (hash): the shard count every gateway on this prefix must agree on.
+ * - `P:{outbox}:closes` (counter): bumped after closes, so idle claims can skip the shards.
  */
 export class RedisKeys {
   private readonly width: number;
@@ -82,6 +83,11 @@ export class RedisKeys {
 
   meta(): string {
     return `${this.prefix}:{meta}`;
+  }
+
+  /** Counter INCRed after closes: lets an idle claim skip looking at every shard. */
+  outboxHint(): string {
+    return `${this.prefix}:{outbox}:closes`;
   }
 }
 

@@ -58,14 +58,17 @@ return 1
 `;
 
 /**
- * obPeek(base, group, now, limit) -> {nDue, dueIds..., freshIds...}: what a claim could take
- * from this shard, without taking it (claims merge shards by close order, then take).
+ * obPeek(base, group, now, limit) -> {nextLease, nDue, dueIds..., freshIds...}: what a claim
+ * could take from this shard, without taking it (claims merge shards by close order, then
+ * take), and the earliest lease or retry time of the subscriber here ('' = none).
  */
 const OB_PEEK = `${OUTBOX_HELPERS}
 ensure(ARGV[2])
 local limit = tonumber(ARGV[4])
-local due = redis.call('ZRANGEBYSCORE', ARGV[1] .. 'lease:' .. ARGV[2], '-inf', ARGV[3], 'LIMIT', 0, limit)
-local out = { #due }
+local leaseKey = ARGV[1] .. 'lease:' .. ARGV[2]
+local due = redis.call('ZRANGEBYSCORE', leaseKey, '-inf', ARGV[3], 'LIMIT', 0, limit)
+local first = redis.call('ZRANGE', leaseKey, 0, 0, 'WITHSCORES')
+local out = { first[2] or '', #due }
 for _, id in ipairs(due) do out[#out + 1] = id end
 if #due < limit then
   local fresh = redis.call('XRANGE', KEYS[1], '(' .. lastDelivered(ARGV[2]), '+', 'COUNT', limit - #due)

@@ -2,6 +2,7 @@ import { SessionGateError } from '../core/errors.js';
 import type { ClaimedClose, ClaimOptions } from './contract.js';
 import { decodeEntry, orderOf, parseSeq } from './redis-codec.js';
 import type { RedisKeys } from './redis-keys.js';
+import type { RedisClient } from './redis-connect.js';
 import type { ScriptRunner } from './redis-scripts.js';
 
 interface Candidate {
@@ -25,10 +26,19 @@ interface Candidate {
  */
 export class RedisOutbox {
   constructor(
+    private readonly client: RedisClient,
     private readonly scripts: ScriptRunner,
     private readonly keys: RedisKeys,
     private readonly replicate: (keys: string[]) => Promise<void>,
   ) {}
+
+  /** Subscribers whose last look found nothing, and until when that answer holds. */
+  private readonly idle = new Map<string, IdleMark>();
+
+  /** Closes made anywhere change the hint: call after every close (best effort, see IdleMark). */
+  noteCloses(): Promise<unknown> {
+    return this.client.incr(this.keys.outboxHint());
+  }
 
   private get allShards(): number[] {
     return Array.from({ length: this.keys.shards }, (_, s) => s);
@@ -46,17 +56,23 @@ export class RedisOutbox {
     checkName(name);
     const limit = Math.max(0, Math.floor(o.limit));
     if (limit === 0) return [];
+    // Read the hint before looking, so a close made meanwhile always changes it.
+    const hint = await this.client.get(this.keys.outboxHint());
+    if (this.idle.get(name)?.stillIdle(hint, o.now)) return [];
+    this.idle.delete(name);
     const offers = (await Promise.all(
       this.allShards.map((s) =>
         this.scripts.run('sgObPeek', this.keys.stream(s), this.keys.base(s), name, String(o.now), limit),
       ),
     )) as (string | number)[][];
     const candidates: Candidate[] = [];
+    let nextLease = Infinity;
     offers.forEach((offer, shard) => {
-      const nDue = Number(offer[0]);
-      for (let i = 1; i < offer.length; i++) {
+      if (offer[0] !== '') nextLease = Math.min(nextLease, Number(offer[0]));
+      const nDue = Number(offer[1]);
+      for (let i = 2; i < offer.length; i++) {
         const id = String(offer[i]);
-        candidates.push({ shard, id, due: i <= nDue, order: orderOf(id) });
+        candidates.push({ shard, id, due: i < nDue + 2, order: orderOf(id) });
       }
     });
     candidates.sort(byClaimOrder);
@@ -90,6 +106,7 @@ export class RedisOutbox {
       }),
     );
     const out = batches.flat();
+    if (out.length === 0) this.idle.set(name, new IdleMark(hint, nextLease, o.now));
     if (out.length > 0) await this.replicate([...perShard.keys()].map((s) => this.keys.stream(s)));
     out.sort((a, b) =>
       byClaimOrder(
@@ -139,10 +156,33 @@ export class RedisOutbox {
     call: (key: string, base: string, id: string) => Promise<unknown>,
   ): Promise<void> {
     checkName(name);
+    this.idle.delete(name);
     const at = parseSeq(seq, this.keys.shards);
     if (!at) return; // not a position this store handed out: nothing holds it
     await call(this.keys.stream(at.shard), this.keys.base(at.shard), at.id);
     await this.replicate([this.keys.stream(at.shard)]);
+  }
+}
+
+/** How long an idle answer may be reused without looking, in the caller's clock (ms). */
+const RESCAN_MS = 5000;
+
+/**
+ * "Nothing to claim for this subscriber" from the last full look over the shards. It holds
+ * while no close happened anywhere (the hint, `P:{outbox}` INCRed after every close, is
+ * unchanged), no lease or retry time has come, and for at most RESCAN_MS: the hint is written
+ * after the close script, so a process dying between the two is covered by that bound. An idle
+ * dispatcher then costs one GET per claim instead of one script per shard.
+ */
+class IdleMark {
+  constructor(
+    private readonly hint: string | null,
+    private readonly nextLease: number,
+    private readonly at: number,
+  ) {}
+
+  stillIdle(hint: string | null, now: number): boolean {
+    return hint === this.hint && now < this.nextLease && now >= this.at && now - this.at < RESCAN_MS;
   }
 }
 

@@ -30,6 +30,8 @@ export class RedisSessions implements SessionReader {
     private readonly scripts: ScriptRunner,
     readonly keys: RedisKeys,
     private readonly options: RedisStoreOptions,
+    /** After any close: tells idle claimers (of every process) to look again. */
+    private readonly onClosed: () => Promise<unknown>,
   ) {
     this.indexes = new RedisIndexes(client, keys, this);
     this.batcher = options.batch ? new ValidateBatcher(client, scripts) : undefined;
@@ -106,7 +108,7 @@ export class RedisSessions implements SessionReader {
       closedAt: now,
       snapshot: decodeRecord(la, exp, v, d),
     };
-    await this.indexes.forget([record.snapshot]);
+    await Promise.all([this.indexes.forget([record.snapshot]), this.onClosed()]);
     return record;
   }
 
@@ -125,7 +127,7 @@ export class RedisSessions implements SessionReader {
   private async afterExpiredClose(id: SessionId, r: unknown[]): Promise<void> {
     const user = JSON.parse(String(r[2])) as string | null;
     const clientIp = JSON.parse(String(r[3])) as string | null;
-    await this.indexes.forget([{ id, user, clientIp }]);
+    await Promise.all([this.indexes.forget([{ id, user, clientIp }]), this.onClosed()]);
     await this.replicate([this.keys.session(id)]);
   }
 

@@ -73,9 +73,9 @@ export class RedisStore implements SessionStore {
     this.keys = new RedisKeys(options.prefix, options.shards);
     this.capabilities = { durable, shared: true };
     this.scripts = new ScriptRunner(client);
-    this.s = new RedisSessions(client, this.scripts, this.keys, options);
+    this.s = new RedisSessions(client, this.scripts, this.keys, options, () => this.outbox.noteCloses());
     this.indexes = this.s.indexes;
-    this.outbox = new RedisOutbox(this.scripts, this.keys, (keys) => this.s.replicate(keys));
+    this.outbox = new RedisOutbox(client, this.scripts, this.keys, (keys) => this.s.replicate(keys));
   }
 
   /** Connect, check the shard count agreed for this prefix, and find out what is durable. */
@@ -203,8 +203,10 @@ export class RedisStore implements SessionStore {
       const closed = await sweepShards(this.client, this.scripts, this.keys, now, limit, start, (n) =>
         this.s.order(now, n),
       );
-      await this.indexes.forget(closed.map((c) => c.snapshot));
-      await this.s.replicate(closed.map((c) => this.keys.session(c.sessionId)));
+      if (closed.length > 0) {
+        await Promise.all([this.indexes.forget(closed.map((c) => c.snapshot)), this.outbox.noteCloses()]);
+        await this.s.replicate(closed.map((c) => this.keys.session(c.sessionId)));
+      }
       return closed;
     });
   }

@@ -330,6 +330,42 @@ if (skip && redisRequired()) {
         }
       });
 
+      it('an idle claim does not look at every shard, yet sees a close made by another process at once', async () => {
+        const url = `${standalone!.url}?prefix=${prefix()}`;
+        const a = await RedisStore.open(url);
+        const b = await RedisStore.open(url);
+        const scriptCalls = async () =>
+          Number(/cmdstat_evalsha:calls=(\d+)/.exec(await a.client.info('commandstats'))?.[1] ?? 0);
+        try {
+          await a.ensureSubscriber('idle');
+          assert.deepEqual(await a.claim('idle', 'c', { now: T0, leaseMs: 1000, limit: 10 }), []);
+          const before = await scriptCalls();
+          for (let i = 0; i < 5; i++)
+            assert.deepEqual(await a.claim('idle', 'c', { now: T0 + i, leaseMs: 1000, limit: 10 }), []);
+          assert.equal((await scriptCalls()) - before, 0, 'idle claims ran scripts');
+          const s = sampleSession();
+          await b.create(s, {}, T0);
+          await b.close(s.id, 'logout', T0);
+          const [rec] = await a.claim('idle', 'c', { now: T0 + 10, leaseMs: 1000, limit: 10 });
+          assert.equal(rec?.sessionId, s.id);
+          // Its lease ending is noticed without any other change.
+          assert.deepEqual(await a.claim('idle', 'c', { now: T0 + 500, leaseMs: 1000, limit: 10 }), []);
+          const [again] = await a.claim('idle', 'd', { now: T0 + 1010, leaseMs: 1000, limit: 10 });
+          assert.equal(again?.redelivered, true);
+          // With nothing leased, an idle answer still expires after RESCAN_MS (5 s of `now`).
+          await a.ack('idle', again!.seq);
+          assert.deepEqual(await a.claim('idle', 'd', { now: T0 + 1011, leaseMs: 1000, limit: 10 }), []);
+          const quiet = await scriptCalls();
+          await a.claim('idle', 'd', { now: T0 + 6000, leaseMs: 1000, limit: 10 });
+          assert.equal((await scriptCalls()) - quiet, 0);
+          await a.claim('idle', 'd', { now: T0 + 6011, leaseMs: 1000, limit: 10 });
+          assert.ok((await scriptCalls()) - quiet >= a.keys.shards, 'a periodic full look');
+        } finally {
+          await a.dispose();
+          await b.dispose();
+        }
+      });
+
       it('close order holds across shards; fully acked records leave the streams and no idle consumer stays', async () => {
         const store = await open(standalone!.url);
         try {
