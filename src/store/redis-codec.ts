@@ -2,91 +2,38 @@ import type { SessionId } from '../core/ids.js';
 import type { CloseReason, CloseRecord, SessionRecord } from '../core/session-types.js';
 
 /**
- * How a session sits in its Redis hash. The scripts need a few scalar fields (deadlines,
- * version, state, user, address) and must never re-encode the rest: Redis's cjson would turn an
- * empty array into `{}` and round numbers to 14 digits. So `d` is the JSON of every field the
- * scripts do not rewrite, kept as an opaque string, and the three fields a touch changes
- * (lastAccessAt, expiresAt, version) live beside it.
+ * How a session sits in Redis: ONE string, its record as JSON, with the fields the scripts
+ * need first and in this order — lastAccessAt, expiresAt, version (what a touch rewrites), then
+ * idleTimeout, lifetimeDeadline, policyDeadline, state, clientIp — so a script reads them with
+ * one anchored match (redis-scripts.ts, FRONT) and never decodes or re-encodes the rest: Redis's
+ * cjson would turn an empty array into `{}` and round numbers to 14 digits. One string is also
+ * the smallest thing Redis can hold per session (a hash with a long field is a full hash table).
  */
-export interface SessionFields {
-  la: string;
-  exp: string;
-  v: string;
-  idle: string;
-  ld: string;
-  pd: string;
-  st: string;
-  /** JSON of the user (`null` or a string), so null and '' stay distinct. */
-  u: string;
-  /** JSON of the client address, compared as-is by the list filter. */
-  ip: string;
-  d: string;
-}
-
-const n = (x: number | null): string => (x === null ? '' : String(x));
-
-export function encodeRecord(r: SessionRecord): SessionFields {
-  // An explicit literal: fixed key order, and nothing beyond the record's own fields.
-  const rest = {
-    id: r.id,
-    state: r.state,
-    user: r.user,
-    clientIp: r.clientIp,
-    profile: r.profile,
-    createdAt: r.createdAt,
+export function encodeRecord(r: SessionRecord): string {
+  return JSON.stringify({
+    lastAccessAt: r.lastAccessAt,
+    expiresAt: r.expiresAt,
+    version: r.version,
     idleTimeout: r.idleTimeout,
-    lifetime: r.lifetime,
     lifetimeDeadline: r.lifetimeDeadline,
     policyDeadline: r.policyDeadline,
+    state: r.state,
+    clientIp: r.clientIp,
+    user: r.user,
+    id: r.id,
+    profile: r.profile,
+    createdAt: r.createdAt,
+    lifetime: r.lifetime,
     variables: r.variables,
     secure: r.secure,
     cookies: r.cookies,
     sessionCookie: r.sessionCookie,
-  };
-  return {
-    la: String(r.lastAccessAt),
-    exp: n(r.expiresAt),
-    v: String(r.version),
-    idle: String(r.idleTimeout),
-    ld: n(r.lifetimeDeadline),
-    pd: n(r.policyDeadline),
-    st: r.state,
-    u: JSON.stringify(r.user),
-    ip: JSON.stringify(r.clientIp),
-    d: JSON.stringify(rest),
-  };
+  });
 }
 
-/** The field values in the order the insert and put scripts take them (after their own args). */
-export function fieldArgs(f: SessionFields): string[] {
-  return [f.la, f.exp, f.v, f.idle, f.ld, f.pd, f.st, f.u, f.ip, f.d];
-}
-
-type Rest = Omit<SessionRecord, 'lastAccessAt' | 'expiresAt' | 'version'>;
-
-/** A record from the hash fields (la, exp, v, d) the scripts return. */
-export function decodeRecord(la: string, exp: string, v: string, d: string): SessionRecord {
-  const r = JSON.parse(d) as Rest;
-  // One literal in SessionRecord order: a compact object, as copyRecord makes.
-  return {
-    id: r.id,
-    state: r.state,
-    user: r.user,
-    clientIp: r.clientIp,
-    profile: r.profile,
-    createdAt: r.createdAt,
-    lastAccessAt: Number(la),
-    idleTimeout: r.idleTimeout,
-    lifetime: r.lifetime,
-    lifetimeDeadline: r.lifetimeDeadline,
-    policyDeadline: r.policyDeadline,
-    expiresAt: exp === '' ? null : Number(exp),
-    variables: r.variables,
-    secure: r.secure,
-    cookies: r.cookies,
-    sessionCookie: r.sessionCookie,
-    version: Number(v),
-  };
+/** A record as stored (or as a script returned it). */
+export function decodeRecord(json: string): SessionRecord {
+  return JSON.parse(json) as SessionRecord;
 }
 
 /** `<shard>:<stream id>` — the opaque `seq` of a redis close record. */
@@ -106,7 +53,7 @@ export function orderOf(streamId: string): number {
   return Number(streamId.slice(0, streamId.indexOf('-')));
 }
 
-/** A close record from a stream entry's flat field list (id, r, at, la, exp, v, d). */
+/** A close record from a stream entry's flat field list (id, r, at, s). */
 export function decodeEntry(shard: number, streamId: string, flat: string[]): CloseRecord {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
@@ -115,6 +62,6 @@ export function decodeEntry(shard: number, streamId: string, flat: string[]): Cl
     sessionId: f.id as SessionId,
     reason: f.r as CloseReason,
     closedAt: Number(f.at),
-    snapshot: decodeRecord(f.la!, f.exp!, f.v!, f.d!),
+    snapshot: decodeRecord(f.s!),
   };
 }

@@ -5,7 +5,7 @@ import { SessionGateError } from '../core/errors.js';
  * atomic step touches shares one hash tag, so it lives in one cluster slot:
  *
  * - shard `{s:XX}` (XX = hex shard number, from the first 8 hex digits of the session id):
- *   `P:{s:XX}:sess:<id>` (hash), `:due` (zset, score = expiresAt), `:ids` (zset, lexical
+ *   `P:{s:XX}:sess:<id>` (string: the record as JSON), `:due` (zset, score = expiresAt), `:ids` (zset, lexical
  *   listing), `:count` (hash: live sessions by state), `:ob` (stream of close records),
  *   `:meta` (hash: the stream's last id), `:lease:<sub>`, `:pend:<sub>`, `:fail:<sub>`.
  * - user `{u:<user>}`: `P:{u:<user>}:sessions` (zset of ids, score = createdAt).

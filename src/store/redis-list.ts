@@ -39,12 +39,11 @@ export async function listShards(
       const reply = replies[i]!;
       const done = reply[0] === 1;
       const lastScanned = String(reply[1]);
-      for (let j = 2; j + 3 < reply.length; j += 4) {
-        const [la, exp, v, d] = reply.slice(j, j + 4).map(String) as [string, string, string, string];
-        const record = decodeRecord(la, exp, v, d);
+      for (let j = 2; j < reply.length; j++) {
+        const record = decodeRecord(String(reply[j]));
         sessions.push(record);
         if (sessions.length === size) {
-          const lastOfShard = done && j + 4 >= reply.length;
+          const lastOfShard = done && j + 1 >= reply.length;
           const next = lastOfShard ? nextShardCursor(s, keys.shards) : `${s}:${record.id}`;
           return { sessions, nextCursor: next };
         }

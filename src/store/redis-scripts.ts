@@ -13,8 +13,11 @@ type RedisClient = Redis | Cluster;
  *   `due` key with the shard's key base in ARGV[1]. The other keys of the shard are built
  *   from the base inside the script; they share the hash tag, so they are in the same slot (Redis
  *   checks that at run time). Fewer arguments is most of what makes the request path fast.
- * - Numbers are written with '%.17g' (exact for any double, plain digits for epoch ms) and ''
- *   stands for null. `now` always comes from the caller: no script reads Redis's clock.
+ * - A session is ONE string: its record as JSON, with the fields the scripts need first in a
+ *   fixed order (redis-codec.ts). Scripts read that front with one anchored match and never
+ *   decode or re-encode the rest (Redis's cjson would turn [] into {} and round numbers).
+ * - Numbers are written with '%.17g' (exact for any double, plain digits for epoch ms).
+ *   `now` always comes from the caller: no script reads Redis's clock.
  * - The deadline arithmetic mirrors src/core/deadline.ts exactly (computeExpiresAt,
  *   expiryReason); test/store/redis.test.ts checks the two agree.
  * - `o` is the caller's ordering clock (microseconds); a close record's stream id is `<o>-0`,
@@ -33,8 +36,8 @@ local BASE = ARGV[1]
 local DUE = BASE .. 'due'
 `;
 const HELPERS = `
-local function num(s) if s == nil or s == false or s == '' then return nil end return tonumber(s) end
-local function fmt(n) if n == nil then return '' end return string.format('%.17g', n) end
+local function num(s) if s == nil or s == false or s == '' or s == 'null' then return nil end return tonumber(s) end
+local function fmt(n) if n == nil then return 'null' end return string.format('%.17g', n) end
 local function expires(la, idle, ld, pd)
   local at = nil
   if idle > 0 then at = la + idle * 1000 end
@@ -52,55 +55,60 @@ local function why(la, idle, ld, pd)
   if lifeAt <= idleAt then return 'lifetime_expired' end
   return 'idle_timeout'
 end
--- Delete a session and append its close record to the shard's stream, in this one script.
--- h = { la, exp, v, d, st }; returns the stream id.
-local function close(key, id, reason, now, o, h)
+-- A stored session is its record as JSON with these fields first, in this order
+-- (redis-codec.ts writes it so): read them with one anchored match, never decode the rest.
+local FRONT = '^{"lastAccessAt":([^,]+),"expiresAt":([^,]+),"version":([^,]+),()"idleTimeout":([^,]+),'
+  .. '"lifetimeDeadline":([^,]+),"policyDeadline":([^,]+),"state":"(%a+)",'
+local function front(s)
+  local la, exp, v, tail, idle, ld, pd, st = string.match(s, FRONT)
+  return { la = tonumber(la), exp = num(exp), expS = exp, v = tonumber(v), vS = v, tail = tail,
+    idle = tonumber(idle), ld = num(ld), pd = num(pd), st = st }
+end
+-- Delete a session and append its close record (the record as stored) to the shard's stream,
+-- in this one script. Returns the stream id.
+local function close(key, id, reason, now, o, s, st)
   local base = string.sub(key, 1, -38)
   local meta = base .. 'meta'
   redis.call('DEL', key)
   redis.call('ZREM', base .. 'due', id)
   redis.call('ZREM', base .. 'ids', id)
-  redis.call('HINCRBY', base .. 'count', h[5], -1)
+  redis.call('HINCRBY', base .. 'count', st, -1)
   local top = tonumber(redis.call('HGET', meta, 'obtop') or '0')
   if o <= top then o = top + 1 end
   redis.call('HSET', meta, 'obtop', fmt(o))
   local sid = fmt(o) .. '-0'
-  redis.call('XADD', base .. 'ob', sid, 'id', id, 'r', reason, 'at', fmt(now),
-    'la', h[1], 'exp', h[2], 'v', h[3], 'd', h[4])
+  redis.call('XADD', base .. 'ob', sid, 'id', id, 'r', reason, 'at', fmt(now), 's', s)
   return sid
 end
 `;
 
 /**
- * The request path for one session (key = its hash): 0 missing | {1, reason, u, ip} it was past
- * its deadline and is now closed | 'v' or 't' (a touch was written) followed by the record as
- * JSON, built here by splicing the three live fields into d, so the caller parses it once.
+ * The request path for one session (key = its record): 0 missing | {1, reason, record} it was
+ * past its deadline and is now closed | 'v' or 't' (a touch was written) followed by the record
+ * as JSON. A touch rewrites only the front of the string.
  */
 const VALIDATE_ONE = `
 local function validate(key, nowArg, res, o)
-  local h = redis.call('HMGET', key, 'la', 'exp', 'v', 'd')
-  if not h[4] then return 0 end
-  local now, la, exp = tonumber(nowArg), tonumber(h[1]), num(h[2])
-  local flag, v = 'v', h[3]
-  -- The common case reads four fields and writes nothing; the deadline inputs only when needed.
-  if (exp and exp <= now) or now - la >= tonumber(res) then
-    local x = redis.call('HMGET', key, 'idle', 'ld', 'pd', 'st', 'u', 'ip')
-    local idle, ld, pd = tonumber(x[1]), num(x[2]), num(x[3])
-    local id = string.sub(key, -32)
-    if exp and exp <= now then
-      local reason = why(la, idle, ld, pd)
-      close(key, id, reason, now, tonumber(o), { h[1], h[2], h[3], h[4], x[4] })
-      return {1, reason, x[5], x[6]}
-    end
-    flag, v = 't', fmt(tonumber(h[3]) + 1)
-    h[1], h[2] = nowArg, fmt(expires(now, idle, ld, pd))
-    redis.call('HSET', key, 'la', h[1], 'exp', h[2], 'v', v)
-    local due = string.sub(key, 1, -38) .. 'due'
-    if h[2] == '' then redis.call('ZREM', due, id) else redis.call('ZADD', due, h[2], id) end
+  local s = redis.call('GET', key)
+  if not s then return 0 end
+  local now = tonumber(nowArg)
+  -- The common case needs only the first two fields and writes nothing.
+  local la, exp = string.match(s, '^{"lastAccessAt":([^,]+),"expiresAt":([^,]+),')
+  exp = num(exp)
+  if not (exp and exp <= now) and now - tonumber(la) < tonumber(res) then return 'v' .. s end
+  local f = front(s)
+  if f.exp and f.exp <= now then
+    local reason = why(f.la, f.idle, f.ld, f.pd)
+    close(key, string.sub(key, -32), reason, now, tonumber(o), s, f.st)
+    return {1, reason, s}
   end
-  local e = h[2]
-  if e == '' then e = 'null' end
-  return flag .. '{"lastAccessAt":' .. h[1] .. ',"expiresAt":' .. e .. ',"version":' .. v .. ',' .. string.sub(h[4], 2)
+  exp = fmt(expires(now, f.idle, f.ld, f.pd))
+  local t = '{"lastAccessAt":' .. nowArg .. ',"expiresAt":' .. exp .. ',"version":' .. fmt(f.v + 1) .. ','
+    .. string.sub(s, f.tail)
+  redis.call('SET', key, t)
+  local due, id = string.sub(key, 1, -38) .. 'due', string.sub(key, -32)
+  if exp == 'null' then redis.call('ZREM', due, id) else redis.call('ZADD', due, exp, id) end
+  return 't' .. t
 end
 `;
 
@@ -124,92 +132,93 @@ end
 return out
 `;
 
-/** insert(la, exp, v, idle, ld, pd, st, u, ip, d) -> 1, or 0 when the id exists */
+/** insert(record) -> 1, or 0 when the id exists */
 const INSERT = `${SESSION}${HELPERS}
 if redis.call('EXISTS', SK) == 1 then return 0 end
-redis.call('HSET', SK, 'la', ARGV[1], 'exp', ARGV[2], 'v', ARGV[3], 'idle', ARGV[4], 'ld', ARGV[5],
-  'pd', ARGV[6], 'st', ARGV[7], 'u', ARGV[8], 'ip', ARGV[9], 'd', ARGV[10])
+local f = front(ARGV[1])
+redis.call('SET', SK, ARGV[1])
 redis.call('ZADD', BASE .. 'ids', 0, ID)
-if ARGV[2] ~= '' then redis.call('ZADD', DUE, ARGV[2], ID) end
-redis.call('HINCRBY', BASE .. 'count', ARGV[7], 1)
+if f.exp then redis.call('ZADD', DUE, f.expS, ID) end
+redis.call('HINCRBY', BASE .. 'count', f.st, 1)
 return 1
 `;
 
 /**
- * put(now, expectedVersion, o, la, exp, v, idle, ld, pd, st, u, ip, d): compare-and-set of
- * a whole record -> {0} missing | {1, reason, u, ip} it was past its deadline and is now closed
- * | {2, version} version differs | {3} written
+ * put(now, expectedVersion, o, record): compare-and-set of a whole record -> {0} missing |
+ * {1, reason, record} it was past its deadline and is now closed | {2, version} version
+ * differs | {3} written
  */
 const PUT = `${SESSION}${HELPERS}
-local h = redis.call('HMGET', SK, 'la', 'exp', 'v', 'idle', 'ld', 'pd', 'd', 'st', 'u', 'ip')
-if not h[7] then return {0} end
+local s = redis.call('GET', SK)
+if not s then return {0} end
+local f = front(s)
 local now = tonumber(ARGV[1])
-local exp = num(h[2])
-if exp and exp <= now then
-  local reason = why(tonumber(h[1]), tonumber(h[4]), num(h[5]), num(h[6]))
-  close(SK, ID, reason, now, tonumber(ARGV[3]), { h[1], h[2], h[3], h[7], h[8] })
-  return {1, reason, h[9], h[10]}
+if f.exp and f.exp <= now then
+  local reason = why(f.la, f.idle, f.ld, f.pd)
+  close(SK, ID, reason, now, tonumber(ARGV[3]), s, f.st)
+  return {1, reason, s}
 end
-if tonumber(h[3]) ~= tonumber(ARGV[2]) then return {2, h[3]} end
-redis.call('HSET', SK, 'la', ARGV[4], 'exp', ARGV[5], 'v', ARGV[6], 'idle', ARGV[7], 'ld', ARGV[8],
-  'pd', ARGV[9], 'st', ARGV[10], 'u', ARGV[11], 'ip', ARGV[12], 'd', ARGV[13])
-if h[8] ~= ARGV[10] then
-  redis.call('HINCRBY', BASE .. 'count', h[8], -1)
-  redis.call('HINCRBY', BASE .. 'count', ARGV[10], 1)
+if f.v ~= tonumber(ARGV[2]) then return {2, f.vS} end
+local n = front(ARGV[4])
+redis.call('SET', SK, ARGV[4])
+if f.st ~= n.st then
+  redis.call('HINCRBY', BASE .. 'count', f.st, -1)
+  redis.call('HINCRBY', BASE .. 'count', n.st, 1)
 end
-if ARGV[5] == '' then redis.call('ZREM', DUE, ID) else redis.call('ZADD', DUE, ARGV[5], ID) end
+if n.exp then redis.call('ZADD', DUE, n.expS, ID) else redis.call('ZREM', DUE, ID) end
 return {3}
 `;
 
 /** drop(expectedVersion): delete WITHOUT a close record (rekey) -> 1 | 0 missing | 2 version differs */
 const DROP = `${SESSION}${HELPERS}
-local h = redis.call('HMGET', SK, 'v', 'st')
-if not h[1] then return 0 end
-if tonumber(h[1]) ~= tonumber(ARGV[1]) then return 2 end
+local s = redis.call('GET', SK)
+if not s then return 0 end
+local f = front(s)
+if f.v ~= tonumber(ARGV[1]) then return 2 end
 redis.call('DEL', SK)
 redis.call('ZREM', DUE, ID)
 redis.call('ZREM', BASE .. 'ids', ID)
-redis.call('HINCRBY', BASE .. 'count', h[2], -1)
+redis.call('HINCRBY', BASE .. 'count', f.st, -1)
 return 1
 `;
 
 /**
- * close(reason, now, o) -> false when missing | {sid, la, exp, v, d, reason}; a session
- * already past its deadline ended by that deadline, so it closes with the expiry reason.
+ * close(reason, now, o) -> false when missing | {sid, reason, record}; a session already past
+ * its deadline ended by that deadline, so it closes with the expiry reason.
  */
 const CLOSE = `${SESSION}${HELPERS}
-local h = redis.call('HMGET', SK, 'la', 'exp', 'v', 'd', 'st', 'idle', 'ld', 'pd')
-if not h[4] then return false end
+local s = redis.call('GET', SK)
+if not s then return false end
+local f = front(s)
 local now = tonumber(ARGV[2])
 local reason = ARGV[1]
-local exp = num(h[2])
-if exp and exp <= now then reason = why(tonumber(h[1]), tonumber(h[6]), num(h[7]), num(h[8])) end
-local sid = close(SK, ID, reason, now, tonumber(ARGV[3]), h)
-return {sid, h[1], h[2], h[3], h[4], reason}
+if f.exp and f.exp <= now then reason = why(f.la, f.idle, f.ld, f.pd) end
+local sid = close(SK, ID, reason, now, tonumber(ARGV[3]), s, f.st)
+return {sid, reason, s}
 `;
 
 /**
- * sweep(base, now, quota, o): close up to quota sessions of this shard whose deadline passed, found
- * through the due ZSET (score = expiresAt) and re-checked against the record.
- * -> flat list of (id, sid, reason, la, exp, v, d) per closed session
+ * sweep(base, now, quota, o): close up to quota sessions of this shard whose deadline passed,
+ * found through the due ZSET (score = expiresAt) and re-checked against the record.
+ * -> flat list of (id, sid, reason, record) per closed session
  */
 const SWEEP = `${SHARD}${HELPERS}
 local now = tonumber(ARGV[2])
 local o = tonumber(ARGV[4])
 local out = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', DUE, '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))) do
-  local key = ARGV[1] .. 'sess:' .. id
-  local h = redis.call('HMGET', key, 'la', 'exp', 'v', 'idle', 'ld', 'pd', 'd', 'st')
-  local exp = num(h[2])
-  if not h[7] then
+  local key = BASE .. 'sess:' .. id
+  local s = redis.call('GET', key)
+  local f = s and front(s)
+  if not s then
     redis.call('ZREM', DUE, id) -- an index entry without its session: repair
-  elseif exp and exp <= now then
-    local reason = why(tonumber(h[1]), tonumber(h[4]), num(h[5]), num(h[6]))
-    local sid = close(key, id, reason, now, o, { h[1], h[2], h[3], h[7], h[8] })
+  elseif f.exp and f.exp <= now then
+    local reason = why(f.la, f.idle, f.ld, f.pd)
+    local sid = close(key, id, reason, now, o, s, f.st)
     o = tonumber(string.match(sid, '^(%d+)')) + 1
-    for _, x in ipairs({ id, sid, reason, h[1], h[2], h[3], h[7] }) do out[#out + 1] = x end
-  elseif exp then
-    redis.call('ZADD', DUE, h[2], id) -- a stale score: put the real deadline back
+    for _, x in ipairs({ id, sid, reason, s }) do out[#out + 1] = x end
+  elseif f.exp then
+    redis.call('ZADD', DUE, f.expS, id) -- a stale score: put the real deadline back
   else
     redis.call('ZREM', DUE, id)
   end
@@ -219,11 +228,12 @@ return out
 
 /**
  * list(base, after, want, maxScan, state, ip): sessions of this shard in id order after \`after\`
- * ('' = from the start) matching the filters ('' = any; ip is JSON, as stored)
- * -> {done (1 = shard exhausted), lastScannedId, then (la, exp, v, d) per match}
+ * ('' = from the start) matching the filters ('' = any; ip as JSON)
+ * -> {done (1 = shard exhausted), lastScannedId, then the record of each match}
  */
 const LIST = `${SHARD}${HELPERS}
 local want, maxScan = tonumber(ARGV[3]), tonumber(ARGV[4])
+local ip = ',"clientIp":' .. ARGV[6] .. ','
 local out = {0, ARGV[2]}
 local start = ARGV[2] == '' and '-' or ('(' .. ARGV[2])
 local found, scanned = 0, 0
@@ -233,9 +243,15 @@ while found < want and scanned < maxScan do
   for _, id in ipairs(ids) do
     scanned = scanned + 1
     out[2] = id
-    local h = redis.call('HMGET', ARGV[1] .. 'sess:' .. id, 'st', 'ip', 'la', 'exp', 'v', 'd')
-    if h[6] and (ARGV[5] == '' or h[1] == ARGV[5]) and (ARGV[6] == '' or h[2] == ARGV[6]) then
-      for i = 3, 6 do out[#out + 1] = h[i] end
+    local s = redis.call('GET', BASE .. 'sess:' .. id)
+    -- clientIp follows state in every stored record, so its first occurrence is the field.
+    local ok = s and (ARGV[5] == '' or front(s).st == ARGV[5])
+    if ok and ARGV[6] ~= '' then
+      local at = string.find(s, ',"clientIp":', 1, true)
+      ok = at ~= nil and string.sub(s, at, at + #ip - 1) == ip
+    end
+    if ok then
+      out[#out + 1] = s
       found = found + 1
       if found >= want then break end
     end

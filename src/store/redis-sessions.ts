@@ -1,7 +1,7 @@
 import type { SessionId } from '../core/ids.js';
 import type { CloseReason, CloseRecord, SessionRecord } from '../core/session-types.js';
 import type { ValidateOutcome } from './contract.js';
-import { decodeRecord, encodeRecord, fieldArgs, seqOf } from './redis-codec.js';
+import { decodeRecord, encodeRecord, seqOf } from './redis-codec.js';
 import { ValidateBatcher } from './redis-batch.js';
 import { waitForReplicas, type RedisClient, type RedisStoreOptions } from './redis-connect.js';
 import { RedisIndexes, type SessionReader } from './redis-indexes.js';
@@ -39,8 +39,8 @@ export class RedisSessions implements SessionReader {
 
   /** The record as stored (one HMGET), or null. */
   async get(id: SessionId): Promise<SessionRecord | null> {
-    const [la, exp, v, d] = await this.client.hmget(this.keys.session(id), 'la', 'exp', 'v', 'd');
-    return d ? decodeRecord(la!, exp!, v!, d) : null;
+    const json = await this.client.get(this.keys.session(id));
+    return json === null ? null : decodeRecord(json);
   }
 
   /** The record if live at `now`, closing it first if its deadline passed; never touches it. */
@@ -63,23 +63,23 @@ export class RedisSessions implements SessionReader {
         // 'v' or 't' (a touch was written) + the record as JSON, assembled by the script.
         const valid: ValidateOutcome = {
           status: 'valid',
-          record: JSON.parse(reply.slice(1)) as SessionRecord,
+          record: decodeRecord(reply.slice(1)),
         };
         return reply.charCodeAt(0) === T ? this.replicate([this.keys.session(id)]).then(() => valid) : valid;
       }
-      const r = reply as [number, CloseReason, string, string];
+      const r = reply as [number, CloseReason, string];
       return this.afterExpiredClose(id, r).then((): ValidateOutcome => ({ status: 'expired', reason: r[1] }));
     });
   }
 
   /** Insert a new record; false when the id is taken. */
   async insert(record: SessionRecord): Promise<boolean> {
-    return (await this.script(record.id, 'sgInsert', fieldArgs(encodeRecord(record)))) === 1;
+    return (await this.script(record.id, 'sgInsert', [encodeRecord(record)])) === 1;
   }
 
   /** Write `next` over the session if it is still at `version` and live at `now` (else closes it). */
   async put(next: SessionRecord, version: number, now: number): Promise<PutOutcome> {
-    const args = [String(now), String(version), this.order(now), ...fieldArgs(encodeRecord(next))];
+    const args = [String(now), String(version), this.order(now), encodeRecord(next)];
     const r = (await this.script(next.id, 'sgPut', args)) as unknown[];
     if (r[0] === 3) return 'written';
     if (r[0] === 2) return { conflict: Number(r[1]) };
@@ -100,13 +100,13 @@ export class RedisSessions implements SessionReader {
   async close(id: SessionId, reason: CloseReason, now: number): Promise<CloseRecord | null> {
     const r = (await this.script(id, 'sgClose', [reason, String(now), this.order(now)])) as string[] | null;
     if (!r) return null;
-    const [sid, la, exp, v, d, why] = r as [string, string, string, string, string, CloseReason];
+    const [sid, why, json] = r as [string, CloseReason, string];
     const record: CloseRecord = {
       seq: seqOf(this.keys.shardOf(id), sid),
       sessionId: id,
       reason: why,
       closedAt: now,
-      snapshot: decodeRecord(la, exp, v, d),
+      snapshot: decodeRecord(json),
     };
     await Promise.all([this.indexes.forget([record.snapshot]), this.onClosed()]);
     return record;
@@ -123,10 +123,9 @@ export class RedisSessions implements SessionReader {
     return waitForReplicas(this.client, this.options, keys);
   }
 
-  /** A script answered {1, reason, userJson, ipJson}: the session closed; tidy its index entries. */
+  /** A script answered {1, reason, record}: the session closed; tidy its index entries. */
   private async afterExpiredClose(id: SessionId, r: unknown[]): Promise<void> {
-    const user = JSON.parse(String(r[2])) as string | null;
-    const clientIp = JSON.parse(String(r[3])) as string | null;
+    const { user, clientIp } = decodeRecord(String(r[2]));
     await Promise.all([this.indexes.forget([{ id, user, clientIp }]), this.onClosed()]);
     await this.replicate([this.keys.session(id)]);
   }

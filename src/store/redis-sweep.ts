@@ -53,17 +53,9 @@ export async function sweepShards(
         order(q),
       )) as string[];
       const out: CloseRecord[] = [];
-      for (let i = 0; i + 6 < flat.length; i += 7) {
-        const [id, sid, reason, la, exp, v, d] = flat.slice(i, i + 7) as [
-          SessionId, string, CloseReason, string, string, string, string,
-        ]; // prettier-ignore
-        out.push({
-          seq: seqOf(s, sid),
-          sessionId: id,
-          reason,
-          closedAt: now,
-          snapshot: decodeRecord(la, exp, v, d),
-        });
+      for (let i = 0; i + 3 < flat.length; i += 4) {
+        const [id, sid, reason, json] = flat.slice(i, i + 4) as [SessionId, string, CloseReason, string];
+        out.push({ seq: seqOf(s, sid), sessionId: id, reason, closedAt: now, snapshot: decodeRecord(json) });
       }
       return out;
     }),
