@@ -366,6 +366,33 @@ if (skip && redisRequired()) {
         }
       });
 
+      it('fields inside values cannot fool the scripts that read a record without decoding it', async () => {
+        const store = await open(standalone!.url);
+        try {
+          const tricky = sampleSession({
+            user: 'x","state":"deny","clientIp":"6.6.6.6',
+            clientIp: '10.9.9.9',
+            variables: { clientIp: '6.6.6.6', state: 'deny', 'a,"expiresAt":1': 'v' },
+            cookies: { p: { lastAccessAt: 1, list: [] } },
+          });
+          await store.create(tricky, {}, T0);
+          assert.deepEqual((await store.list({ clientIp: '6.6.6.6' })).sessions, []);
+          assert.deepEqual((await store.list({ state: 'deny' })).sessions, []);
+          assert.deepEqual(
+            (await store.list({ clientIp: '10.9.9.9', state: 'allow' })).sessions.map((r) => r.id),
+            [tricky.id],
+          );
+          const touched = await store.validate(tricky.id, T0 + 5000, 1000);
+          assert.equal(touched.status === 'valid' && touched.record.expiresAt, T0 + 5000 + 900_000);
+          assert.deepEqual(touched.status === 'valid' && touched.record.cookies, {
+            p: { lastAccessAt: 1, list: [] },
+          });
+          assert.deepEqual(await store.get(tricky.id), touched.status === 'valid' && touched.record);
+        } finally {
+          await store.dispose();
+        }
+      });
+
       it('close order holds across shards; fully acked records leave the streams and no idle consumer stays', async () => {
         const store = await open(standalone!.url);
         try {
