@@ -18,14 +18,14 @@ import { median, summary } from './stats.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const RUNS = QUICK ? 2 : 5;
-const fixture = (p: string) => fileURLToPath(new URL(`../test/plugins/fixtures/${p}`, import.meta.url));
+const fixture = (p: string) => fileURLToPath(new URL(`./fixtures/${p}`, import.meta.url));
 
 const runtimes: Record<string, { target: string; make: () => Promise<HostedPlugin> }> = {
   module: {
     target: '<= 20 µs',
     make: async () => ({
       name: 'auth',
-      runtime: await ModuleRuntime.load(fixture('module-auth.ts'), 'auth', {}),
+      runtime: await ModuleRuntime.load(fixture('module-accept.ts'), 'auth', {}),
     }),
   },
   process: {
@@ -35,7 +35,7 @@ const runtimes: Record<string, { target: string; make: () => Promise<HostedPlugi
       runtime: new ProcessRuntime(
         'aa',
         'auth',
-        [process.execPath, fixture('process-plugin.mjs'), 'auth'],
+        [process.execPath, fixture('process-accept.mjs')],
         {},
         silentLogger,
       ),
@@ -45,7 +45,7 @@ const runtimes: Record<string, { target: string; make: () => Promise<HostedPlugi
     target: '<= 5 ms',
     make: async () => ({
       name: 'auth',
-      runtime: new SpsPythonRuntime(fixture('py-auth'), 'auth', '', silentLogger),
+      runtime: new SpsPythonRuntime(fixture('py-accept'), 'auth', '', silentLogger),
     }),
   },
 };
