@@ -48,6 +48,10 @@ interface Flow {
   rotatedId?: string;
   /** What rules see and change of this request (header edits, a response of their own). */
   http: HttpScope;
+  /** The cookie's token and the session it validated to (rules read it instead of the store). */
+  known?: { token?: string | undefined; record?: SessionRecord | undefined };
+  /** An HTTP_RESPONSE rule failed: the request gets the rules' 500 page. */
+  ruleFailure?: unknown;
 }
 
 /**
@@ -128,6 +132,8 @@ export class Gateway {
       setCookies: [],
       http: { req, requestHeaders: {} },
     };
+    // HTTP_REQUEST comes before the access check, as in APM: a request a rule answers here
+    // is no session activity. Later events read the session this request validated.
     if (route.rules.has('HTTP_REQUEST')) {
       const token = readCookie(req.headers.cookie, flow.cookie.name);
       const sid = token && isToken(token) ? this.o.engine.sid(token) : undefined;
@@ -164,7 +170,14 @@ export class Gateway {
     const token = readCookie(flow.req.headers.cookie, flow.cookie.name);
     if (!token) return undefined;
     const v = await this.o.engine.validate(token);
-    return v.valid && v.session.profile === flow.route.profileName ? v.session : undefined;
+    if (!v.valid) {
+      flow.known = { token };
+      return undefined;
+    }
+    // A session of another profile exists but is not this route's: rules must ask the store.
+    if (v.session.profile !== flow.route.profileName) return undefined;
+    flow.known = { token, record: v.session };
+    return v.session;
   }
 
   /** A new `inprogress` session with APM's standard variables; undefined if refused (answered). */
@@ -353,29 +366,45 @@ export class Gateway {
         ...(cred ? { [cred.name]: cred.value } : {}),
       },
       stripCookies: [flow.cookie.name],
-      onResponse: (status, headers) => {
-        if (route.rules.has('HTTP_RESPONSE')) {
-          const scope: RuleScope = {
-            engine: this.o.engine,
-            logger: this.o.logger,
-            sessionId: session.id,
-            http: { ...flow.http, response: { status, headers } },
-          };
-          route.rules.runSync(
-            'HTTP_RESPONSE',
-            (rule) => ruleContext('HTTP_RESPONSE', rule, scope),
-            session.id,
-          );
-        }
-        if (flow.setCookies.length === 0) return;
-        const existing = headers['set-cookie'];
-        headers['set-cookie'] = [...(existing === undefined ? [] : [existing].flat()), ...flow.setCookies];
-      },
+      onResponse: route.rules.has('HTTP_RESPONSE')
+        ? async (status, headers) => {
+            await this.responseRules(flow, session, status, headers);
+            addCookies(flow, headers);
+          }
+        : (_status, headers) => addCookies(flow, headers),
     });
+  }
+
+  /** HTTP_RESPONSE: rules see and edit the upstream's answer before it is sent. */
+  private async responseRules(
+    flow: Flow,
+    session: SessionRecord,
+    status: number,
+    headers: Record<string, string | string[]>,
+  ): Promise<void> {
+    const scope: RuleScope = {
+      engine: this.o.engine,
+      logger: this.o.logger,
+      sessionId: session.id,
+      http: { ...flow.http, response: { status, headers } },
+    };
+    if (flow.known) scope.known = flow.known;
+    try {
+      await flow.route.rules.run(
+        'HTTP_RESPONSE',
+        (rule) => ruleContext('HTTP_RESPONSE', rule, scope),
+        session.id,
+      );
+    } catch (err) {
+      // The proxy fails the request; upstreamFailed() turns this into the rules' 500 page.
+      flow.ruleFailure = err;
+      throw err;
+    }
   }
 
   private upstreamFailed(flow: Flow, result: ForwardResult): void {
     const { res, client, route } = flow;
+    if (flow.ruleFailure !== undefined) throw flow.ruleFailure;
     if (!result.ok && result.reason === 'client_aborted') return; // nobody is listening any more
     if (!result.ok) {
       this.o.logger.warn(
@@ -405,14 +434,17 @@ export class Gateway {
     sessionId: string | undefined,
     policy?: RuleScope['policy'],
     send = true,
-  ): Promise<{ responded: boolean; removed: boolean }> {
-    if (!flow.route.rules.has(name)) return { responded: false, removed: false };
+  ): Promise<{ responded: boolean; removed: boolean; dirty: boolean }> {
+    if (!flow.route.rules.has(name)) return { responded: false, removed: false, dirty: false };
     const scope: RuleScope = { engine: this.o.engine, logger: this.o.logger, sessionId, http: flow.http };
     if (policy) scope.policy = policy;
+    if (flow.known) scope.known = flow.known;
     await flow.route.rules.run(name, (rule) => ruleContext(name, rule, scope), sessionId);
+    // Once a rule wrote, what this request knew of the session is stale for later events too.
+    if (scope.dirty) flow.known = { token: flow.known?.token };
     const responded = flow.http.responded !== undefined;
     if (responded && send) this.sendRuleResponse(flow);
-    return { responded, removed: scope.removed === true };
+    return { responded, removed: scope.removed === true, dirty: scope.dirty === true };
   }
 
   private sendRuleResponse(flow: Flow): void {
@@ -478,3 +510,10 @@ function safeLocation(location: string): string {
 }
 
 export type { Flow };
+
+/** The cookies the gateway sets on this answer (a rotated session) go with the upstream's. */
+function addCookies(flow: Flow, headers: Record<string, string | string[]>): void {
+  if (flow.setCookies.length === 0) return;
+  const existing = headers['set-cookie'];
+  headers['set-cookie'] = [...(existing === undefined ? [] : [existing].flat()), ...flow.setCookies];
+}

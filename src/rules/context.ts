@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../core/logger.js';
 import type { SessionId } from '../core/ids.js';
+import { SESSION_STATES, type SessionRecord, type SessionState } from '../core/session-types.js';
 import type { SessionEngine } from '../session/engine.js';
 import type { VariableReader } from '../session/session-data.js';
 import type { HeaderEditor, RuleContext, RuleHttp, RuleSession } from './define.js';
@@ -23,6 +24,8 @@ export interface HttpScope {
   responded?: RuleResponse;
   /** In HTTP_RESPONSE: the upstream's answer, editable in place. */
   response?: { status: number; headers: Record<string, string | string[]> };
+  /** The request view, built once per request on first use. */
+  view?: RuleHttp;
 }
 
 /** What a context is built from. `sessionId` follows the flow (create -flow, rotation). */
@@ -36,6 +39,14 @@ export interface RuleScope {
   policy?: { agentId?: string; result?: 'allow' | 'deny' | 'redirect' };
   /** Set when a rule removed the flow's session. */
   removed?: boolean;
+  /**
+   * What this request already knows of its session: the cookie's token and the record the
+   * gateway validated (none: no live session). Reads of the flow's own session come from it
+   * instead of the store until a rule writes.
+   */
+  known?: { token?: string | undefined; record?: SessionRecord | undefined };
+  /** A rule changed a session: `known` is no longer current. */
+  dirty?: boolean;
 }
 
 function requestEditor(scope: HttpScope): HeaderEditor {
@@ -73,6 +84,7 @@ function responseEditor(headers: Record<string, string | string[]>): HeaderEdito
 }
 
 function httpOf(scope: HttpScope): RuleHttp {
+  if (scope.view && !scope.response) return scope.view;
   const url = new URL(scope.req.url ?? '/', 'http://gateway');
   const cookies = new Map<string, string>();
   for (const part of (scope.req.headers.cookie ?? '').split(';')) {
@@ -97,6 +109,7 @@ function httpOf(scope: HttpScope): RuleHttp {
   };
   if (scope.response)
     http.response = { status: scope.response.status, headers: responseEditor(scope.response.headers) };
+  else scope.view = http;
   return http;
 }
 
@@ -122,9 +135,14 @@ export function ruleContext(event: RuleEvent, rule: string, scope: RuleScope): R
     },
     modify: async (o) => {
       const { sid, ...rest } = o;
+      scope.dirty = true;
       await engine.modify(target(sid), rest);
     },
     exists: async (token, o = {}) => {
+      const known = scope.dirty ? undefined : scope.known;
+      if (known && token !== undefined && token === known.token && knownState(o.state)) {
+        return known.record !== undefined && (o.state === undefined || known.record.state === o.state);
+      }
       if (token === undefined) return scope.sessionId ? engine.existsById(scope.sessionId, o) : false;
       try {
         return await engine.exists(token, o);
@@ -135,15 +153,21 @@ export function ruleContext(event: RuleEvent, rule: string, scope: RuleScope): R
     data: {
       get: async (key, o = {}) => {
         if (closed && o.sid === undefined && scope.snapshot) return scope.snapshot.get(key, o);
+        const record = scope.dirty ? undefined : scope.known?.record;
+        if (record && (o.sid === undefined || o.sid === record.id) && record.id === scope.sessionId) {
+          return engine.data.ofSnapshot(record).get(key, o);
+        }
         return engine.data.get(target(o.sid), key, o);
       },
       set: async (key, value = '', o = {}) => {
         if (closed && o.sid === undefined) throw new Error('ACCESS_SESSION_CLOSED: the session has ended');
+        scope.dirty = true;
         await engine.data.set(target(o.sid), key, value, o);
       },
     },
     remove: async (sid) => {
       if (closed && sid === undefined) return;
+      scope.dirty = true;
       await engine.remove(target(sid));
       if (sid === undefined || sid === scope.sessionId) scope.removed = true;
     },
@@ -161,4 +185,9 @@ export function ruleContext(event: RuleEvent, rule: string, scope: RuleScope): R
     clock: { now: () => engine.clock.now(), seconds: () => Math.floor(engine.clock.now() / 1000) },
     log: (message) => scope.logger.info({ rule, event, sessionId: scope.sessionId }, message),
   };
+}
+
+/** Unknown state names go to the engine, which rejects them with its typed error. */
+function knownState(state: SessionState | undefined): boolean {
+  return state === undefined || SESSION_STATES.includes(state);
 }

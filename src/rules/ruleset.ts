@@ -109,25 +109,6 @@ export class RuleSet {
     return this.chains.has(event);
   }
 
-  /**
-   * Run the chain synchronously (HTTP_RESPONSE: the response headers are about to be sent).
-   * Only what a handler does before its first `await` takes effect; a returned promise that
-   * rejects is logged and counted.
-   */
-  runSync(event: RuleEvent, make: (rule: string) => RuleContext, sessionId?: string): void {
-    for (const { file, handler } of this.chains.get(event) ?? []) {
-      try {
-        const result = handler(make(file));
-        if (result === 'stop') return;
-        if (result instanceof Promise)
-          result.catch((err: unknown) => this.failed(file, event, sessionId, err));
-      } catch (err) {
-        this.failed(file, event, sessionId, err);
-        return;
-      }
-    }
-  }
-
   private failed(file: string, event: RuleEvent, sessionId: string | undefined, err: unknown): void {
     this.count(file, event);
     this.logger.error(

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/gateway/config/load.js';
@@ -45,6 +47,7 @@ routes:
   - { match: { path: /old }, upstream: \${UPSTREAM}, profile: old, rules: [ ${root}examples/rules/last-logon.ts ] }
   - { match: { path: /trace }, upstream: \${UPSTREAM}, rules: [ ${root}test/rules/fixtures/trace.ts ] }
   - { match: { path: /bad }, upstream: \${UPSTREAM}, rules: [ ${root}test/rules/fixtures/bad.ts ] }
+  - { match: { path: /counter }, upstream: \${UPSTREAM}, rules: [ ${root}test/rules/fixtures/counter.ts ] }
 `,
     { UPSTREAM: upstream.url },
   );
@@ -141,6 +144,19 @@ describe('events, order and failures', () => {
     assert.deepEqual(g.__trace, []);
   });
 
+  it('rules read the session this request validated, and their own writes right after', async () => {
+    const b = new Browser(fx.gw.url);
+    await logon(b, '/counter');
+    const first = await b.fetch('/counter');
+    assert.equal(upstream.seen.at(-1)?.headers['x-counter'], '0->1 allow=true deny=false');
+    assert.equal(first.headers.get('x-counter-after'), '1');
+    // A write from outside between two requests is seen by the next one (no cache across requests).
+    await fx.gw.engine.data.set(fx.gw.engine.sid(b.jar.get('MRHSession')!), 'session.custom.n', '41');
+    const second = await b.fetch('/counter');
+    assert.equal(upstream.seen.at(-1)?.headers['x-counter'], '41->42 allow=true deny=false');
+    assert.equal(second.headers.get('x-counter-after'), '42');
+  });
+
   it('ACCESS_SESSION_CLOSED sees every close once, with the snapshot and no HTTP', async () => {
     g.__closed = [];
     const b = new Browser(fx.gw.url);
@@ -164,12 +180,20 @@ describe('events, order and failures', () => {
     assert.equal((await b.fetch('/bad/ok')).status, 401, 'still serving');
   });
 
-  it('a rule past its deadline is a 500 (rule_timeout_ms)', async () => {
+  it('a rule past its deadline is a 500 (rule_timeout_ms); HTTP_RESPONSE rules may await', async () => {
     const dir = fx.dir;
     const logger = recordingLogger();
+    // 1 MiB in 64 KiB writes: most of it arrives while the HTTP_RESPONSE rule awaits.
+    const big = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      for (let i = 0; i < 16; i++) res.write(Buffer.alloc(65_536, i));
+      res.end();
+    });
+    await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
+    const bigUrl = `http://127.0.0.1:${(big.address() as AddressInfo).port}`;
     const running = await startGateway(
       parseConfig(
-        `store: memory\nkeys: ${dir}/k2.json\nrule_timeout_ms: 100\nroutes: [ { upstream: "${upstream.url}", rules: [ ${root}test/rules/fixtures/bad.ts ] } ]\nprofiles: { default: { policy: [ allow ] } }\n`,
+        `store: memory\nkeys: ${dir}/k2.json\nrule_timeout_ms: 100\nroutes: [ { match: { path: /big }, upstream: "${bigUrl}", rules: [ ${root}test/rules/fixtures/bad.ts ] }, { upstream: "${upstream.url}", rules: [ ${root}test/rules/fixtures/bad.ts ] } ]\nprofiles: { default: { policy: [ allow ] } }\n`,
         't.yaml',
         dir,
       ),
@@ -179,8 +203,23 @@ describe('events, order and failures', () => {
       const res = await fetch(`${running.url}/hang`);
       assert.equal(res.status, 500);
       assert.ok(logger.lines.some((l) => l.fields.reason === 'timeout'));
-      assert.equal((await fetch(`${running.url}/fine`)).status, 200);
+      const fine = await fetch(`${running.url}/fine`);
+      assert.equal(fine.status, 200);
+      assert.equal(fine.headers.get('x-after-await'), 'yes');
+      const body = Buffer.from(await (await fetch(`${running.url}/big`)).arrayBuffer());
+      assert.equal(body.length, 16 * 65_536);
+      for (let i = 0; i < 16; i++) assert.equal(body[i * 65_536], i, `chunk ${i} in order`);
+      const thrown = await fetch(`${running.url}/x/throw-response`);
+      assert.equal(thrown.status, 500);
+      assert.ok(logger.lines.some((l) => l.fields.error === 'response rule bug'));
+      const hung = await fetch(`${running.url}/x/hang-response`);
+      assert.equal(hung.status, 500);
+      assert.ok(
+        logger.lines.some((l) => l.fields.event === 'HTTP_RESPONSE' && l.fields.reason === 'timeout'),
+      );
+      assert.equal((await fetch(`${running.url}/fine`)).status, 200, 'still serving');
     } finally {
+      big.close();
       await running.close(500);
     }
   });

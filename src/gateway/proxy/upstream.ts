@@ -69,9 +69,11 @@ export interface ForwardOptions {
   /**
    * Called with the upstream's response status and headers (lowercase names, hop-by-hop ones
    * already removed, repeated headers such as Set-Cookie as arrays) before they are sent; may
-   * mutate the headers. A throw fails the request with 502 `bad_response`.
+   * mutate the headers. A throw fails the request with 502 `bad_response`. When it returns a
+   * promise, the upstream is paused (what arrives meanwhile is held) and nothing is sent until
+   * it settles; a rejection fails the request the same way. upgrade() calls it synchronously.
    */
-  onResponse?: (status: number, headers: Record<string, string | string[]>) => void;
+  onResponse?: (status: number, headers: Record<string, string | string[]>) => void | Promise<void>;
   /**
    * Keep an answer with this status from the client: its body is read and dropped and the
    * result says `withheld`, so the caller can try again (credential injection retries a 401
@@ -223,6 +225,12 @@ export class Upstream {
   }
 }
 
+interface Held {
+  chunks: Buffer[];
+  /** Set when the response ended meanwhile. */
+  trailers?: Record<string, string | string[] | undefined>;
+}
+
 /**
  * One forward(): undici's dispatch handler writing into the ServerResponse. A class rather than
  * closures: one allocation per request (measured: a few µs of CPU per request less).
@@ -235,6 +243,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   status = 0;
   withhold: ((status: number) => boolean) | undefined;
   withheld = false;
+  /** The body that arrived while an async onResponse ran. */
+  held: Held | undefined;
   onDrainBound: (() => void) | undefined;
   readonly onClientClose = (): void => {
     if (this.done || this.res.writableFinished) return;
@@ -276,11 +286,49 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       this.status = statusCode;
       return;
     }
-    const res = this.res;
     const headers = parsed as Record<string, string | string[]>;
+    let hook: void | Promise<void>;
     try {
       stripResponseHeaders(headers);
-      this.onResponse?.(statusCode, headers);
+      hook = this.onResponse?.(statusCode, headers);
+    } catch (err) {
+      c.abort(new BadResponseError(`cannot pass on the response: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    if (!hook) {
+      this.start(c, statusCode, headers, statusMessage);
+      return;
+    }
+    // Rules on the response are still running: hold the body until the headers are final.
+    const held: Held = { chunks: [] };
+    this.held = held;
+    c.pause();
+    hook.then(
+      () => {
+        this.held = undefined;
+        if (this.done || !this.start(c, statusCode, headers, statusMessage)) return;
+        let paused = false;
+        for (const chunk of held.chunks) paused = this.write(c, chunk) || paused;
+        if (held.trailers) this.onResponseEnd(c, held.trailers);
+        else if (!paused) c.resume();
+      },
+      (err: unknown) => {
+        if (this.done) return;
+        const message = err instanceof Error ? err.message : String(err);
+        c.abort(new BadResponseError(`response hook failed: ${message}`, { cause: err }));
+      },
+    );
+  }
+
+  /** Writes the status line and headers; false (and the request aborted) if they are invalid. */
+  private start(
+    c: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[]>,
+    statusMessage: string | undefined,
+  ): boolean {
+    const res = this.res;
+    try {
       // A Set-Cookie the gateway set on `res` beforehand (a rotated session cookie) is kept
       // alongside the upstream's; other headers the upstream sends take precedence.
       const up = headers['set-cookie'];
@@ -295,19 +343,26 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       else res.writeHead(statusCode, headers);
     } catch (err) {
       c.abort(new BadResponseError(`cannot pass on the response: ${(err as Error).message}`, { cause: err }));
-      return;
+      return false;
     }
     this.status = statusCode;
     this.started = true;
+    return true;
   }
 
   onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.withheld) return;
-    if (!this.res.write(chunk)) {
-      c.pause();
-      this.onDrainBound ??= () => this.controller?.resume();
-      this.res.once('drain', this.onDrainBound);
-    }
+    if (this.held) this.held.chunks.push(chunk);
+    else this.write(c, chunk);
+  }
+
+  /** Writes a body chunk; true if the client is full and the upstream was paused. */
+  private write(c: Dispatcher.DispatchController, chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return false;
+    c.pause();
+    this.onDrainBound ??= () => this.controller?.resume();
+    this.res.once('drain', this.onDrainBound);
+    return true;
   }
 
   onResponseEnd(
@@ -316,6 +371,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   ): void {
     if (this.withheld) {
       this.finish({ ok: true, status: this.status, withheld: true });
+      return;
+    }
+    if (this.held) {
+      this.held.trailers = trailers;
       return;
     }
     if (!isEmpty(trailers)) {
