@@ -9,7 +9,13 @@
  * ```
  */
 export { SessionEngine } from './session/engine.js';
-export type { CreateOptions, ModifyOptions, ValidateResult, EngineOptions } from './session/engine.js';
+export type {
+  CreateOptions,
+  ModifyOptions,
+  ValidateResult,
+  PeekResult,
+  EngineOptions,
+} from './session/engine.js';
 export type { SessionClosedEvent, CloseHandler } from './session/dispatcher.js';
 export { Keyring } from './session/keyring.js';
 export { accessProfile, type AccessProfile } from './session/profile.js';

@@ -132,14 +132,8 @@ export class Gateway {
       setCookies: [],
       http: { req, requestHeaders: {} },
     };
-    // HTTP_REQUEST comes before the access check, as in APM: a request a rule answers here
-    // is no session activity. Later events read the session this request validated.
-    if (route.rules.has('HTTP_REQUEST')) {
-      const token = readCookie(req.headers.cookie, flow.cookie.name);
-      const sid = token && isToken(token) ? this.o.engine.sid(token) : undefined;
-      if ((await this.event(flow, 'HTTP_REQUEST', sid)).responded) return;
-    }
-    let session = await this.current(flow);
+    let session = route.rules.has('HTTP_REQUEST') ? await this.beforeAccess(flow) : await this.current(flow);
+    if (session === null) return; // a rule answered
     if (!session) {
       session = await this.start(flow);
       if (!session) return;
@@ -163,6 +157,32 @@ export class Gateway {
     if (session.state === 'redirect')
       return this.redirect(flow, session.variables['sessiongate.policy.redirect'] ?? '/');
     return this.denied(flow);
+  }
+
+  /**
+   * HTTP_REQUEST comes before the access check, as in APM: a request a rule answers is no
+   * session activity. The session is read without a touch for the rules (their reads of it
+   * cost nothing more), then validated only when that would change something: a touch is
+   * due (at most once per touch resolution), it expired (validate closes it), or a rule wrote.
+   * null: a rule answered the request.
+   */
+  private async beforeAccess(flow: Flow): Promise<SessionRecord | undefined | null> {
+    const token = readCookie(flow.req.headers.cookie, flow.cookie.name);
+    const peek = token ? await this.o.engine.peek(token) : undefined;
+    const mine = peek?.valid === true && peek.session.profile === flow.route.profileName;
+    if (token && (mine || peek?.valid === false))
+      flow.known = { token, record: mine ? peek.session : undefined };
+    const sid = peek?.valid
+      ? peek.session.id
+      : token && isToken(token)
+        ? this.o.engine.sid(token)
+        : undefined;
+    const r = await this.event(flow, 'HTTP_REQUEST', sid);
+    if (r.responded) return null;
+    if (r.dirty) return this.current(flow);
+    if (!peek?.valid) return peek?.reason === 'expired' ? this.current(flow) : undefined;
+    if (peek.session.profile !== flow.route.profileName) return undefined;
+    return peek.touchDue ? this.current(flow) : peek.session;
   }
 
   /** The live session of the request's cookie in the route's profile, if any. */
@@ -213,6 +233,7 @@ export class Gateway {
   }
 
   async runPolicy(flow: Flow, session: SessionRecord, input: PolicyInput): Promise<PolicyOutcome> {
+    forget(flow); // the policy writes the session; rules from here on read the store
     const outcome = await flow.route.runner.run(session, input, {
       clientIp: flow.client.ip,
       clientPort: flow.client.port,
@@ -311,6 +332,7 @@ export class Gateway {
       );
     }
     const injector = route.config.credentials ? this.o.credentials : undefined;
+    if (injector) forget(flow); // it caches credentials in the session
     const facts = { clientIp: client.ip, protocol: client.proto };
     let cred = injector ? await injector.header(route, session, facts) : undefined;
     if (injector && !cred) return this.noCredentials(flow, 'SG_ERR_CREDENTIALS_UNAVAILABLE');
@@ -441,7 +463,7 @@ export class Gateway {
     if (flow.known) scope.known = flow.known;
     await flow.route.rules.run(name, (rule) => ruleContext(name, rule, scope), sessionId);
     // Once a rule wrote, what this request knew of the session is stale for later events too.
-    if (scope.dirty) flow.known = { token: flow.known?.token };
+    if (scope.dirty) forget(flow);
     const responded = flow.http.responded !== undefined;
     if (responded && send) this.sendRuleResponse(flow);
     return { responded, removed: scope.removed === true, dirty: scope.dirty === true };
@@ -516,4 +538,9 @@ function addCookies(flow: Flow, headers: Record<string, string | string[]>): voi
   if (flow.setCookies.length === 0) return;
   const existing = headers['set-cookie'];
   headers['set-cookie'] = [...(existing === undefined ? [] : [existing].flat()), ...flow.setCookies];
+}
+
+/** The gateway or a rule is about to write the session: what the request read of it is stale. */
+function forget(flow: Flow): void {
+  flow.known = undefined;
 }

@@ -41,8 +41,8 @@ export interface RuleScope {
   removed?: boolean;
   /**
    * What this request already knows of its session: the cookie's token and the record the
-   * gateway validated (none: no live session). Reads of the flow's own session come from it
-   * instead of the store until a rule writes.
+   * gateway validated (record undefined: the token names no live session). Reads of the
+   * flow's own session come from it instead of the store until a rule writes. Absent: unknown.
    */
   known?: { token?: string | undefined; record?: SessionRecord | undefined };
   /** A rule changed a session: `known` is no longer current. */

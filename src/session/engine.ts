@@ -63,6 +63,11 @@ export type ValidateResult =
   | { valid: true; session: SessionRecord }
   | { valid: false; reason: 'malformed' | 'missing' | 'expired'; closedWith?: CloseReason };
 
+/** engine.peek(): validate() without side effects. */
+export type PeekResult =
+  | { valid: true; session: SessionRecord; touchDue: boolean }
+  | { valid: false; reason: 'malformed' | 'missing' | 'expired' };
+
 const POLICY_RESULT: Record<Exclude<SessionState, 'inprogress'>, string> = {
   allow: 'allowed',
   deny: 'access_denied',
@@ -203,6 +208,26 @@ export class SessionEngine {
     if (out.status === 'valid') return { valid: true, session: out.record };
     if (out.status === 'expired') return { valid: false, reason: 'expired', closedWith: out.reason };
     return { valid: false, reason: 'missing' };
+  }
+
+  /**
+   * What validate() would find, without its side effects: no touch, and an expired session is
+   * left for validate() or the sweep to close. `touchDue`: validate() would write a touch now.
+   * For work that must come before the access check (HTTP_REQUEST rules) yet wants the record.
+   *
+   * @example
+   * ```ts
+   * const p = await engine.peek(token);
+   * if (p.valid && !p.touchDue) use(p.session); // else: await engine.validate(token)
+   * ```
+   */
+  async peek(token: string): Promise<PeekResult> {
+    if (!isToken(token)) return { valid: false, reason: 'malformed' };
+    const now = this.clock.now();
+    const s = await this.store.get(idOfToken(token));
+    if (!s) return { valid: false, reason: 'missing' };
+    if (isExpired(s, now)) return { valid: false, reason: 'expired' };
+    return { valid: true, session: s, touchDue: now - s.lastAccessAt >= this.touchResolutionMs };
   }
 
   /** The id of the session a token belongs to (APM `sid` for a flow's cookie). */

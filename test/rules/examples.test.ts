@@ -149,12 +149,43 @@ describe('events, order and failures', () => {
     await logon(b, '/counter');
     const first = await b.fetch('/counter');
     assert.equal(upstream.seen.at(-1)?.headers['x-counter'], '0->1 allow=true deny=false');
-    assert.equal(first.headers.get('x-counter-after'), '1');
+    assert.equal(first.headers.get('x-counter-after'), '1 live=true');
     // A write from outside between two requests is seen by the next one (no cache across requests).
     await fx.gw.engine.data.set(fx.gw.engine.sid(b.jar.get('MRHSession')!), 'session.custom.n', '41');
     const second = await b.fetch('/counter');
     assert.equal(upstream.seen.at(-1)?.headers['x-counter'], '41->42 allow=true deny=false');
-    assert.equal(second.headers.get('x-counter-after'), '42');
+    assert.equal(second.headers.get('x-counter-after'), '42 live=true');
+  });
+
+  it('rules after the policy read what the policy wrote, not the session as the request found it', async () => {
+    const api = new Browser(fx.gw.url, 'application/json');
+    assert.equal((await api.fetch('/counter')).status, 401, 'an inprogress session now exists');
+    assert.ok(api.jar.get('MRHSession'));
+    const res = await api.fetch('/counter', {
+      headers: { authorization: `Basic ${Buffer.from('alice:wonderland').toString('base64')}` },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(upstream.seen.at(-1)?.headers['x-policy-result'], 'allow/allowed');
+  });
+
+  it('a request an HTTP_REQUEST rule answers is no session activity; the next one is', async () => {
+    const b = new Browser(fx.gw.url);
+    await logon(b, '/counter');
+    const id = fx.gw.engine.sid(b.jar.get('MRHSession')!);
+    const before = (await fx.gw.engine.get(id))!.lastAccessAt;
+    fx.clock.advance(5_000);
+    const answered = await b.fetch('/counter/answered');
+    assert.equal(await answered.text(), 'live=true');
+    assert.equal((await fx.gw.engine.get(id))!.lastAccessAt, before, 'not touched');
+    assert.equal((await b.fetch('/counter')).status, 200);
+    assert.equal((await fx.gw.engine.get(id))!.lastAccessAt, before + 5_000, 'touched');
+    fx.clock.advance(200);
+    assert.equal((await b.fetch('/counter')).status, 200);
+    assert.equal(
+      (await fx.gw.engine.get(id))!.lastAccessAt,
+      before + 5_000,
+      'coalesced within the resolution',
+    );
   });
 
   it('ACCESS_SESSION_CLOSED sees every close once, with the snapshot and no HTTP', async () => {

@@ -133,6 +133,26 @@ describe('validate', () => {
   });
 });
 
+describe('peek', () => {
+  it('reads like validate without touching; says when validate would touch; leaves expiry to validate', async () => {
+    const { engine, clock } = testEngine();
+    const { id, token } = await engine.create({ state: 'allow', timeout: 60 });
+    const t0 = (await engine.get(id))!.lastAccessAt;
+    const fresh = await engine.peek(token);
+    assert.ok(fresh.valid && !fresh.touchDue && fresh.session.id === id);
+    clock.advance(1_000);
+    const due = await engine.peek(token);
+    assert.ok(due.valid && due.touchDue);
+    assert.equal((await engine.get(id))!.lastAccessAt, t0, 'peek does not touch');
+    clock.advance(60_000);
+    assert.deepEqual(await engine.peek(token), { valid: false, reason: 'expired' });
+    assert.ok(await engine.store.get(id), 'still stored: validate or the sweep closes it');
+    assert.deepEqual(await engine.peek('junk'), { valid: false, reason: 'malformed' });
+    assert.equal((await engine.validate(token)).valid, false);
+    assert.deepEqual(await engine.peek(token), { valid: false, reason: 'missing' });
+  });
+});
+
 describe('modify', () => {
   it('changes the idle timeout and the lifetime (from creation)', async () => {
     const { engine, clock } = testEngine();
