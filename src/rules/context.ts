@@ -49,142 +49,276 @@ export interface RuleScope {
   dirty?: boolean;
 }
 
-function requestEditor(scope: HttpScope): HeaderEditor {
-  const read = (name: string): string | undefined => {
+// Contexts are classes, not object literals of closures: one is built per rule per event on
+// the request path, and closures cost an allocation each (and under tsx a name-defining call
+// each) where prototype methods cost nothing. Methods are called on their object
+// (`ctx.session.data.get(...)`), as every example does.
+
+/** Header edits on the request to the upstream; the client's request itself is not changed. */
+class RequestHeaders implements HeaderEditor {
+  constructor(private readonly scope: HttpScope) {}
+
+  get(name: string): string | undefined {
     const k = name.toLowerCase();
-    if (Object.hasOwn(scope.requestHeaders, k)) return scope.requestHeaders[k] ?? undefined;
-    const v = scope.req.headers[k];
+    if (Object.hasOwn(this.scope.requestHeaders, k)) return this.scope.requestHeaders[k] ?? undefined;
+    const v = this.scope.req.headers[k];
     return Array.isArray(v) ? v.join(', ') : v;
-  };
-  return {
-    get: read,
-    insert: (name, value) => {
-      const current = read(name);
-      scope.requestHeaders[name.toLowerCase()] = current === undefined ? value : `${current}, ${value}`;
-    },
-    replace: (name, value) => void (scope.requestHeaders[name.toLowerCase()] = value),
-    remove: (name) => void (scope.requestHeaders[name.toLowerCase()] = null),
-  };
+  }
+
+  insert(name: string, value: string): void {
+    const current = this.get(name);
+    this.scope.requestHeaders[name.toLowerCase()] = current === undefined ? value : `${current}, ${value}`;
+  }
+
+  replace(name: string, value: string): void {
+    this.scope.requestHeaders[name.toLowerCase()] = value;
+  }
+
+  remove(name: string): void {
+    this.scope.requestHeaders[name.toLowerCase()] = null;
+  }
 }
 
-function responseEditor(headers: Record<string, string | string[]>): HeaderEditor {
-  return {
-    get: (name) => {
-      const v = headers[name.toLowerCase()];
-      return Array.isArray(v) ? v.join(', ') : v;
-    },
-    insert: (name, value) => {
-      const k = name.toLowerCase();
-      const v = headers[k];
-      headers[k] = v === undefined ? value : [...[v].flat(), value];
-    },
-    replace: (name, value) => void (headers[name.toLowerCase()] = value),
-    remove: (name) => void delete headers[name.toLowerCase()],
-  };
+/** HTTP_RESPONSE: edits the upstream's response headers in place, before they are sent. */
+class ResponseHeaders implements HeaderEditor {
+  constructor(private readonly headers: Record<string, string | string[]>) {}
+
+  get(name: string): string | undefined {
+    const v = this.headers[name.toLowerCase()];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+
+  insert(name: string, value: string): void {
+    const k = name.toLowerCase();
+    const v = this.headers[k];
+    this.headers[k] = v === undefined ? value : [...[v].flat(), value];
+  }
+
+  replace(name: string, value: string): void {
+    this.headers[name.toLowerCase()] = value;
+  }
+
+  remove(name: string): void {
+    delete this.headers[name.toLowerCase()];
+  }
+}
+
+/** A path with nothing URL parsing would change: no dot segments, empty segments or escapes. */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_~!$&'()*+,;=:@-][A-Za-z0-9._~!$&'()*+,;=:@-]*)*\/?$/;
+
+/** Printable ASCII only: URLSearchParams reads it exactly as URL parsing would. */
+const PLAIN_QUERY = /^[\x21-\x7e]*$/;
+
+/** The request as rules see it; parts are parsed on first use. */
+class HttpView implements RuleHttp {
+  readonly method: string;
+  readonly uri: string;
+  readonly host: string;
+  readonly headers: HeaderEditor;
+  readonly response?: { status: number; headers: HeaderEditor };
+  private parsedPath?: string;
+  private parsedQuery?: URLSearchParams;
+  private cookies?: Map<string, string>;
+
+  constructor(private readonly scope: HttpScope) {
+    const req = scope.req;
+    this.method = req.method ?? 'GET';
+    this.uri = req.url ?? '/';
+    this.host = req.headers.host ?? '';
+    this.headers = new RequestHeaders(scope);
+    if (scope.response)
+      this.response = { status: scope.response.status, headers: new ResponseHeaders(scope.response.headers) };
+  }
+
+  get path(): string {
+    if (this.parsedPath === undefined) {
+      const [raw] = this.split();
+      // Anything unusual gets the WHATWG URL parser's normalisation, as before the fast path.
+      this.parsedPath = PLAIN_PATH.test(raw) ? raw : new URL(this.uri, 'http://gateway').pathname;
+    }
+    return this.parsedPath;
+  }
+
+  get query(): URLSearchParams {
+    if (this.parsedQuery === undefined) {
+      const [, raw] = this.split();
+      // URL parsing percent-encodes non-ASCII before decoding; URLSearchParams alone does not.
+      this.parsedQuery = PLAIN_QUERY.test(raw)
+        ? new URLSearchParams(raw)
+        : new URL(this.uri, 'http://gateway').searchParams;
+    }
+    return this.parsedQuery;
+  }
+
+  /**
+   * The request target's path and `?query`, without a fragment, as URL parsing cuts them
+   * (the query keeps its `?`: URLSearchParams drops exactly one, so `??a` stays `?a`).
+   */
+  private split(): [string, string] {
+    const hash = this.uri.indexOf('#');
+    const target = hash < 0 ? this.uri : this.uri.slice(0, hash);
+    const q = target.indexOf('?');
+    return q < 0 ? [target, ''] : [target.slice(0, q), target.slice(q)];
+  }
+
+  cookie(name: string): string | undefined {
+    if (!this.cookies) {
+      this.cookies = new Map();
+      for (const part of (this.scope.req.headers.cookie ?? '').split(';')) {
+        const eq = part.indexOf('=');
+        if (eq <= 0) continue;
+        const key = part.slice(0, eq).trim();
+        if (!this.cookies.has(key)) this.cookies.set(key, part.slice(eq + 1).trim());
+      }
+    }
+    return this.cookies.get(name);
+  }
+
+  respond(status: number, options: { headers?: Record<string, string>; body?: string } = {}): void {
+    if (this.scope.responded) throw new Error('respond may be called only once per request');
+    if (!Number.isInteger(status) || status < 100 || status > 599)
+      throw new Error(`invalid status ${status}`);
+    this.scope.responded = { status, headers: options.headers ?? {}, body: options.body ?? '' };
+  }
 }
 
 function httpOf(scope: HttpScope): RuleHttp {
-  if (scope.view && !scope.response) return scope.view;
-  const url = new URL(scope.req.url ?? '/', 'http://gateway');
-  const cookies = new Map<string, string>();
-  for (const part of (scope.req.headers.cookie ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && !cookies.has(part.slice(0, eq).trim()))
-      cookies.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  if (scope.response) return new HttpView(scope);
+  return (scope.view ??= new HttpView(scope));
+}
+
+/** ACCESS::session for one rule run; without `sid` the verbs act on the flow's session. */
+class FlowSession implements RuleSession {
+  readonly data: FlowData;
+
+  constructor(
+    readonly scope: RuleScope,
+    readonly event: RuleEvent,
+  ) {
+    this.data = new FlowData(this);
   }
-  const http: RuleHttp = {
-    method: scope.req.method ?? 'GET',
-    path: url.pathname,
-    query: url.searchParams,
-    uri: scope.req.url ?? '/',
-    host: scope.req.headers.host ?? '',
-    headers: requestEditor(scope),
-    cookie: (name) => cookies.get(name),
-    respond: (status, options = {}) => {
-      if (scope.responded) throw new Error('respond may be called only once per request');
-      if (!Number.isInteger(status) || status < 100 || status > 599)
-        throw new Error(`invalid status ${status}`);
-      scope.responded = { status, headers: options.headers ?? {}, body: options.body ?? '' };
-    },
-  };
-  if (scope.response)
-    http.response = { status: scope.response.status, headers: responseEditor(scope.response.headers) };
-  else scope.view = http;
-  return http;
+
+  get closed(): boolean {
+    return this.event === 'ACCESS_SESSION_CLOSED';
+  }
+
+  target(sid?: string): string {
+    const id = sid ?? this.scope.sessionId;
+    if (!id) throw new Error(`${this.event}: this flow has no session; pass sid`);
+    return id;
+  }
+
+  sid(): SessionId | undefined {
+    return this.scope.sessionId as SessionId | undefined;
+  }
+
+  async create(o: { timeout?: number; lifetime?: number; flow?: boolean } = {}): Promise<SessionId> {
+    const { id } = await this.scope.engine.create({
+      state: 'allow',
+      ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
+      ...(o.lifetime !== undefined ? { lifetime: o.lifetime } : {}),
+    });
+    if (o.flow) this.scope.sessionId = id;
+    return id;
+  }
+
+  async modify(o: { sid?: string; timeout?: number; lifetime?: number; remaining?: number }): Promise<void> {
+    const { sid, ...rest } = o;
+    this.scope.dirty = true;
+    await this.scope.engine.modify(this.target(sid), rest);
+  }
+
+  async exists(token?: string, o: { state?: SessionState } = {}): Promise<boolean> {
+    const { scope } = this;
+    const known = scope.dirty ? undefined : scope.known;
+    if (known && token !== undefined && token === known.token && knownState(o.state)) {
+      return known.record !== undefined && (o.state === undefined || known.record.state === o.state);
+    }
+    if (token === undefined) return scope.sessionId ? scope.engine.existsById(scope.sessionId, o) : false;
+    try {
+      return await scope.engine.exists(token, o);
+    } catch {
+      return false; // a malformed cookie value names no session
+    }
+  }
+
+  async remove(sid?: string): Promise<void> {
+    const { scope } = this;
+    if (this.closed && sid === undefined) return;
+    scope.dirty = true;
+    await scope.engine.remove(this.target(sid));
+    if (sid === undefined || sid === scope.sessionId) scope.removed = true;
+  }
+}
+
+/** `ACCESS::session data get|set`. */
+class FlowData {
+  constructor(private readonly session: FlowSession) {}
+
+  async get(
+    key: string,
+    o: { sid?: string; secure?: boolean; config?: boolean } = {},
+  ): Promise<string | undefined> {
+    const { scope } = this.session;
+    if (this.session.closed && o.sid === undefined && scope.snapshot) return scope.snapshot.get(key, o);
+    const record = scope.dirty ? undefined : scope.known?.record;
+    if (record && (o.sid === undefined || o.sid === record.id) && record.id === scope.sessionId) {
+      return scope.engine.data.ofSnapshot(record).get(key, o);
+    }
+    return scope.engine.data.get(this.session.target(o.sid), key, o);
+  }
+
+  async set(key: string, value = '', o: { sid?: string; secure?: boolean } = {}): Promise<void> {
+    const { scope } = this.session;
+    if (this.session.closed && o.sid === undefined)
+      throw new Error('ACCESS_SESSION_CLOSED: the session has ended');
+    scope.dirty = true;
+    await scope.engine.data.set(this.session.target(o.sid), key, value, o);
+  }
+}
+
+const IP = { matches: ipMatches };
+
+/** The gateway's clock as rules read it. */
+class RuleClock {
+  constructor(private readonly engine: SessionEngine) {}
+  now(): number {
+    return this.engine.clock.now();
+  }
+  seconds(): number {
+    return Math.floor(this.engine.clock.now() / 1000);
+  }
+}
+
+class FlowContext implements RuleContext {
+  readonly session: FlowSession;
+  readonly policy: { agentId?: string; result?: 'allow' | 'deny' | 'redirect' };
+  readonly ip = IP;
+  readonly clock: RuleClock;
+
+  constructor(
+    readonly event: RuleEvent,
+    readonly rule: string,
+    private readonly scope: RuleScope,
+  ) {
+    this.session = new FlowSession(scope, event);
+    this.policy = scope.policy ?? {};
+    this.clock = new RuleClock(scope.engine);
+  }
+
+  get http(): RuleHttp {
+    if (!this.scope.http) throw new Error(`${this.event} has no HTTP context (no connection)`);
+    return httpOf(this.scope.http);
+  }
+
+  log(message: string): void {
+    this.scope.logger.info({ rule: this.rule, event: this.event, sessionId: this.scope.sessionId }, message);
+  }
 }
 
 /** Build the context one rule handler sees for one event. */
 export function ruleContext(event: RuleEvent, rule: string, scope: RuleScope): RuleContext {
-  const { engine } = scope;
-  const target = (sid?: string): string => {
-    const id = sid ?? scope.sessionId;
-    if (!id) throw new Error(`${event}: this flow has no session; pass sid`);
-    return id;
-  };
-  const closed = event === 'ACCESS_SESSION_CLOSED';
-  const session: RuleSession = {
-    sid: () => scope.sessionId as SessionId | undefined,
-    create: async (o = {}) => {
-      const { id } = await engine.create({
-        state: 'allow',
-        ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
-        ...(o.lifetime !== undefined ? { lifetime: o.lifetime } : {}),
-      });
-      if (o.flow) scope.sessionId = id;
-      return id;
-    },
-    modify: async (o) => {
-      const { sid, ...rest } = o;
-      scope.dirty = true;
-      await engine.modify(target(sid), rest);
-    },
-    exists: async (token, o = {}) => {
-      const known = scope.dirty ? undefined : scope.known;
-      if (known && token !== undefined && token === known.token && knownState(o.state)) {
-        return known.record !== undefined && (o.state === undefined || known.record.state === o.state);
-      }
-      if (token === undefined) return scope.sessionId ? engine.existsById(scope.sessionId, o) : false;
-      try {
-        return await engine.exists(token, o);
-      } catch {
-        return false; // a malformed cookie value names no session
-      }
-    },
-    data: {
-      get: async (key, o = {}) => {
-        if (closed && o.sid === undefined && scope.snapshot) return scope.snapshot.get(key, o);
-        const record = scope.dirty ? undefined : scope.known?.record;
-        if (record && (o.sid === undefined || o.sid === record.id) && record.id === scope.sessionId) {
-          return engine.data.ofSnapshot(record).get(key, o);
-        }
-        return engine.data.get(target(o.sid), key, o);
-      },
-      set: async (key, value = '', o = {}) => {
-        if (closed && o.sid === undefined) throw new Error('ACCESS_SESSION_CLOSED: the session has ended');
-        scope.dirty = true;
-        await engine.data.set(target(o.sid), key, value, o);
-      },
-    },
-    remove: async (sid) => {
-      if (closed && sid === undefined) return;
-      scope.dirty = true;
-      await engine.remove(target(sid));
-      if (sid === undefined || sid === scope.sessionId) scope.removed = true;
-    },
-  };
-  return {
-    event,
-    rule,
-    session,
-    policy: scope.policy ?? {},
-    get http(): RuleHttp {
-      if (!scope.http) throw new Error(`${event} has no HTTP context (no connection)`);
-      return httpOf(scope.http);
-    },
-    ip: { matches: ipMatches },
-    clock: { now: () => engine.clock.now(), seconds: () => Math.floor(engine.clock.now() / 1000) },
-    log: (message) => scope.logger.info({ rule, event, sessionId: scope.sessionId }, message),
-  };
+  return new FlowContext(event, rule, scope);
 }
 
 /** Unknown state names go to the engine, which rejects them with its typed error. */

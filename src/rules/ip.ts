@@ -18,8 +18,19 @@ export function ipMatches(address: string | undefined | null, cidr: string): boo
   const max = family === 4 ? 32 : 128;
   const prefix = bits === undefined ? max : Number(bits);
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) return false;
-  const list = new BlockList();
   const type = family === 4 ? 'ipv4' : 'ipv6';
-  list.addSubnet(net, prefix, type);
+  const key = `${net}/${prefix}`;
+  let list = subnets.get(key);
+  if (!list) {
+    list = new BlockList();
+    list.addSubnet(net, prefix, type);
+    // Rules name a handful of networks; the bound only keeps a rule that builds CIDRs from
+    // request data from growing the cache.
+    if (subnets.size >= 1024) subnets.clear();
+    subnets.set(key, list);
+  }
   return list.check(addr, type);
 }
+
+/** One BlockList per network a rule asked about. */
+const subnets = new Map<string, BlockList>();
