@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { SessionGateError } from './errors.js';
 
 /** The secret a client holds (cookie value). Never stored, never logged. */
@@ -27,7 +27,7 @@ export function newToken(): { token: SessionToken; id: SessionId } {
 export function idOfToken(token: SessionToken): SessionId {
   // Hex of the first 16 bytes, not a slice of the full hex: a sliced string would keep the
   // 64-character parent alive for as long as the id lives (memory per session matters).
-  return createHash('sha256').update(token).digest().toString('hex', 0, 16) as SessionId;
+  return hash('sha256', token, 'buffer').toString('hex', 0, 16) as SessionId;
 }
 
 export function isToken(value: unknown): value is SessionToken {

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { noAudit, type AuditSink } from '../core/audit.js';
 import { isSessionGateError } from '../core/errors.js';
@@ -7,6 +6,7 @@ import { isToken } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { SessionRecord } from '../core/session-types.js';
 import type { SessionEngine } from '../session/engine.js';
+import type { AddressMatcher } from './http/addresses.js';
 import { clientFacts, type ClientFacts } from './http/client.js';
 import { clearedCookie, readCookie, sessionCookie, type SessionCookieOptions } from './http/cookies.js';
 import { basicCredentials } from './http/body.js';
@@ -23,7 +23,7 @@ import { GatewayUris } from './sg-uris.js';
 export interface GatewayOptions {
   engine: SessionEngine;
   routes: ActiveRoute[];
-  trusted: BlockList;
+  trusted: AddressMatcher;
   logger: Logger;
   /** Milliseconds to hold back the answer to a failed logon (APM's failure delay). */
   failureDelayMs?: (route: ActiveRoute) => number;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { AddressMatcher } from '../http/addresses.js';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { SessionGateError } from '../../core/errors.js';
@@ -162,12 +163,7 @@ export function parseCidr(
   return { address, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };
 }
 
-/** A BlockList of the given CIDRs (Node's own matcher, IPv4 and IPv6). */
-export function cidrList(cidrs: string[]): BlockList {
-  const list = new BlockList();
-  for (const c of cidrs) {
-    const p = parseCidr(c);
-    if (p) list.addSubnet(p.address, p.prefix, p.family);
-  }
-  return list;
+/** A matcher of the given CIDRs (Node's own BlockList, IPv4 and IPv6); invalid ones are skipped. */
+export function cidrList(cidrs: string[]): AddressMatcher {
+  return new AddressMatcher(cidrs.map((c) => parseCidr(c)).filter((p) => p !== undefined));
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import type { BlockList } from 'node:net';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { AddressMatcher } from './addresses.js';
 
 /** Who is asking, as far as the gateway can trust it. */
 export interface ClientFacts {
@@ -20,10 +20,6 @@ export interface ClientFacts {
   browser: boolean;
 }
 
-function family(ip: string): 'ipv4' | 'ipv6' {
-  return isIP(ip) === 6 ? 'ipv6' : 'ipv4';
-}
-
 function normal(ip: string): string {
   return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
 }
@@ -32,20 +28,20 @@ function normal(ip: string): string {
  * The client address: the peer, or — when the peer is a trusted proxy — the rightmost
  * address in X-Forwarded-For that is not itself a trusted proxy.
  */
-export function clientFacts(req: IncomingMessage, trusted: BlockList): ClientFacts {
+export function clientFacts(req: IncomingMessage, trusted: AddressMatcher): ClientFacts {
   const peer = normal(req.socket.remoteAddress ?? '0.0.0.0');
   const tls = Boolean((req.socket as TLSSocket).encrypted);
   let ip = peer;
   let proto: 'http' | 'https' = tls ? 'https' : 'http';
   let forwardedFor: string | null = null;
-  if (trusted.check(peer, family(peer))) {
+  if (trusted.has(peer)) {
     const header = req.headers['x-forwarded-for'];
     const chain = (Array.isArray(header) ? header.join(',') : (header ?? ''))
       .split(',')
       .map((s) => normal(s.trim()))
       .filter((s) => isIP(s) !== 0);
     let i = chain.length - 1;
-    while (i >= 0 && trusted.check(chain[i]!, family(chain[i]!))) i--;
+    while (i >= 0 && trusted.has(chain[i]!)) i--;
     if (i >= 0) ip = chain[i]!;
     if (chain.length > 0) forwardedFor = chain.join(', ');
     const fp = req.headers['x-forwarded-proto'];
