@@ -84,18 +84,22 @@ end
 
 /**
  * The request path for one session (key = its record): 0 missing | {1, reason, record} it was
- * past its deadline and is now closed | 'v' or 't' (a touch was written) followed by the record
- * as JSON. A touch rewrites only the front of the string.
+ * past its deadline and is now closed | 's': still live, untouched, and the same record the
+ * caller holds (`known` = its "version:byte length") | 'v' or 't' (a touch was written)
+ * followed by the record as JSON. A touch rewrites only the front of the string.
  */
 const VALIDATE_ONE = `
-local function validate(key, nowArg, res, o)
+local function validate(key, nowArg, res, o, known)
   local s = redis.call('GET', key)
   if not s then return 0 end
   local now = tonumber(nowArg)
-  -- The common case needs only the first two fields and writes nothing.
-  local la, exp = string.match(s, '^{"lastAccessAt":([^,]+),"expiresAt":([^,]+),')
+  -- The common case needs only the first three fields and writes nothing.
+  local la, exp, v = string.match(s, '^{"lastAccessAt":([^,]+),"expiresAt":([^,]+),"version":([^,]+),')
   exp = num(exp)
-  if not (exp and exp <= now) and now - tonumber(la) < tonumber(res) then return 'v' .. s end
+  if not (exp and exp <= now) and now - tonumber(la) < tonumber(res) then
+    if known ~= '' and known == v .. ':' .. #s then return 's' end
+    return 'v' .. s
+  end
   local f = front(s)
   if f.exp and f.exp <= now then
     local reason = why(f.la, f.idle, f.ld, f.pd)
@@ -112,13 +116,13 @@ local function validate(key, nowArg, res, o)
 end
 `;
 
-/** validate(now, touchResolutionMs, o) on KEYS[1] -> see VALIDATE_ONE */
+/** validate(now, touchResolutionMs, o, known) on KEYS[1] -> see VALIDATE_ONE */
 const VALIDATE = `${HELPERS}${VALIDATE_ONE}
-return validate(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+return validate(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 `;
 
 /**
- * validateMany(n, key1, now1, res1, o1, key2, ...) -> one VALIDATE_ONE answer per session.
+ * validateMany(n, key1, now1, res1, o1, known1, key2, ...) -> one VALIDATE_ONE answer per session.
  * Validations issued together to sessions on the same server, in one call: each is still one
  * atomic step (a script runs alone). KEYS[1] only routes the call; the sessions may sit in
  * several slots, all served by the node it runs on (the caller groups them by node; if the
@@ -127,7 +131,8 @@ return validate(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 const VALIDATE_MANY = `${HELPERS}${VALIDATE_ONE}
 local out = {}
 for i = 0, tonumber(ARGV[1]) - 1 do
-  out[i + 1] = validate(ARGV[2 + i * 4], ARGV[3 + i * 4], ARGV[4 + i * 4], ARGV[5 + i * 4])
+  local a = 2 + i * 5
+  out[i + 1] = validate(ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
 end
 return out
 `;

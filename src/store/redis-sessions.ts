@@ -10,6 +10,8 @@ import type { ScriptRunner } from './redis-scripts.js';
 
 const MISSING: ValidateOutcome = Object.freeze({ status: 'missing' });
 const T = 't'.charCodeAt(0);
+/** Sessions whose last decoded record validate() keeps: about 1–2 kB of heap each. */
+const RECENT_MAX = 10_000;
 
 /** What the compare-and-set write of a whole record found. */
 export type PutOutcome = 'written' | 'missing' | 'expired' | { conflict: number };
@@ -22,6 +24,8 @@ export type PutOutcome = 'written' | 'missing' | 'expired' | { conflict: number 
 export class RedisSessions implements SessionReader {
   readonly indexes: RedisIndexes;
   private readonly batcher: ValidateBatcher | undefined;
+  /** The records validate() decoded last, by session (see validate). */
+  private readonly recent = new Map<SessionId, { tag: string; outcome: ValidateOutcome }>();
   /** Ordering clock of close records (µs, strictly increasing in this process). */
   private lastOrder = 0;
 
@@ -49,27 +53,51 @@ export class RedisSessions implements SessionReader {
     return out.status === 'valid' ? out.record : null;
   }
 
-  /** One script; `.then` rather than `async` keeps the hot path to a single extra promise. */
+  /**
+   * One script; `.then` rather than `async` keeps the hot path to a single extra promise.
+   * The script is told which version of the record this process last decoded; when Redis
+   * still holds exactly that (same version and byte length) and writes nothing, it answers
+   * 's' instead of the record: no record on the wire, no JSON.parse. Redis decides, on every
+   * call, so the cache is never stale (a remove elsewhere is seen at once).
+   */
   validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome> {
     const res = touchResolutionMs === Infinity ? '1e999' : String(touchResolutionMs);
     const key = this.keys.session(id);
     const order = this.order(now);
+    const cached = this.recent.get(id);
+    const known = cached?.tag ?? '';
     const reply = this.batcher
-      ? this.batcher.validate(key, String(now), res, order)
-      : this.scripts.run('sgValidate', key, String(now), res, order);
+      ? this.batcher.validate(key, String(now), res, order, known)
+      : this.scripts.run('sgValidate', key, String(now), res, order, known);
     return reply.then((reply) => {
-      if (reply === 0) return MISSING;
+      // 's' is only ever the answer to a `known` tag, so `cached` is there.
+      if (reply === 's' && cached) return cached.outcome;
+      if (reply === 0) {
+        this.recent.delete(id);
+        return MISSING;
+      }
       if (typeof reply === 'string') {
         // 'v' or 't' (a touch was written) + the record as JSON, assembled by the script.
-        const valid: ValidateOutcome = {
-          status: 'valid',
-          record: decodeRecord(reply.slice(1)),
-        };
+        const json = reply.slice(1);
+        const record = Object.freeze(decodeRecord(json));
+        const valid: ValidateOutcome = Object.freeze({ status: 'valid', record });
+        this.remember(id, `${record.version}:${Buffer.byteLength(json)}`, valid);
         return reply.charCodeAt(0) === T ? this.replicate([this.keys.session(id)]).then(() => valid) : valid;
       }
+      this.recent.delete(id);
       const r = reply as [number, CloseReason, string];
       return this.afterExpiredClose(id, r).then((): ValidateOutcome => ({ status: 'expired', reason: r[1] }));
     });
+  }
+
+  /** Keeps the last decoded record of a session; the oldest entries go first past the bound. */
+  private remember(id: SessionId, tag: string, outcome: ValidateOutcome): void {
+    this.recent.delete(id);
+    if (this.recent.size >= RECENT_MAX) {
+      const oldest = this.recent.keys().next();
+      if (!oldest.done) this.recent.delete(oldest.value);
+    }
+    this.recent.set(id, { tag, outcome });
   }
 
   /** Insert a new record; false when the id is taken. */
@@ -92,12 +120,14 @@ export class RedisSessions implements SessionReader {
 
   /** Delete WITHOUT a close record if still at `version`: 'dropped' | 'missing' | 'changed'. */
   async drop(id: SessionId, version: number): Promise<'dropped' | 'missing' | 'changed'> {
+    this.recent.delete(id);
     const r = await this.script(id, 'sgDrop', [String(version)]);
     return r === 1 ? 'dropped' : r === 0 ? 'missing' : 'changed';
   }
 
   /** Delete + append the close record, in one script; then drop its index entries. */
   async close(id: SessionId, reason: CloseReason, now: number): Promise<CloseRecord | null> {
+    this.recent.delete(id);
     const r = (await this.script(id, 'sgClose', [reason, String(now), this.order(now)])) as string[] | null;
     if (!r) return null;
     const [sid, why, json] = r as [string, CloseReason, string];

@@ -330,6 +330,31 @@ if (skip && redisRequired()) {
         }
       });
 
+      it('validate reuses the record it holds only while Redis holds the same; writes elsewhere show at once', async () => {
+        const url = `${standalone!.url}?prefix=${prefix()}`;
+        const a = await RedisStore.open(url);
+        const b = await RedisStore.open(url);
+        try {
+          const s = sampleSession({ lastAccessAt: T0 });
+          await a.create(s, {}, T0);
+          const first = await a.validate(s.id, T0 + 10, 1000);
+          const again = await a.validate(s.id, T0 + 20, 1000);
+          assert.ok(first.status === 'valid' && again.status === 'valid');
+          assert.equal(again.record, first.record, 'the same record object: Redis answered "same"');
+          await b.update(s.id, { setVariables: { 'session.custom.x': '1' } }, { now: T0 + 30 });
+          const changed = await a.validate(s.id, T0 + 40, 1000);
+          assert.ok(changed.status === 'valid');
+          assert.equal(changed.record.variables['session.custom.x'], '1');
+          const touched = await a.validate(s.id, T0 + 2000, 1000);
+          assert.ok(touched.status === 'valid' && touched.record.lastAccessAt === T0 + 2000);
+          await b.close(s.id, 'logout', T0 + 2001);
+          assert.deepEqual(await a.validate(s.id, T0 + 2002, 1000), { status: 'missing' });
+        } finally {
+          await a.dispose();
+          await b.dispose();
+        }
+      });
+
       it('an idle claim does not look at every shard, yet sees a close made by another process at once', async () => {
         const url = `${standalone!.url}?prefix=${prefix()}`;
         const a = await RedisStore.open(url);
