@@ -92,7 +92,15 @@ function startChild(
       : [];
     const child = spawn(
       process.execPath,
-      [...prof, '--import', 'tsx', childEntry, role, JSON.stringify(args)],
+      [
+        ...prof,
+        ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+        '--import',
+        'tsx',
+        childEntry,
+        role,
+        JSON.stringify(args),
+      ],
       {
         stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
       },
