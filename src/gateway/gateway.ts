@@ -163,7 +163,7 @@ export class Gateway {
    * HTTP_REQUEST comes before the access check, as in APM: a request a rule answers is no
    * session activity. The session is read without a touch for the rules (their reads of it
    * cost nothing more), then validated only when that would change something: a touch is
-   * due (at most once per touch resolution), it expired (validate closes it), or a rule wrote.
+   * due (at most once per touch resolution) or a rule wrote.
    * null: a rule answered the request.
    */
   private async beforeAccess(flow: Flow): Promise<SessionRecord | undefined | null> {
@@ -180,7 +180,7 @@ export class Gateway {
     const r = await this.event(flow, 'HTTP_REQUEST', sid);
     if (r.responded) return null;
     if (r.dirty) return this.current(flow);
-    if (!peek?.valid) return peek?.reason === 'expired' ? this.current(flow) : undefined;
+    if (!peek?.valid) return undefined;
     if (peek.session.profile !== flow.route.profileName) return undefined;
     return peek.touchDue ? this.current(flow) : peek.session;
   }

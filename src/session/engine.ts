@@ -66,7 +66,8 @@ export type ValidateResult =
 /** engine.peek(): validate() without side effects. */
 export type PeekResult =
   | { valid: true; session: SessionRecord; touchDue: boolean }
-  | { valid: false; reason: 'malformed' | 'missing' | 'expired' };
+  | { valid: false; reason: 'malformed' | 'missing' }
+  | { valid: false; reason: 'expired'; closedWith: CloseReason };
 
 const POLICY_RESULT: Record<Exclude<SessionState, 'inprogress'>, string> = {
   allow: 'allowed',
@@ -211,9 +212,10 @@ export class SessionEngine {
   }
 
   /**
-   * What validate() would find, without its side effects: no touch, and an expired session is
-   * left for validate() or the sweep to close. `touchDue`: validate() would write a touch now.
-   * For work that must come before the access check (HTTP_REQUEST rules) yet wants the record.
+   * What validate() would find, without recording activity: no touch. (A session past its
+   * deadline is closed, as validate() would; that is no activity, only a fact found out.)
+   * `touchDue`: validate() would write a touch now. For work that must come before the access
+   * check (HTTP_REQUEST rules) yet wants the record; on Redis it shares validate's batching.
    *
    * @example
    * ```ts
@@ -224,9 +226,10 @@ export class SessionEngine {
   async peek(token: string): Promise<PeekResult> {
     if (!isToken(token)) return { valid: false, reason: 'malformed' };
     const now = this.clock.now();
-    const s = await this.store.get(idOfToken(token));
-    if (!s) return { valid: false, reason: 'missing' };
-    if (isExpired(s, now)) return { valid: false, reason: 'expired' };
+    const out = await this.store.validate(idOfToken(token), now, Infinity);
+    if (out.status === 'missing') return { valid: false, reason: 'missing' };
+    if (out.status === 'expired') return { valid: false, reason: 'expired', closedWith: out.reason };
+    const s = out.record;
     return { valid: true, session: s, touchDue: now - s.lastAccessAt >= this.touchResolutionMs };
   }
 

@@ -98,6 +98,21 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
       assert.equal((await store.get(s.id))?.expiresAt, T0 + 11_500);
     });
 
+    test('validate with an infinite resolution never touches (engine.peek), yet closes what expired', async ({
+      store,
+    }) => {
+      const s = sampleSession({ idleTimeout: 10 });
+      await store.create(s, {}, T0);
+      const read = await store.validate(s.id, T0 + 9_000, Infinity);
+      assert.equal(read.status === 'valid' && read.record.lastAccessAt, T0);
+      assert.equal((await store.get(s.id))?.lastAccessAt, T0);
+      assert.deepEqual(await store.validate(s.id, T0 + 10_000, Infinity), {
+        status: 'expired',
+        reason: 'idle_timeout',
+      });
+      assert.equal(await store.get(s.id), null);
+    });
+
     test('validate at or past the deadline closes the session with the right reason', async ({ store }) => {
       const idle = sampleSession({ idleTimeout: 10 });
       const life = sampleSession({ idleTimeout: 100, lifetimeDeadline: T0 + 5000 });

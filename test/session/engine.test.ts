@@ -134,7 +134,7 @@ describe('validate', () => {
 });
 
 describe('peek', () => {
-  it('reads like validate without touching; says when validate would touch; leaves expiry to validate', async () => {
+  it('reads like validate without touching; says when validate would touch; closes what expired', async () => {
     const { engine, clock } = testEngine();
     const { id, token } = await engine.create({ state: 'allow', timeout: 60 });
     const t0 = (await engine.get(id))!.lastAccessAt;
@@ -145,10 +145,13 @@ describe('peek', () => {
     assert.ok(due.valid && due.touchDue);
     assert.equal((await engine.get(id))!.lastAccessAt, t0, 'peek does not touch');
     clock.advance(60_000);
-    assert.deepEqual(await engine.peek(token), { valid: false, reason: 'expired' });
-    assert.ok(await engine.store.get(id), 'still stored: validate or the sweep closes it');
+    assert.deepEqual(await engine.peek(token), {
+      valid: false,
+      reason: 'expired',
+      closedWith: 'idle_timeout',
+    });
+    assert.equal(await engine.store.get(id), null, 'closed, as validate would');
     assert.deepEqual(await engine.peek('junk'), { valid: false, reason: 'malformed' });
-    assert.equal((await engine.validate(token)).valid, false);
     assert.deepEqual(await engine.peek(token), { valid: false, reason: 'missing' });
   });
 });
