@@ -100,3 +100,38 @@ export function copyRecord(r: SessionRecord): SessionRecord {
     version: r.version,
   };
 }
+
+/**
+ * A new plain object with the own properties of `sources`, later ones winning, `drop` left
+ * out. Unlike `{ ...a, ...b }` this gives objects with the same keys in the same order the
+ * same V8 hidden class: object spread, once its call site has seen many shapes, builds a
+ * hidden class per object (measured: about 250 bytes more per session at a million sessions).
+ * `__proto__` is copied as a plain key, as spread would.
+ *
+ * @example
+ * ```ts
+ * mergeStrings({ a: '1' }, { b: '2' }); // { a: '1', b: '2' }
+ * ```
+ */
+export function mergeStrings(...sources: (Record<string, string> | undefined)[]): Record<string, string> {
+  return mergeWithout(undefined, ...sources);
+}
+
+/** mergeStrings without the keys in `drop`. */
+export function mergeWithout<T>(
+  drop: ReadonlySet<string> | undefined,
+  ...sources: (Record<string, T> | undefined)[]
+): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const source of sources) {
+    if (!source) continue;
+    for (const key of Object.keys(source)) {
+      if (drop?.has(key)) continue;
+      const value = source[key] as T;
+      if (key === '__proto__')
+        Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+      else out[key] = value;
+    }
+  }
+  return out;
+}

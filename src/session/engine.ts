@@ -14,6 +14,7 @@ import { isExpired } from '../core/deadline.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import {
+  mergeStrings,
   SESSION_STATES,
   type CloseReason,
   type JsonObject,
@@ -126,8 +127,8 @@ export class SessionEngine {
     // session.user.sessionid, .starttime and .clientip are derived from the record.
     const variables: Record<string, string> =
       state === 'inprogress'
-        ? { ...options.variables }
-        : { ...options.variables, 'session.policy.result': POLICY_RESULT[state] };
+        ? mergeStrings(options.variables)
+        : mergeStrings(options.variables, { 'session.policy.result': POLICY_RESULT[state] });
     const { evicted } = await this.store.create(
       {
         id,

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { accessProfile } from '../../src/session/profile.js';
@@ -335,5 +336,38 @@ describe('policy, users and rotation', () => {
     assert.equal(await engine.data.get(fresh.id, 'session.custom.a'), 'b');
     assert.equal(await engine.data.get(fresh.id, 'session.logon.last.password', { secure: true }), 'pw');
     assert.equal(await engine.data.get(fresh.id, 'session.user.sessionid'), fresh.id);
+  });
+});
+
+describe('memory layout', () => {
+  it('variables of the same keys share one hidden class however many sessions there are', () => {
+    // V8 tells through a natives-syntax call, so this runs in a child with the flag.
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--allow-natives-syntax',
+        '--import',
+        'tsx',
+        new URL('./fixtures/hidden-classes.ts', import.meta.url).pathname,
+      ],
+      { encoding: 'utf8' },
+    );
+    const seen = JSON.parse(out) as Record<string, boolean>;
+    assert.deepEqual(
+      { ...seen, spread: undefined },
+      { merged: true, spread: undefined, created: true, patched: true },
+    );
+  });
+
+  it('mergeStrings: later sources win, removed keys stay out, __proto__ is a plain key', async () => {
+    const { mergeStrings, mergeWithout } = await import('../../src/core/session-types.js');
+    assert.deepEqual(mergeStrings({ a: '1', b: '2' }, undefined, { b: '3' }), { a: '1', b: '3' });
+    assert.deepEqual(mergeWithout(new Set(['a']), { a: '1', b: '2' }, { a: '9', c: '3' }), {
+      b: '2',
+      c: '3',
+    });
+    const proto = mergeStrings(JSON.parse('{"__proto__":"x"}') as Record<string, string>);
+    assert.equal(Object.getPrototypeOf(proto), Object.prototype);
+    assert.equal(Object.getOwnPropertyDescriptor(proto, '__proto__')?.value, 'x');
   });
 });
