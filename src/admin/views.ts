@@ -7,7 +7,7 @@ export const MASK = '********';
 /** A session as the admin API shows it (times ISO 8601, durations in seconds). */
 export interface SessionView {
   id: string;
-  state: string;
+  state: SessionRecord['state'];
   user: string | null;
   client_ip: string | null;
   created_at: string;

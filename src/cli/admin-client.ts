@@ -2,24 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ERROR_CODES, SessionGateError, type ErrorCode } from '../core/errors.js';
 import type { SessionRecord } from '../core/session-types.js';
+import type { SessionDetailView, SessionView } from '../admin/views.js';
 import { usage } from './args.js';
 import type { Io } from './context.js';
 
-/** A session as the admin API returns it (docs/admin.md). */
-export interface ApiSession {
-  id: string;
-  state: SessionRecord['state'];
-  user: string | null;
-  client_ip: string | null;
-  created_at: string;
-  last_access_at: string;
-  expires_at: string | null;
-  idle_timeout: number;
-  lifetime: number;
-  lifetime_expires_at: string | null;
-  variables?: Record<string, string>;
-  plugins?: string[];
-}
+/** A session as the admin API returns it: the list view, plus variables and plugins from `GET /sessions/{id}`. */
+export type ApiSession = SessionView & Partial<Pick<SessionDetailView, 'variables' | 'plugins'>>;
 
 /** The token file looked for when neither --token-file nor SESSIONGATE_ADMIN_TOKEN is given. */
 export const DEFAULT_TOKEN_FILE = './var/admin.token';

@@ -9,10 +9,11 @@
  * `CI=true`, where a missing server is a failure (see `redisSkip`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { serverRequired, skipReason, track, untrack } from './processes.js';
 
 export const HOST = '127.0.0.1';
 
@@ -39,47 +40,21 @@ export interface RedisCluster {
 }
 
 const onPath = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-let warned = false;
 
 /**
  * Why the redis tests cannot run here, or `false` when they can. Prints the loud line once.
  * Under CI=true a missing server is not a skip: the caller turns the reason into a failure.
  */
 export function redisSkip(): string | false {
-  if (onPath('redis-server') && onPath('redis-cli')) return false;
-  const reason = 'redis-server is not on PATH: `apt-get install redis-server` enables the redis tests';
-  if (!warned && process.env.CI !== 'true') {
-    warned = true;
-    console.error(`\n!!! REDIS TESTS SKIPPED: ${reason} !!!\n`);
-  }
-  return reason;
+  return skipReason(
+    'REDIS',
+    onPath('redis-server') && onPath('redis-cli'),
+    'redis-server is not on PATH: `apt-get install redis-server` enables the redis tests',
+  );
 }
 
 /** True when a missing server must fail the run instead of skipping (CI). */
-export const redisRequired = (): boolean => process.env.CI === 'true';
-
-// --- process bookkeeping --------------------------------------------------------------------
-
-const live = new Set<ChildProcess>();
-let watchdog: { pidFile: string; child: ChildProcess } | undefined;
-
-/** Kill the servers if this process dies without running its exit handlers (e.g. SIGKILL). */
-function guard(pid: number): void {
-  if (!watchdog) {
-    const pidFile = join(mkdtempSync(join(tmpdir(), 'sg-redis-pids-')), 'pids');
-    writeFileSync(pidFile, '');
-    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; xargs -r kill -9 < '${pidFile}' 2>/dev/null`;
-    const child = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' });
-    child.unref();
-    watchdog = { pidFile, child };
-  }
-  appendFileSync(watchdog.pidFile, `${pid}\n`);
-}
-
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-  watchdog?.child.kill('SIGKILL');
-});
+export const redisRequired = serverRequired;
 
 /** A port where both it and its cluster bus port (+10000) can be bound right now. */
 async function freePort(): Promise<number> {
@@ -178,12 +153,11 @@ export async function startRedis(
     child = spawn('redis-server', args, { stdio: 'ignore' });
     if (child.pid === undefined) throw new Error('redis-server did not start');
     const proc = child;
-    live.add(proc);
-    guard(proc.pid!);
+    track(proc);
     gone = false;
     exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     void exited.then(() => {
-      live.delete(proc);
+      untrack(proc);
       gone = true;
     });
   };

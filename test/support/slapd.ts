@@ -16,12 +16,13 @@
  *
  * Without slapd the tests are skipped with one loud line, except under CI=true (a failure).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'ldapts';
+import { serverRequired, skipReason, track, untrack } from './processes.js';
 
 export const SLAPD = '/usr/sbin/slapd';
 export const BASE_DN = 'dc=example,dc=org';
@@ -37,41 +38,17 @@ export interface Slapd {
   stop(): Promise<void>;
 }
 
-let warned = false;
-
 /** Why the slapd tests cannot run here, or false. Prints the loud line once (not under CI). */
 export function slapdSkip(): string | false {
-  if (existsSync(SLAPD)) return false;
-  const reason = `${SLAPD} is missing: \`apt-get install slapd\` enables the ldap tests`;
-  if (!warned && process.env.CI !== 'true') {
-    warned = true;
-    console.error(`\n!!! LDAP TESTS SKIPPED: ${reason} !!!\n`);
-  }
-  return reason;
+  return skipReason(
+    'LDAP',
+    existsSync(SLAPD),
+    `${SLAPD} is missing: \`apt-get install slapd\` enables the ldap tests`,
+  );
 }
 
 /** Under CI=true a missing slapd fails the run instead of skipping. */
-export const slapdRequired = (): boolean => process.env.CI === 'true';
-
-const live = new Set<ChildProcess>();
-let watchdog: { pidFile: string; child: ChildProcess } | undefined;
-
-function guard(pid: number): void {
-  if (!watchdog) {
-    const pidFile = join(mkdtempSync(join(tmpdir(), 'sg-slapd-pids-')), 'pids');
-    writeFileSync(pidFile, '');
-    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; xargs -r kill -9 < '${pidFile}' 2>/dev/null`;
-    const child = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' });
-    child.unref();
-    watchdog = { pidFile, child };
-  }
-  appendFileSync(watchdog.pidFile, `${pid}\n`);
-}
-
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-  watchdog?.child.kill('SIGKILL');
-});
+export const slapdRequired = serverRequired;
 
 /** A loopback port that can be bound right now. */
 export function freePort(): Promise<number> {
@@ -192,8 +169,7 @@ export async function startSlapd(options: { tls?: boolean } = {}): Promise<Slapd
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  live.add(child);
-  guard(child.pid!);
+  track(child);
   let dead = false;
   void exited.then(() => (dead = true));
 
@@ -204,7 +180,7 @@ export async function startSlapd(options: { tls?: boolean } = {}): Promise<Slapd
       await exited;
       clearTimeout(timer);
     }
-    live.delete(child);
+    untrack(child);
     rmSync(dir, { recursive: true, force: true });
   };
 
