@@ -25,6 +25,15 @@ export interface RedisStoreOptions {
   connectTimeoutMs: number;
   /** Send the validations of one event-loop turn to one server as one script call (default on). */
   batch: boolean;
+  /**
+   * Keep the records validate() read and answer from them while Redis announces no change
+   * (redis-near-cache.ts; default on). A change made by another process shows here when its
+   * message arrives — normally well under a millisecond; at most `nearCacheMs` if the
+   * subscription stalls unnoticed.
+   */
+  nearCache: boolean;
+  /** How long a held record may answer without Redis being asked again, ms (default 1000). */
+  nearCacheMs: number;
 }
 
 const URL_RE = /^(rediss?)(\+cluster)?:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)(?:\/(\d*))?(?:\?([^#]*))?$/;
@@ -32,7 +41,8 @@ const URL_RE = /^(rediss?)(\+cluster)?:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+
 /**
  * `redis://[[user]:password@]host:port[/db]`, `rediss://` (TLS), `redis+cluster://h:p,h:p`
  * and `rediss+cluster://`, with options as query parameters:
- * `?prefix=sg&shards=256&durability=async|replicated&waitMs=1000&connectTimeoutMs=5000&batch=1`.
+ * `?prefix=sg&shards=256&durability=async|replicated&waitMs=1000&connectTimeoutMs=5000&batch=1`
+ * `&nearCache=1&nearCacheMs=1000`.
  *
  * @example
  * ```ts
@@ -62,25 +72,27 @@ export function parseRedisUrl(url: string): RedisStoreOptions {
     waitMs: 1000,
     connectTimeoutMs: 5000,
     batch: true,
+    nearCache: true,
+    nearCacheMs: 1000,
   };
   if (user) opts.username = decodeURIComponent(user);
   if (password !== undefined && password !== '') opts.password = decodeURIComponent(password);
   if (db) opts.db = Number(db);
   for (const [key, value] of new URLSearchParams(query ?? '')) {
     if (key === 'prefix') opts.prefix = value;
-    else if (key === 'batch') {
-      if (value !== '0' && value !== '1') throw bad('batch is 0 or 1');
-      opts.batch = value === '1';
+    else if (key === 'batch' || key === 'nearCache') {
+      if (value !== '0' && value !== '1') throw bad(`${key} is 0 or 1`);
+      opts[key] = value === '1';
     } else if (key === 'durability') {
       if (value !== 'async' && value !== 'replicated') throw bad('durability is async or replicated');
       opts.durability = value;
-    } else if (key === 'shards' || key === 'waitMs' || key === 'connectTimeoutMs') {
+    } else if (key === 'shards' || key === 'waitMs' || key === 'connectTimeoutMs' || key === 'nearCacheMs') {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1) throw bad(`${key} must be a positive whole number`);
       opts[key] = n;
     } else
       throw bad(
-        `unknown option ${JSON.stringify(key)} (prefix, shards, durability, waitMs, connectTimeoutMs, batch)`,
+        `unknown option ${JSON.stringify(key)} (prefix, shards, durability, waitMs, connectTimeoutMs, batch, nearCache, nearCacheMs)`,
       );
   }
   return opts;

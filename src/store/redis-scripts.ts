@@ -64,6 +64,10 @@ local function front(s)
   return { la = tonumber(la), exp = num(exp), expS = exp, v = tonumber(v), vS = v, tail = tail,
     idle = tonumber(idle), ld = num(ld), pd = num(pd), st = st }
 end
+-- Tell every process's near cache (redis-near-cache.ts) that this session changed or went away.
+local function inv(base, id)
+  redis.call('PUBLISH', string.match(base, '^(.*):{s:') .. ':inv', id)
+end
 -- Delete a session and append its close record (the record as stored) to the shard's stream,
 -- in this one script. Returns the stream id.
 local function close(key, id, reason, now, o, s, st)
@@ -78,6 +82,7 @@ local function close(key, id, reason, now, o, s, st)
   redis.call('HSET', meta, 'obtop', fmt(o))
   local sid = fmt(o) .. '-0'
   redis.call('XADD', base .. 'ob', sid, 'id', id, 'r', reason, 'at', fmt(now), 's', s)
+  inv(base, id)
   return sid
 end
 `;
@@ -166,6 +171,7 @@ end
 if f.v ~= tonumber(ARGV[2]) then return {2, f.vS} end
 local n = front(ARGV[4])
 redis.call('SET', SK, ARGV[4])
+inv(BASE, ID)
 if f.st ~= n.st then
   redis.call('HINCRBY', BASE .. 'count', f.st, -1)
   redis.call('HINCRBY', BASE .. 'count', n.st, 1)
@@ -181,6 +187,7 @@ if not s then return 0 end
 local f = front(s)
 if f.v ~= tonumber(ARGV[1]) then return 2 end
 redis.call('DEL', SK)
+inv(BASE, ID)
 redis.call('ZREM', DUE, ID)
 redis.call('ZREM', BASE .. 'ids', ID)
 redis.call('HINCRBY', BASE .. 'count', f.st, -1)

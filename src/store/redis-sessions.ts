@@ -6,12 +6,24 @@ import { ValidateBatcher } from './redis-batch.js';
 import { waitForReplicas, type RedisClient, type RedisStoreOptions } from './redis-connect.js';
 import { RedisIndexes, type SessionReader } from './redis-indexes.js';
 import type { RedisKeys } from './redis-keys.js';
+import type { NearCache } from './redis-near-cache.js';
 import type { ScriptRunner } from './redis-scripts.js';
 
 const MISSING: ValidateOutcome = Object.freeze({ status: 'missing' });
 const T = 't'.charCodeAt(0);
 /** Sessions whose last decoded record validate() keeps: about 1–2 kB of heap each. */
 const RECENT_MAX = 10_000;
+
+/** The last record validate() decoded for a session. */
+interface Held {
+  /** "version:byte length", what the scripts compare with the stored string. */
+  tag: string;
+  outcome: ValidateOutcome & { status: 'valid' };
+  /** May answer without Redis (near cache): admitted in this epoch, read at `readAt`. */
+  near: boolean;
+  epoch: number;
+  readAt: number;
+}
 
 /** What the compare-and-set write of a whole record found. */
 export type PutOutcome = 'written' | 'missing' | 'expired' | { conflict: number };
@@ -25,7 +37,7 @@ export class RedisSessions implements SessionReader {
   readonly indexes: RedisIndexes;
   private readonly batcher: ValidateBatcher | undefined;
   /** The records validate() decoded last, by session (see validate). */
-  private readonly recent = new Map<SessionId, { tag: string; outcome: ValidateOutcome }>();
+  private readonly recent = new Map<SessionId, Held>();
   /** Ordering clock of close records (µs, strictly increasing in this process). */
   private lastOrder = 0;
 
@@ -36,9 +48,12 @@ export class RedisSessions implements SessionReader {
     private readonly options: RedisStoreOptions,
     /** After any close: tells idle claimers (of every process) to look again. */
     private readonly onClosed: () => Promise<unknown>,
+    /** Answers from held records while Redis announces no change (absent: always ask). */
+    private readonly near?: NearCache,
   ) {
     this.indexes = new RedisIndexes(client, keys, this);
     this.batcher = options.batch ? new ValidateBatcher(client, scripts) : undefined;
+    if (near) near.onInvalidate = (id) => this.recent.delete(id);
   }
 
   /** The record as stored (one HMGET), or null. */
@@ -58,20 +73,35 @@ export class RedisSessions implements SessionReader {
    * The script is told which version of the record this process last decoded; when Redis
    * still holds exactly that (same version and byte length) and writes nothing, it answers
    * 's' instead of the record: no record on the wire, no JSON.parse. Redis decides, on every
-   * call, so the cache is never stale (a remove elsewhere is seen at once).
+   * call, so this alone is never stale.
+   *
+   * With the near cache, a held record answers without Redis when it is usable (see NearCache)
+   * and the script would give the same answer: not past its deadline, no touch due. This is
+   * the same test the script makes, on the same record.
    */
   validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome> {
+    const held = this.recent.get(id);
+    const near = this.near;
+    if (held?.near && near?.usable(held.epoch, held.readAt, now)) {
+      const r = held.outcome.record;
+      if ((r.expiresAt === null || r.expiresAt > now) && now - r.lastAccessAt < touchResolutionMs) {
+        return Promise.resolve(held.outcome);
+      }
+    }
+    const sent = near ? near.seq : 0;
     const res = touchResolutionMs === Infinity ? '1e999' : String(touchResolutionMs);
     const key = this.keys.session(id);
     const order = this.order(now);
-    const cached = this.recent.get(id);
-    const known = cached?.tag ?? '';
+    const known = held?.tag ?? '';
     const reply = this.batcher
       ? this.batcher.validate(key, String(now), res, order, known)
       : this.scripts.run('sgValidate', key, String(now), res, order, known);
     return reply.then((reply) => {
-      // 's' is only ever the answer to a `known` tag, so `cached` is there.
-      if (reply === 's' && cached) return cached.outcome;
+      // 's' is only ever the answer to a `known` tag, so `held` is there.
+      if (reply === 's' && held) {
+        if (this.recent.get(id) === held) this.admit(id, held, sent, now);
+        return held.outcome;
+      }
       if (reply === 0) {
         this.recent.delete(id);
         return MISSING;
@@ -80,8 +110,8 @@ export class RedisSessions implements SessionReader {
         // 'v' or 't' (a touch was written) + the record as JSON, assembled by the script.
         const json = reply.slice(1);
         const record = Object.freeze(decodeRecord(json));
-        const valid: ValidateOutcome = Object.freeze({ status: 'valid', record });
-        this.remember(id, `${record.version}:${Buffer.byteLength(json)}`, valid);
+        const valid = Object.freeze({ status: 'valid', record } as const);
+        this.remember(id, `${record.version}:${Buffer.byteLength(json)}`, valid, sent, now);
         return reply.charCodeAt(0) === T ? this.replicate([this.keys.session(id)]).then(() => valid) : valid;
       }
       this.recent.delete(id);
@@ -91,13 +121,36 @@ export class RedisSessions implements SessionReader {
   }
 
   /** Keeps the last decoded record of a session; the oldest entries go first past the bound. */
-  private remember(id: SessionId, tag: string, outcome: ValidateOutcome): void {
+  private remember(id: SessionId, tag: string, outcome: Held['outcome'], sent: number, now: number): void {
     this.recent.delete(id);
     if (this.recent.size >= RECENT_MAX) {
       const oldest = this.recent.keys().next();
       if (!oldest.done) this.recent.delete(oldest.value);
     }
-    this.recent.set(id, { tag, outcome });
+    const held: Held = { tag, outcome, near: false, epoch: 0, readAt: now };
+    this.admit(id, held, sent, now);
+    this.recent.set(id, held);
+  }
+
+  /** Redis just vouched for `held` (read at `sent`): may it answer on its own from now on? */
+  private admit(id: SessionId, held: Held, sent: number, now: number): void {
+    const near = this.near;
+    held.near = near !== undefined && near.admit(id, sent);
+    if (near) held.epoch = near.epoch;
+    held.readAt = now;
+  }
+
+  /**
+   * This process changed these sessions: forget what it holds, and keep a validation that was
+   * sent before the change and answers after it from being held (the script's reply and the
+   * published message may arrive in either order). Called when the change is made and again
+   * when Redis confirmed it.
+   */
+  changed(ids: readonly SessionId[]): void {
+    for (const id of ids) {
+      this.recent.delete(id);
+      this.near?.invalidate(id, false);
+    }
   }
 
   /** Insert a new record; false when the id is taken. */
@@ -107,8 +160,10 @@ export class RedisSessions implements SessionReader {
 
   /** Write `next` over the session if it is still at `version` and live at `now` (else closes it). */
   async put(next: SessionRecord, version: number, now: number): Promise<PutOutcome> {
+    this.changed([next.id]);
     const args = [String(now), String(version), this.order(now), encodeRecord(next)];
     const r = (await this.script(next.id, 'sgPut', args)) as unknown[];
+    this.changed([next.id]);
     if (r[0] === 3) return 'written';
     if (r[0] === 2) return { conflict: Number(r[1]) };
     if (r[0] === 1) {
@@ -120,15 +175,17 @@ export class RedisSessions implements SessionReader {
 
   /** Delete WITHOUT a close record if still at `version`: 'dropped' | 'missing' | 'changed'. */
   async drop(id: SessionId, version: number): Promise<'dropped' | 'missing' | 'changed'> {
-    this.recent.delete(id);
+    this.changed([id]);
     const r = await this.script(id, 'sgDrop', [String(version)]);
+    this.changed([id]);
     return r === 1 ? 'dropped' : r === 0 ? 'missing' : 'changed';
   }
 
   /** Delete + append the close record, in one script; then drop its index entries. */
   async close(id: SessionId, reason: CloseReason, now: number): Promise<CloseRecord | null> {
-    this.recent.delete(id);
+    this.changed([id]);
     const r = (await this.script(id, 'sgClose', [reason, String(now), this.order(now)])) as string[] | null;
+    this.changed([id]);
     if (!r) return null;
     const [sid, why, json] = r as [string, CloseReason, string];
     const record: CloseRecord = {

@@ -27,6 +27,7 @@ import {
 } from './redis-connect.js';
 import type { RedisIndexes } from './redis-indexes.js';
 import { RedisKeys } from './redis-keys.js';
+import { InvalidationSubscriber, NearCache, invalidationChannel } from './redis-near-cache.js';
 import { listShards } from './redis-list.js';
 import { RedisOutbox } from './redis-outbox.js';
 import { ScriptRunner } from './redis-scripts.js';
@@ -69,11 +70,21 @@ export class RedisStore implements SessionStore {
     readonly client: RedisClient,
     readonly options: RedisStoreOptions,
     durable: boolean,
+    /** The near cache (absent with nearCache=0): what it holds, whether it is live. */
+    readonly near?: NearCache,
+    private readonly subscriber?: InvalidationSubscriber,
   ) {
     this.keys = new RedisKeys(options.prefix, options.shards);
     this.capabilities = { durable, shared: true };
     this.scripts = new ScriptRunner(client);
-    this.s = new RedisSessions(client, this.scripts, this.keys, options, () => this.outbox.noteCloses());
+    this.s = new RedisSessions(
+      client,
+      this.scripts,
+      this.keys,
+      options,
+      () => this.outbox.noteCloses(),
+      near,
+    );
     this.indexes = this.s.indexes;
     this.outbox = new RedisOutbox(client, this.scripts, this.keys, (keys) => this.s.replicate(keys));
   }
@@ -83,9 +94,21 @@ export class RedisStore implements SessionStore {
     const options = typeof url === 'string' ? parseRedisUrl(url) : url;
     const keys = new RedisKeys(options.prefix, options.shards);
     const client = await connectRedis(options);
+    let subscriber: InvalidationSubscriber | undefined;
     try {
-      return new RedisStore(client, options, await inspectServer(client, options, keys));
+      const durable = await inspectServer(client, options, keys);
+      if (!options.nearCache) return new RedisStore(client, options, durable);
+      const near = new NearCache(options.nearCacheMs);
+      const channel = invalidationChannel(options.prefix);
+      subscriber = new InvalidationSubscriber(client, channel, near);
+      if (!(await subscriber.start(options.connectTimeoutMs))) {
+        throw new Error(
+          `could not subscribe to channel ${channel} for the near cache (nearCache=0 turns it off)`,
+        );
+      }
+      return new RedisStore(client, options, durable, near, subscriber);
     } catch (err) {
+      await subscriber?.stop();
       client.disconnect();
       throw unavailable(options, err);
     }
@@ -204,6 +227,7 @@ export class RedisStore implements SessionStore {
         this.s.order(now, n),
       );
       if (closed.length > 0) {
+        this.s.changed(closed.map((c) => c.sessionId));
         await Promise.all([this.indexes.forget(closed.map((c) => c.snapshot)), this.outbox.noteCloses()]);
         await this.s.replicate(closed.map((c) => this.keys.session(c.sessionId)));
       }
@@ -251,6 +275,7 @@ export class RedisStore implements SessionStore {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    await this.subscriber?.stop();
     await this.client.quit().catch(() => this.client.disconnect());
   }
 

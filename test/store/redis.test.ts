@@ -330,8 +330,8 @@ if (skip && redisRequired()) {
         }
       });
 
-      it('validate reuses the record it holds only while Redis holds the same; writes elsewhere show at once', async () => {
-        const url = `${standalone!.url}?prefix=${prefix()}`;
+      it('nearCache=0: validate reuses the record it holds only while Redis holds the same; writes elsewhere show at once', async () => {
+        const url = `${standalone!.url}?prefix=${prefix()}&nearCache=0`;
         const a = await RedisStore.open(url);
         const b = await RedisStore.open(url);
         try {
