@@ -18,7 +18,8 @@
  * request of each process (server, upstream, redis-server, autocannon) is measured around
  * each run, to show where the machine's cores go.
  *
- * BENCH_QUICK=1: one round of 2 s (smoke run). BENCH_VARIANTS=A,D,F limits the variants.
+ * BENCH_QUICK=1: one round of 2 s (smoke run). BENCH_VARIANTS=A,D,F limits the variants;
+ * BENCH_ROUNDS and BENCH_SECONDS set the rounds and the seconds per run.
  * BENCH_PROFILE=DIR writes a V8 CPU profile of every child process into DIR (--cpu-prof).
  * Without redis-server on PATH, D and E are skipped and F runs on the memory store.
  */
@@ -42,8 +43,8 @@ import {
 import { fmt, median } from './stats.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
-const ROUNDS = QUICK ? 1 : 3;
-const DURATION = QUICK ? 2 : 8;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
+const DURATION = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 8));
 const WARMUP = QUICK ? 1 : 2;
 const CONNECTIONS = 50;
 const PATH = '/app/page?x=1';

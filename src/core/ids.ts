@@ -20,14 +20,18 @@ const ID_RE = /^[0-9a-f]{32}$/;
  */
 export function newToken(): { token: SessionToken; id: SessionId } {
   const token = randomBytes(TOKEN_BYTES).toString('base64url') as SessionToken;
-  return { token, id: idOfToken(token) };
+  // Hex of the first 16 bytes, not a slice of the full hex: this id is stored with the session,
+  // and a sliced string would keep its 64-character parent alive as long as the session lives.
+  return { token, id: hash('sha256', token, 'buffer').toString('hex', 0, 16) as SessionId };
 }
 
-/** The id of a token: the first 128 bits of its SHA-256, as 32 hex characters. */
+/**
+ * The id of a token: the first 128 bits of its SHA-256, as 32 hex characters. For lookups on
+ * the request path: a slice of the full hex (a third of the cost of going through a Buffer),
+ * which shares its parent's memory, so not for ids kept long (newToken makes those).
+ */
 export function idOfToken(token: SessionToken): SessionId {
-  // Hex of the first 16 bytes, not a slice of the full hex: a sliced string would keep the
-  // 64-character parent alive for as long as the id lives (memory per session matters).
-  return hash('sha256', token, 'buffer').toString('hex', 0, 16) as SessionId;
+  return hash('sha256', token, 'hex').slice(0, 32) as SessionId;
 }
 
 export function isToken(value: unknown): value is SessionToken {

@@ -22,7 +22,8 @@ export class Watchdog {
   /** `work`'s outcome, or a rejection with `onTimeout()` if it has not settled within `ms`. */
   within<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const entry: Pending = { at: this.now() + ms, fail: () => reject(onTimeout()) };
+      // A class instance, not an object with a closure: this runs for every awaited rule.
+      const entry = new Pending(this.now() + ms, reject, onTimeout);
       this.pending.add(entry);
       this.timer ??= setInterval(() => this.check(), this.tickMs).unref();
       work.then(
@@ -43,7 +44,7 @@ export class Watchdog {
     for (const entry of this.pending) {
       if (entry.at > now) continue;
       this.pending.delete(entry);
-      entry.fail();
+      entry.reject(entry.onTimeout());
     }
     if (this.pending.size === 0 && this.timer) {
       clearInterval(this.timer);
@@ -52,7 +53,10 @@ export class Watchdog {
   }
 }
 
-interface Pending {
-  at: number;
-  fail: () => void;
+class Pending {
+  constructor(
+    readonly at: number,
+    readonly reject: (err: Error) => void,
+    readonly onTimeout: () => Error,
+  ) {}
 }

@@ -59,6 +59,13 @@ interface Flow {
  * a new `inprogress` session with the standard variables when there is none, the access
  * policy, and proxying for allowed sessions. The gateway's own URIs live under `/sg/`.
  */
+interface EventOutcome {
+  responded: boolean;
+  removed: boolean;
+  dirty: boolean;
+}
+const NO_RULES: EventOutcome = Object.freeze({ responded: false, removed: false, dirty: false });
+
 export class Gateway {
   readonly failures = { byUser: new Map<string, number>(), byClient: new Map<string, number>() };
   private readonly uris: GatewayUris;
@@ -450,14 +457,25 @@ export class Gateway {
    * Raise a rule event for this flow. Returns whether a rule answered the request (sent here,
    * unless `send` is false) and whether it removed the flow's session.
    */
-  private async event(
+  private event(
     flow: Flow,
     name: RuleEvent,
     sessionId: string | undefined,
     policy?: RuleScope['policy'],
     send = true,
-  ): Promise<{ responded: boolean; removed: boolean; dirty: boolean }> {
-    if (!flow.route.rules.has(name)) return { responded: false, removed: false, dirty: false };
+  ): EventOutcome | Promise<EventOutcome> {
+    // Most events of most requests have no rules: no promise for those.
+    if (!flow.route.rules.has(name)) return NO_RULES;
+    return this.runEvent(flow, name, sessionId, policy, send);
+  }
+
+  private async runEvent(
+    flow: Flow,
+    name: RuleEvent,
+    sessionId: string | undefined,
+    policy: RuleScope['policy'] | undefined,
+    send: boolean,
+  ): Promise<EventOutcome> {
     const scope: RuleScope = { engine: this.o.engine, logger: this.o.logger, sessionId, http: flow.http };
     if (policy) scope.policy = policy;
     if (flow.known) scope.known = flow.known;

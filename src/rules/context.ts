@@ -118,7 +118,6 @@ class HttpView implements RuleHttp {
   readonly response?: { status: number; headers: HeaderEditor };
   private parsedPath?: string;
   private parsedQuery?: URLSearchParams;
-  private cookies?: Map<string, string>;
 
   constructor(private readonly scope: HttpScope) {
     const req = scope.req;
@@ -162,16 +161,7 @@ class HttpView implements RuleHttp {
   }
 
   cookie(name: string): string | undefined {
-    if (!this.cookies) {
-      this.cookies = new Map();
-      for (const part of (this.scope.req.headers.cookie ?? '').split(';')) {
-        const eq = part.indexOf('=');
-        if (eq <= 0) continue;
-        const key = part.slice(0, eq).trim();
-        if (!this.cookies.has(key)) this.cookies.set(key, part.slice(eq + 1).trim());
-      }
-    }
-    return this.cookies.get(name);
+    return findCookie(this.scope.req.headers.cookie ?? '', name);
   }
 
   respond(status: number, options: { headers?: Record<string, string>; body?: string } = {}): void {
@@ -180,6 +170,24 @@ class HttpView implements RuleHttp {
       throw new Error(`invalid status ${status}`);
     this.scope.responded = { status, headers: options.headers ?? {}, body: options.body ?? '' };
   }
+}
+
+/**
+ * The first cookie called `name` in a Cookie header (names and values trimmed; a part without
+ * `=` or with an empty name is skipped). A scan, not a parsed map: a rule reads one or two.
+ */
+export function findCookie(header: string, name: string): string | undefined {
+  let start = 0;
+  while (start < header.length) {
+    let end = header.indexOf(';', start);
+    if (end < 0) end = header.length;
+    const eq = header.indexOf('=', start);
+    if (eq > start && eq < end && header.slice(start, eq).trim() === name) {
+      return header.slice(eq + 1, end).trim();
+    }
+    start = end + 1;
+  }
+  return undefined;
 }
 
 function httpOf(scope: HttpScope): RuleHttp {
@@ -263,7 +271,7 @@ class FlowData {
     if (this.session.closed && o.sid === undefined && scope.snapshot) return scope.snapshot.get(key, o);
     const record = scope.dirty ? undefined : scope.known?.record;
     if (record && (o.sid === undefined || o.sid === record.id) && record.id === scope.sessionId) {
-      return scope.engine.data.ofSnapshot(record).get(key, o);
+      return scope.engine.data.fromRecord(record, key, o);
     }
     return scope.engine.data.get(this.session.target(o.sid), key, o);
   }
@@ -291,19 +299,28 @@ class RuleClock {
 }
 
 class FlowContext implements RuleContext {
-  readonly session: FlowSession;
-  readonly policy: { agentId?: string; result?: 'allow' | 'deny' | 'redirect' };
   readonly ip = IP;
-  readonly clock: RuleClock;
+  private sessionView: FlowSession | undefined;
+  private clockView: RuleClock | undefined;
+  private noPolicy: { agentId?: string; result?: 'allow' | 'deny' | 'redirect' } | undefined;
 
   constructor(
     readonly event: RuleEvent,
     readonly rule: string,
     private readonly scope: RuleScope,
-  ) {
-    this.session = new FlowSession(scope, event);
-    this.policy = scope.policy ?? {};
-    this.clock = new RuleClock(scope.engine);
+  ) {}
+
+  // Built when first read: most rules touch one or two of these.
+  get session(): FlowSession {
+    return (this.sessionView ??= new FlowSession(this.scope, this.event));
+  }
+
+  get clock(): RuleClock {
+    return (this.clockView ??= new RuleClock(this.scope.engine));
+  }
+
+  get policy(): { agentId?: string; result?: 'allow' | 'deny' | 'redirect' } {
+    return this.scope.policy ?? (this.noPolicy ??= {});
   }
 
   get http(): RuleHttp {

@@ -29,6 +29,13 @@ export class RuleFailure extends Error {
   }
 }
 
+interface ChainEntry {
+  file: string;
+  handler: RuleHandler;
+  /** The failure of a handler past its deadline (made once, not per run). */
+  late: () => RuleFailure;
+}
+
 export interface LoadedRule {
   file: string;
   rules: Rules;
@@ -86,7 +93,7 @@ function firstLine(err: unknown): string {
  */
 export class RuleSet {
   readonly errors = new Map<string, number>();
-  private readonly chains = new Map<RuleEvent, { file: string; handler: RuleHandler }[]>();
+  private readonly chains = new Map<RuleEvent, ChainEntry[]>();
   private readonly watchdog: Watchdog;
 
   constructor(
@@ -104,7 +111,8 @@ export class RuleSet {
         if (!handler) continue;
         let chain = this.chains.get(event);
         if (!chain) this.chains.set(event, (chain = []));
-        chain.push({ file, handler });
+        const late = () => new RuleFailure(file, event, 'timeout', `ran past ${timeoutMs} ms`);
+        chain.push({ file, handler, late });
       }
     }
   }
@@ -121,16 +129,12 @@ export class RuleSet {
 
   /** Run the chain; `make` builds the context for each rule. Resolves when done or stopped. */
   async run(event: RuleEvent, make: (rule: string) => RuleContext, sessionId?: string): Promise<void> {
-    for (const { file, handler } of this.chains.get(event) ?? []) {
+    for (const { file, handler, late } of this.chains.get(event) ?? []) {
       try {
         let result = handler(make(file));
         // Most handlers finish without waiting on anything: no deadline needed for those.
         if (result instanceof Promise) {
-          result = await this.watchdog.within(
-            result,
-            this.timeoutMs,
-            () => new RuleFailure(file, event, 'timeout', `ran past ${this.timeoutMs} ms`),
-          );
+          result = await this.watchdog.within(result, this.timeoutMs, late);
         }
         if (result === 'stop') return;
       } catch (err) {

@@ -100,6 +100,11 @@ export class SessionData {
     return { get: (key, options = {}) => this.read(record, key, options) };
   }
 
+  /** One variable of a record already in hand (what `get` does after reading the store). */
+  fromRecord(record: SessionRecord, key: string, options: GetOptions = {}): string | undefined {
+    return this.read(record, key, options);
+  }
+
   /** Secure values re-sealed for a new session id (token rotation). */
   resealFor(record: SessionRecord, newId: SessionId): Record<string, string> {
     const out: Record<string, string> = {};

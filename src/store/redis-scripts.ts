@@ -90,8 +90,10 @@ end
 /**
  * The request path for one session (key = its record): 0 missing | {1, reason, record} it was
  * past its deadline and is now closed | 's': still live, untouched, and the same record the
- * caller holds (`known` = its "version:byte length") | 'v' or 't' (a touch was written)
- * followed by the record as JSON. A touch rewrites only the front of the string.
+ * caller holds (`known` = its "version:byte length") | 'T<expiresAt>:<byte length>': touched,
+ * and otherwise the record the caller holds (lastAccessAt = now, version + 1) | 'v' or 't' (a
+ * touch was written) followed by the record as JSON. A touch rewrites only the front of the
+ * string.
  */
 const VALIDATE_ONE = `
 local function validate(key, nowArg, res, o, known)
@@ -117,6 +119,8 @@ local function validate(key, nowArg, res, o, known)
   redis.call('SET', key, t)
   local due, id = string.sub(key, 1, -38) .. 'due', string.sub(key, -32)
   if exp == 'null' then redis.call('ZREM', due, id) else redis.call('ZADD', due, exp, id) end
+  -- The caller holds the record as it was: the new deadline and length are all it lacks.
+  if known ~= '' and known == v .. ':' .. #s then return 'T' .. exp .. ':' .. #t end
   return 't' .. t
 end
 `;

@@ -11,6 +11,7 @@ import type { ScriptRunner } from './redis-scripts.js';
 
 const MISSING: ValidateOutcome = Object.freeze({ status: 'missing' });
 const T = 't'.charCodeAt(0);
+const TOUCHED_SAME = 'T'.charCodeAt(0);
 /** Sessions whose last decoded record validate() keeps: about 1–2 kB of heap each. */
 const RECENT_MAX = 10_000;
 
@@ -105,6 +106,12 @@ export class RedisSessions implements SessionReader {
       if (reply === 0) {
         this.recent.delete(id);
         return MISSING;
+      }
+      if (typeof reply === 'string' && reply.charCodeAt(0) === TOUCHED_SAME && held) {
+        const touched = touchedCopy(held.outcome.record, reply, now);
+        const valid = Object.freeze({ status: 'valid', record: touched.record } as const);
+        this.remember(id, touched.tag, valid, sent, now);
+        return this.replicate([this.keys.session(id)]).then(() => valid);
       }
       if (typeof reply === 'string') {
         // 'v' or 't' (a touch was written) + the record as JSON, assembled by the script.
@@ -225,4 +232,25 @@ export class RedisSessions implements SessionReader {
   ): Promise<unknown> {
     return this.scripts.run(name, this.keys.session(id), ...args);
   }
+}
+
+/**
+ * The held record after the touch a 'T<expiresAt>:<byte length>' answer reports: the script
+ * wrote lastAccessAt = now, the new deadline and version + 1 and left the rest as it was.
+ */
+function touchedCopy(
+  prev: SessionRecord,
+  reply: string,
+  now: number,
+): { record: SessionRecord; tag: string } {
+  const colon = reply.indexOf(':');
+  const exp = reply.slice(1, colon);
+  const version = prev.version + 1;
+  const record = Object.freeze({
+    ...prev,
+    lastAccessAt: now,
+    expiresAt: exp === 'null' ? null : Number(exp),
+    version,
+  });
+  return { record, tag: `${version}:${reply.slice(colon + 1)}` };
 }

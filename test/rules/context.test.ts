@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ruleContext, type RuleScope } from '../../src/rules/context.js';
+import { findCookie, ruleContext, type RuleScope } from '../../src/rules/context.js';
 import { ipMatches } from '../../src/rules/ip.js';
 import { testEngine } from '../session/helpers.js';
 import { recordingLogger } from '../plugins/helpers.js';
@@ -49,6 +49,31 @@ describe('ctx.http', () => {
         assert.equal(ctx.http.path, url.pathname, `path of ${JSON.stringify(target)}`);
         assert.deepEqual([...ctx.http.query], [...url.searchParams], `query of ${JSON.stringify(target)}`);
       }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('a cookie is found as a parsed map of the header would give it (property)', () => {
+    const reference = (header: string, name: string): string | undefined => {
+      const map = new Map<string, string>();
+      for (const part of header.split(';')) {
+        const eq = part.indexOf('=');
+        if (eq <= 0) continue;
+        const key = part.slice(0, eq).trim();
+        if (!map.has(key)) map.set(key, part.slice(eq + 1).trim());
+      }
+      return map.get(name);
+    };
+    const piece = fc.constantFrom('a', 'b', 'MRHSession', '=', ';', ' ', '', 'x=1', ' a = 2 ');
+    fc.assert(
+      fc.property(
+        fc.array(piece, { maxLength: 16 }),
+        fc.constantFrom('a', 'b', 'MRHSession', ''),
+        (parts, name) => {
+          const header = parts.join('');
+          assert.equal(findCookie(header, name), reference(header, name), JSON.stringify([header, name]));
+        },
+      ),
       { numRuns: 5000 },
     );
   });

@@ -109,6 +109,10 @@ describe('near cache against redis-server', { skip: skip || undefined }, () => {
       const touched = await a.validate(s.id, T0 + 1000, 1000);
       assert.ok(touched.status === 'valid' && touched.record.lastAccessAt === T0 + 1000);
       assert.equal((await scriptCalls()) - calls, 1);
+      // Redis answered with the new deadline only; the record built from it is the stored one.
+      assert.deepEqual(touched.record, await b.get(s.id));
+      const again = await a.validate(s.id, T0 + 1010, 1000);
+      assert.equal(again.status === 'valid' && again.record, touched.record);
       // What a touch wrote is in Redis: the other process sees the new deadline.
       const seen = await b.validate(s.id, T0 + 1001, 1000);
       assert.ok(seen.status === 'valid' && seen.record.lastAccessAt === T0 + 1000);

@@ -246,11 +246,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   /** The body that arrived while an async onResponse ran. */
   held: Held | undefined;
   onDrainBound: (() => void) | undefined;
-  readonly onClientClose = (): void => {
-    if (this.done || this.res.writableFinished) return;
-    this.clientGone = true;
-    this.controller?.abort(new ClientAbortedError());
-  };
+  readonly onClientClose: () => void;
 
   constructor(
     readonly req: IncomingMessage,
@@ -258,6 +254,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     readonly onResponse: ForwardOptions['onResponse'],
     readonly resolve: (r: ForwardResult) => void,
   ) {
+    // Assigned here rather than as a class field: under tsx a field arrow is renamed with
+    // Object.defineProperty on every request (esbuild keepNames).
+    this.onClientClose = () => {
+      if (this.done || this.res.writableFinished) return;
+      this.clientGone = true;
+      this.controller?.abort(new ClientAbortedError());
+    };
     res.on('close', this.onClientClose);
   }
 
