@@ -223,7 +223,13 @@ async function check(servers: Server[]): Promise<string[]> {
   const notes: string[] = [];
   const xff = { 'x-forwarded-for': CLIENT_IP };
   for (const s of servers) {
-    const ok = await get(s.port, { cookie: `${s.cookies[0] ?? 'x=1'}; theme=dark`, ...xff });
+    // x-bench-echo: the upstream answers with the X-USERNAME it saw (only for these checks, so
+    // the timed runs carry no extra header).
+    const ok = await get(s.port, {
+      cookie: `${s.cookies[0] ?? 'x=1'}; theme=dark`,
+      'x-bench-echo': '1',
+      ...xff,
+    });
     expect(`${s.key} answers a session's request`, ok.status === 200, `status ${ok.status}`);
     const seen = ok.headers.get('x-seen-user');
     expect(

@@ -5,8 +5,9 @@
  *   node --import tsx bench/gateway/child.ts ROLE 'JSON ARGS'
  *
  * Roles:
- *   - upstream:    a tiny node:http app answering 12 bytes; it echoes the X-USERNAME it
- *                  received as `x-seen-user` so the driver can check who added it;
+ *   - upstream:    a tiny node:http app answering 12 bytes; asked with `x-bench-echo`, it
+ *                  echoes the X-USERNAME it received as `x-seen-user` so the driver can check
+ *                  who added it;
  *   - bare:        node:http + sessiongate's Upstream.forward(), no session work (the limit);
  *   - sessiongate: startGateway() with the given store (and rule files), then 1,000 `allow`
  *                  sessions created through the engine;
@@ -58,7 +59,7 @@ function closeServer(server: http.Server): Promise<void> {
 async function runUpstream(): Promise<void> {
   const server = http.createServer((req, res) => {
     req.resume();
-    const user = req.headers['x-username'];
+    const user = req.headers['x-bench-echo'] ? req.headers['x-username'] : undefined;
     res.writeHead(200, {
       'content-type': 'text/plain',
       'content-length': BODY.length,

@@ -32,7 +32,11 @@ export interface RedisStoreOptions {
    * subscription stalls unnoticed.
    */
   nearCache: boolean;
-  /** How long a held record may answer without Redis being asked again, ms (default 1000). */
+  /**
+   * How long a held record may answer without Redis being asked again, ms (default 2000). Above
+   * the engine's touch resolution (1 s), so that the touch, not this bound, decides when a busy
+   * session goes back to Redis: one call per session per second.
+   */
   nearCacheMs: number;
 }
 
@@ -42,7 +46,7 @@ const URL_RE = /^(rediss?)(\+cluster)?:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+
  * `redis://[[user]:password@]host:port[/db]`, `rediss://` (TLS), `redis+cluster://h:p,h:p`
  * and `rediss+cluster://`, with options as query parameters:
  * `?prefix=sg&shards=256&durability=async|replicated&waitMs=1000&connectTimeoutMs=5000&batch=1`
- * `&nearCache=1&nearCacheMs=1000`.
+ * `&nearCache=1&nearCacheMs=2000`.
  *
  * @example
  * ```ts
@@ -73,7 +77,7 @@ export function parseRedisUrl(url: string): RedisStoreOptions {
     connectTimeoutMs: 5000,
     batch: true,
     nearCache: true,
-    nearCacheMs: 1000,
+    nearCacheMs: 2000,
   };
   if (user) opts.username = decodeURIComponent(user);
   if (password !== undefined && password !== '') opts.password = decodeURIComponent(password);
