@@ -70,6 +70,9 @@ export type PeekResult =
   | { valid: false; reason: 'malformed' | 'missing' }
   | { valid: false; reason: 'expired'; closedWith: CloseReason };
 
+/** validate() on the request path: see SessionStore.validate. */
+const LAZY = Object.freeze({ lazyTouch: true });
+
 const POLICY_RESULT: Record<Exclude<SessionState, 'inprogress'>, string> = {
   allow: 'allowed',
   deny: 'access_denied',
@@ -202,11 +205,13 @@ export class SessionEngine {
 
   /**
    * The request-path check: is the token's session live? Counts as activity (one atomic
-   * store step; touches closer than the resolution are coalesced). Never throws for junk.
+   * store step; touches closer than the resolution are coalesced; a store holding a current
+   * copy, the redis near cache, may write the touch just after answering). Never throws for junk.
    */
   async validate(token: string): Promise<ValidateResult> {
     if (!isToken(token)) return { valid: false, reason: 'malformed' };
-    const out = await this.store.validate(idOfToken(token), this.clock.now(), this.touchResolutionMs);
+    // lazyTouch: a store holding a current copy may answer before its touch is written.
+    const out = await this.store.validate(idOfToken(token), this.clock.now(), this.touchResolutionMs, LAZY);
     if (out.status === 'valid') return { valid: true, session: out.record };
     if (out.status === 'expired') return { valid: false, reason: 'expired', closedWith: out.reason };
     return { valid: false, reason: 'missing' };

@@ -134,8 +134,16 @@ export interface SessionStore {
   /**
    * The request path: check the deadline and, when the last recorded access is at least
    * `touchResolutionMs` old, record this access; an expired session is closed in the same step.
+   * `lazyTouch`: a store that holds a current copy of the session (the redis near cache) may
+   * answer from it at once and write the due touch after answering; the record returned is
+   * then the one before the touch. Stores that answer in one step anyway ignore it.
    */
-  validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome>;
+  validate(
+    id: SessionId,
+    now: number,
+    touchResolutionMs: number,
+    options?: { lazyTouch?: boolean },
+  ): Promise<ValidateOutcome>;
   /** Apply a patch; closes (and reports missing) a session found past its deadline. */
   update(id: SessionId, patch: SessionPatch, options: UpdateOptions): Promise<WriteResult>;
   /**

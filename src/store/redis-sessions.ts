@@ -24,6 +24,8 @@ interface Held {
   near: boolean;
   epoch: number;
   readAt: number;
+  /** A touch written behind an answer (lazyTouch) is on its way. */
+  touching?: boolean;
 }
 
 /** What the compare-and-set write of a whole record found. */
@@ -78,17 +80,42 @@ export class RedisSessions implements SessionReader {
    *
    * With the near cache, a held record answers without Redis when it is usable (see NearCache)
    * and the script would give the same answer: not past its deadline, no touch due. This is
-   * the same test the script makes, on the same record.
+   * the same test the script makes, on the same record. With `lazyTouch` a usable record whose
+   * touch is due answers too, and the touch is sent behind the answer (the request does not
+   * wait for Redis; the idle deadline still moves).
    */
-  validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome> {
+  validate(
+    id: SessionId,
+    now: number,
+    touchResolutionMs: number,
+    lazyTouch = false,
+  ): Promise<ValidateOutcome> {
     const held = this.recent.get(id);
-    const near = this.near;
-    if (held?.near && near?.usable(held.epoch, held.readAt, now)) {
+    if (held?.near && this.near?.usable(held.epoch, held.readAt, now)) {
       const r = held.outcome.record;
-      if ((r.expiresAt === null || r.expiresAt > now) && now - r.lastAccessAt < touchResolutionMs) {
-        return Promise.resolve(held.outcome);
+      if (r.expiresAt === null || r.expiresAt > now) {
+        if (now - r.lastAccessAt < touchResolutionMs) return Promise.resolve(held.outcome);
+        if (lazyTouch) {
+          // Answer now; the touch goes to Redis behind the answer, one at a time per session.
+          if (!held.touching) {
+            held.touching = true;
+            this.ask(id, now, touchResolutionMs, held).catch(() => (held.touching = false));
+          }
+          return Promise.resolve(held.outcome);
+        }
       }
     }
+    return this.ask(id, now, touchResolutionMs, held);
+  }
+
+  /** The script (alone or in a batch); `held` is what this process holds of the session. */
+  private ask(
+    id: SessionId,
+    now: number,
+    touchResolutionMs: number,
+    held: Held | undefined,
+  ): Promise<ValidateOutcome> {
+    const near = this.near;
     const sent = near ? near.seq : 0;
     const res = touchResolutionMs === Infinity ? '1e999' : String(touchResolutionMs);
     const key = this.keys.session(id);

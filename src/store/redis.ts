@@ -138,8 +138,13 @@ export class RedisStore implements SessionStore {
   }
 
   /** The request path: one script call, no extra awaits between it and the caller. */
-  validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome> {
-    return this.guard(() => this.s.validate(id, now, touchResolutionMs));
+  validate(
+    id: SessionId,
+    now: number,
+    touchResolutionMs: number,
+    options?: { lazyTouch?: boolean },
+  ): Promise<ValidateOutcome> {
+    return this.guard(() => this.s.validate(id, now, touchResolutionMs, options?.lazyTouch === true));
   }
 
   /**

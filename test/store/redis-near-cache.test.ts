@@ -121,6 +121,33 @@ describe('near cache against redis-server', { skip: skip || undefined }, () => {
     }
   });
 
+  it('lazyTouch answers a held session at once and writes its due touch behind the answer, once', async () => {
+    const [a, b] = await two();
+    try {
+      const s = sampleSession({ lastAccessAt: T0 });
+      await b.create(s, {}, T0);
+      const first = await a.validate(s.id, T0 + 10, 1000);
+      const calls = await scriptCalls();
+      const lazy = { lazyTouch: true };
+      const [x, y] = await Promise.all([
+        a.validate(s.id, T0 + 1000, 1000, lazy),
+        a.validate(s.id, T0 + 1001, 1000, lazy),
+      ]);
+      assert.ok(first.status === 'valid');
+      assert.equal(x.status === 'valid' && x.record, first.record, 'answered from the held record');
+      assert.equal(y.status === 'valid' && y.record, first.record);
+      // A waiting validation queues behind the touch on the same connection, so it sees it.
+      const after = await a.validate(s.id, T0 + 1002, 1000);
+      assert.ok(after.status === 'valid' && after.record.lastAccessAt === T0 + 1000, 'the touch was written');
+      // The touch behind the two answers and the check after them went out in one batch.
+      assert.equal((await scriptCalls()) - calls, 1);
+      const seen = await b.get(s.id);
+      assert.equal(seen?.lastAccessAt, T0 + 1000);
+    } finally {
+      await Promise.all([a.dispose(), b.dispose()]);
+    }
+  });
+
   it('a change or a close made by another process shows once its message arrives', async () => {
     const [a, b] = await two();
     try {
