@@ -16,6 +16,8 @@ interface Pending {
 
 /** Sessions per script call: bounds how long one call holds the server (about 5 µs each). */
 const MAX_BATCH = 64;
+/** How long a touch written behind its answer (lazyTouch) may wait for company, ms. */
+const BEHIND_MS = 20;
 
 /**
  * Groups the validations issued in one turn of the event loop by the server that holds their
@@ -31,28 +33,61 @@ const MAX_BATCH = 64;
 export class ValidateBatcher {
   private readonly groups = new Map<string, Pending[]>();
   private scheduled = false;
+  /** Touches nobody waits for: sent with the next batch, or after BEHIND_MS at the latest. */
+  private behind: Pending[] = [];
+  private behindTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: RedisClient,
     private readonly scripts: ScriptRunner,
   ) {}
 
-  /** The raw VALIDATE answer for the session at `key`. */
-  validate(key: string, now: string, res: string, order: string, known: string): Promise<unknown> {
+  /**
+   * The raw VALIDATE answer for the session at `key`. `behind`: nobody waits for this answer
+   * (a touch written after the request was answered), so it may wait up to BEHIND_MS to share
+   * a call with others: a busy gateway's touches then cost a call per few dozen sessions.
+   */
+  validate(
+    key: string,
+    now: string,
+    res: string,
+    order: string,
+    known: string,
+    behind = false,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const node = this.nodeOf(key);
-      let group = this.groups.get(node);
-      if (!group) this.groups.set(node, (group = []));
-      group.push({ key, now, res, order, known, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // At the end of this turn of the event loop: the validations of every request whose
-        // bytes arrived in this poll phase join one batch. (process.nextTick would flush after
-        // each socket's callback: a batch per request, and a socket write per request, which
-        // on loopback costs more CPU than the script.)
-        setImmediate(() => this.flush());
+      const pending: Pending = { key, now, res, order, known, resolve, reject };
+      if (behind) {
+        this.behind.push(pending);
+        if (this.behind.length >= MAX_BATCH) this.schedule();
+        else this.behindTimer ??= setTimeout(() => this.flush(), BEHIND_MS).unref();
+        return;
       }
+      this.enqueue(pending);
+      this.schedule();
     });
+  }
+
+  private enqueue(p: Pending): void {
+    const node = this.nodeOf(p.key);
+    let group = this.groups.get(node);
+    if (!group) this.groups.set(node, (group = []));
+    group.push(p);
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // At the end of this turn of the event loop: the validations of every request whose
+    // bytes arrived in this poll phase join one batch. (process.nextTick would flush after
+    // each socket's callback: a batch per request, and a socket write per request, which
+    // on loopback costs more CPU than the script.)
+    setImmediate(() => this.flush());
+  }
+
+  /** Send everything waiting now (before the connection closes). */
+  drain(): void {
+    if (this.behind.length > 0 || this.groups.size > 0) this.flush();
   }
 
   private nodeOf(key: string): string {
@@ -62,6 +97,15 @@ export class ValidateBatcher {
 
   private flush(): void {
     this.scheduled = false;
+    // Waiting touches ride along with whatever goes out now, ahead of it: they were made first
+    // (a later validation of the same session then finds the touch written).
+    clearTimeout(this.behindTimer);
+    this.behindTimer = undefined;
+    const regular = [...this.groups.values()];
+    this.groups.clear();
+    for (const p of this.behind) this.enqueue(p);
+    this.behind = [];
+    for (const group of regular) for (const p of group) this.enqueue(p);
     const groups = [...this.groups.values()];
     this.groups.clear();
     for (const group of groups) {

@@ -99,7 +99,7 @@ export class RedisSessions implements SessionReader {
           // Answer now; the touch goes to Redis behind the answer, one at a time per session.
           if (!held.touching) {
             held.touching = true;
-            this.ask(id, now, touchResolutionMs, held).catch(() => (held.touching = false));
+            this.ask(id, now, touchResolutionMs, held, true).catch(() => (held.touching = false));
           }
           return Promise.resolve(held.outcome);
         }
@@ -108,12 +108,16 @@ export class RedisSessions implements SessionReader {
     return this.ask(id, now, touchResolutionMs, held);
   }
 
-  /** The script (alone or in a batch); `held` is what this process holds of the session. */
+  /**
+   * The script (alone or in a batch); `held` is what this process holds of the session;
+   * `behind`: a touch nobody waits for (it may wait a little to share a call).
+   */
   private ask(
     id: SessionId,
     now: number,
     touchResolutionMs: number,
     held: Held | undefined,
+    behind = false,
   ): Promise<ValidateOutcome> {
     const near = this.near;
     const sent = near ? near.seq : 0;
@@ -122,7 +126,7 @@ export class RedisSessions implements SessionReader {
     const order = this.order(now);
     const known = held?.tag ?? '';
     const reply = this.batcher
-      ? this.batcher.validate(key, String(now), res, order, known)
+      ? this.batcher.validate(key, String(now), res, order, known, behind)
       : this.scripts.run('sgValidate', key, String(now), res, order, known);
     return reply.then((reply) => {
       // 's' is only ever the answer to a `known` tag, so `held` is there.
@@ -185,6 +189,11 @@ export class RedisSessions implements SessionReader {
       this.recent.delete(id);
       this.near?.invalidate(id, false);
     }
+  }
+
+  /** Send the validations and touches still waiting for their batch. */
+  drain(): void {
+    this.batcher?.drain();
   }
 
   /** Insert a new record; false when the id is taken. */

@@ -280,6 +280,7 @@ export class RedisStore implements SessionStore {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    this.s.drain(); // touches written behind their answers go out before QUIT
     await this.subscriber?.stop();
     await this.client.quit().catch(() => this.client.disconnect());
   }

@@ -148,6 +148,34 @@ describe('near cache against redis-server', { skip: skip || undefined }, () => {
     }
   });
 
+  it('touches written behind their answers share one call; dispose sends the ones still waiting', async () => {
+    const [a, b] = await two();
+    let disposed = false;
+    try {
+      const sessions = Array.from({ length: 30 }, () => sampleSession({ lastAccessAt: T0 }));
+      await Promise.all(sessions.map((s) => b.create(s, {}, T0)));
+      await Promise.all(sessions.map((s) => a.validate(s.id, T0 + 10, 1000)));
+      const other = sampleSession({ lastAccessAt: T0 });
+      await b.create(other, {}, T0);
+      const calls = await scriptCalls();
+      const lazy = { lazyTouch: true };
+      // Answered from the held records, no I/O ...
+      const answers = sessions.slice(0, 20).map((s) => a.validate(s.id, T0 + 1000, 1000, lazy));
+      // ... and a validation someone waits for, at the end of this turn, takes their touches along.
+      const waited = a.validate(other.id, T0 + 1000, 1000);
+      assert.ok((await Promise.all(answers)).every((o) => o.status === 'valid'));
+      assert.equal((await waited).status, 'valid');
+      assert.equal((await scriptCalls()) - calls, 1, 'one call for 21 validations');
+      for (const s of sessions.slice(0, 20)) assert.equal((await b.get(s.id))?.lastAccessAt, T0 + 1000);
+      for (const s of sessions.slice(20)) await a.validate(s.id, T0 + 1500, 1000, lazy);
+      await a.dispose();
+      disposed = true;
+      for (const s of sessions.slice(20)) assert.equal((await b.get(s.id))?.lastAccessAt, T0 + 1500);
+    } finally {
+      await Promise.all([disposed ? undefined : a.dispose(), b.dispose()]);
+    }
+  });
+
   it('a change or a close made by another process shows once its message arrives', async () => {
     const [a, b] = await two();
     try {
