@@ -355,6 +355,32 @@ if (skip && redisRequired()) {
         }
       });
 
+      it('near cache in a cluster: a change made through any master reaches every process', async () => {
+        const url = `${cluster!.url}?prefix=${prefix()}`;
+        const [a, b] = [await RedisStore.open(url), await RedisStore.open(url)];
+        try {
+          // Sessions on several masters: the subscriber sits on one node, PUBLISH reaches all.
+          const sessions = Array.from({ length: 12 }, () => sampleSession({ lastAccessAt: T0 }));
+          await Promise.all(sessions.map((s) => a.create(s, {}, T0)));
+          for (const s of sessions) assert.equal((await a.validate(s.id, T0 + 10, 1000)).status, 'valid');
+          const masters = new Set(
+            sessions.map((s) =>
+              a.client instanceof Redis ? '' : (a.client.slots[keySlot(a.keys.session(s.id))]?.[0] ?? ''),
+            ),
+          );
+          assert.ok(masters.size > 1, 'the sessions sit on more than one master');
+          for (const s of sessions) {
+            const seen = a.near!.nextInvalidation(s.id);
+            await b.update(s.id, { setVariables: { 'session.custom.n': s.id } }, { now: T0 + 20 });
+            await seen;
+            const out = await a.validate(s.id, T0 + 30, 1000);
+            assert.ok(out.status === 'valid' && out.record.variables['session.custom.n'] === s.id);
+          }
+        } finally {
+          await Promise.all([a.dispose(), b.dispose()]);
+        }
+      });
+
       it('an idle claim does not look at every shard, yet sees a close made by another process at once', async () => {
         const url = `${standalone!.url}?prefix=${prefix()}`;
         const a = await RedisStore.open(url);
