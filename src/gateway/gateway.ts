@@ -117,7 +117,9 @@ export class Gateway {
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const client = clientFacts(req, this.o.trusted);
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
     if (path.startsWith('/sg/')) return this.uris.handle(req, res, client, path);
     const route = matchRoute(this.o.routes, req.headers.host ?? '', path);
     if (!route) {

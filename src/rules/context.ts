@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { findCookie } from '../core/cookie-header.js';
 import type { Logger } from '../core/logger.js';
 import type { SessionId } from '../core/ids.js';
 import { SESSION_STATES, type SessionRecord, type SessionState } from '../core/session-types.js';
@@ -170,24 +171,6 @@ class HttpView implements RuleHttp {
       throw new Error(`invalid status ${status}`);
     this.scope.responded = { status, headers: options.headers ?? {}, body: options.body ?? '' };
   }
-}
-
-/**
- * The first cookie called `name` in a Cookie header (names and values trimmed; a part without
- * `=` or with an empty name is skipped). A scan, not a parsed map: a rule reads one or two.
- */
-export function findCookie(header: string, name: string): string | undefined {
-  let start = 0;
-  while (start < header.length) {
-    let end = header.indexOf(';', start);
-    if (end < 0) end = header.length;
-    const eq = header.indexOf('=', start);
-    if (eq > start && eq < end && header.slice(start, eq).trim() === name) {
-      return header.slice(eq + 1, end).trim();
-    }
-    start = end + 1;
-  }
-  return undefined;
 }
 
 function httpOf(scope: HttpScope): RuleHttp {

@@ -90,22 +90,29 @@ export class RedisSessions implements SessionReader {
     touchResolutionMs: number,
     lazyTouch = false,
   ): Promise<ValidateOutcome> {
+    const answer = this.heldAnswer(id, now, touchResolutionMs, lazyTouch);
+    return answer ? Promise.resolve(answer) : this.ask(id, now, touchResolutionMs, this.recent.get(id));
+  }
+
+  /** What the near cache can answer on its own (see validate), or undefined: ask Redis. */
+  heldAnswer(
+    id: SessionId,
+    now: number,
+    touchResolutionMs: number,
+    lazyTouch: boolean,
+  ): ValidateOutcome | undefined {
     const held = this.recent.get(id);
-    if (held?.near && this.near?.usable(held.epoch, held.readAt, now)) {
-      const r = held.outcome.record;
-      if (r.expiresAt === null || r.expiresAt > now) {
-        if (now - r.lastAccessAt < touchResolutionMs) return Promise.resolve(held.outcome);
-        if (lazyTouch) {
-          // Answer now; the touch goes to Redis behind the answer, one at a time per session.
-          if (!held.touching) {
-            held.touching = true;
-            this.ask(id, now, touchResolutionMs, held, true).catch(() => (held.touching = false));
-          }
-          return Promise.resolve(held.outcome);
-        }
-      }
+    if (!held?.near || !this.near?.usable(held.epoch, held.readAt, now)) return undefined;
+    const r = held.outcome.record;
+    if (r.expiresAt !== null && r.expiresAt <= now) return undefined;
+    if (now - r.lastAccessAt < touchResolutionMs) return held.outcome;
+    if (!lazyTouch) return undefined;
+    // Answer now; the touch goes to Redis behind the answer, one at a time per session.
+    if (!held.touching) {
+      held.touching = true;
+      this.ask(id, now, touchResolutionMs, held, true).catch(() => (held.touching = false));
     }
-    return this.ask(id, now, touchResolutionMs, held);
+    return held.outcome;
   }
 
   /**

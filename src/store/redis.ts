@@ -144,7 +144,11 @@ export class RedisStore implements SessionStore {
     touchResolutionMs: number,
     options?: { lazyTouch?: boolean },
   ): Promise<ValidateOutcome> {
-    return this.guard(() => this.s.validate(id, now, touchResolutionMs, options?.lazyTouch === true));
+    const lazy = options?.lazyTouch === true;
+    // The near cache's answers skip the error mapping: they cannot fail.
+    const held = this.disposed ? undefined : this.s.heldAnswer(id, now, touchResolutionMs, lazy);
+    if (held) return Promise.resolve(held);
+    return this.guard(() => this.s.validate(id, now, touchResolutionMs, lazy));
   }
 
   /**

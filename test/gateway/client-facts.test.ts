@@ -27,6 +27,25 @@ describe('client address through trusted proxies', () => {
     }
   });
 
+  it('requests on one connection share an answer only while their forwarding and Accept headers agree', () => {
+    const socket = { remoteAddress: '10.1.1.1', remotePort: 40000 };
+    const on = (headers: Record<string, string>) => ({ socket, headers }) as unknown as IncomingMessage;
+    const first = clientFacts(on({ 'x-forwarded-for': '6.6.6.6' }), trusted);
+    assert.equal(clientFacts(on({ 'x-forwarded-for': '6.6.6.6' }), trusted), first, 'the same object');
+    assert.equal(clientFacts(on({ 'x-forwarded-for': '7.7.7.7' }), trusted).ip, '7.7.7.7');
+    const https = clientFacts(on({ 'x-forwarded-for': '7.7.7.7', 'x-forwarded-proto': 'https' }), trusted);
+    assert.equal(https.proto, 'https');
+    const page = clientFacts(on({ 'x-forwarded-for': '7.7.7.7', accept: 'text/html' }), trusted);
+    assert.equal(page.browser, true);
+    assert.equal(page.proto, 'http');
+    assert.equal(
+      clientFacts(on({ 'x-forwarded-for': '7.7.7.7' }), cidrList([])).ip,
+      '10.1.1.1',
+      'other trust',
+    );
+    assert.ok(Object.isFrozen(first));
+  });
+
   it('ignores the header from an untrusted peer, and junk in the chain', () => {
     const f = clientFacts(
       req('192.168.1.5', { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https' }),

@@ -24,11 +24,37 @@ function normal(ip: string): string {
   return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
 }
 
+/** The last answer on a connection, with the headers it came from. */
+interface Remembered {
+  xff: string | string[] | undefined;
+  xfp: string | string[] | undefined;
+  accept: string | undefined;
+  trusted: AddressMatcher;
+  facts: Readonly<ClientFacts>;
+}
+const LAST = Symbol('sessiongate.clientFacts');
+
 /**
  * The client address: the peer, or — when the peer is a trusted proxy — the rightmost
- * address in X-Forwarded-For that is not itself a trusted proxy.
+ * address in X-Forwarded-For that is not itself a trusted proxy. The answer is read-only; a
+ * keep-alive connection whose next request carries the same forwarding and Accept headers gets
+ * the same object (the peer of a connection does not change).
  */
-export function clientFacts(req: IncomingMessage, trusted: AddressMatcher): ClientFacts {
+export function clientFacts(req: IncomingMessage, trusted: AddressMatcher): Readonly<ClientFacts> {
+  const socket = req.socket as IncomingMessage['socket'] & { [LAST]?: Remembered };
+  const xff = req.headers['x-forwarded-for'];
+  const xfp = req.headers['x-forwarded-proto'];
+  const accept = req.headers.accept;
+  const last = socket[LAST];
+  if (last && last.xff === xff && last.xfp === xfp && last.accept === accept && last.trusted === trusted) {
+    return last.facts;
+  }
+  const facts = Object.freeze(readFacts(req, trusted));
+  socket[LAST] = { xff, xfp, accept, trusted, facts };
+  return facts;
+}
+
+function readFacts(req: IncomingMessage, trusted: AddressMatcher): ClientFacts {
   const peer = normal(req.socket.remoteAddress ?? '0.0.0.0');
   const tls = Boolean((req.socket as TLSSocket).encrypted);
   let ip = peer;

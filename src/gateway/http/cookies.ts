@@ -1,14 +1,9 @@
 /** Cookie header parsing and Set-Cookie building: the little the gateway needs of RFC 6265. */
+import { findCookie } from '../../core/cookie-header.js';
 
 /** The value of one cookie in a Cookie header, or undefined. The first occurrence wins. */
 export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
+  return header ? findCookie(header, name) : undefined;
 }
 
 /** All cookies of a Cookie header (first occurrence of each name). */
