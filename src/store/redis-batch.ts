@@ -17,7 +17,7 @@ interface Pending {
 /** Sessions per script call: bounds how long one call holds the server (about 5 µs each). */
 const MAX_BATCH = 64;
 /** How long a touch written behind its answer (lazyTouch) may wait for company, ms. */
-const BEHIND_MS = 20;
+const BEHIND_MS = 100;
 
 /**
  * Groups the validations issued in one turn of the event loop by the server that holds their
