@@ -15,6 +15,9 @@ const TOUCHED_SAME = 'T'.charCodeAt(0);
 /** Sessions whose last decoded record validate() keeps: about 1–2 kB of heap each. */
 const RECENT_MAX = 10_000;
 
+/** A touch is written behind its answer only if the session has at least this long left, ms. */
+const LAZY_MARGIN_MS = 1000;
+
 /** The last record validate() decoded for a session. */
 interface Held {
   /** "version:byte length", what the scripts compare with the stored string. */
@@ -106,7 +109,8 @@ export class RedisSessions implements SessionReader {
     const r = held.outcome.record;
     if (r.expiresAt !== null && r.expiresAt <= now) return undefined;
     if (now - r.lastAccessAt < touchResolutionMs) return held.outcome;
-    if (!lazyTouch) return undefined;
+    // A touch written behind may wait (redis-batch.ts): not when the deadline is that close.
+    if (!lazyTouch || (r.expiresAt !== null && r.expiresAt - now < LAZY_MARGIN_MS)) return undefined;
     // Answer now; the touch goes to Redis behind the answer, one at a time per session.
     if (!held.touching) {
       held.touching = true;

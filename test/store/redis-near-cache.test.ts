@@ -148,6 +148,19 @@ describe('near cache against redis-server', { skip: skip || undefined }, () => {
     }
   });
 
+  it('a session within a second of its deadline is touched before the answer, not behind it', async () => {
+    const store = await RedisStore.open(url());
+    try {
+      const s = sampleSession({ lastAccessAt: T0, idleTimeout: 2 });
+      await store.create(s, {}, T0);
+      assert.equal((await store.validate(s.id, T0 + 10, 1000)).status, 'valid');
+      const out = await store.validate(s.id, T0 + 1500, 1000, { lazyTouch: true });
+      assert.ok(out.status === 'valid' && out.record.lastAccessAt === T0 + 1500, 'waited for the touch');
+    } finally {
+      await store.dispose();
+    }
+  });
+
   it('touches written behind their answers share one call; dispose sends the ones still waiting', async () => {
     const [a, b] = await two();
     let disposed = false;
