@@ -10,7 +10,8 @@
  *   E  express + express-session + connect-redis + http-proxy-middleware on the same redis:
  *      signed cookie checked, session loaded, rolling expiry, X-USERNAME added, proxied;
  *   F  D with the four example rules (examples/rules/*.ts) loaded as global rules;
- *   G  B with the same rules: the rules' own cost, without the extra store round trips.
+ *   G  B with the same rules: the rules' own cost, without the extra store round trips;
+ *   H  D with `nearCache=0`: every validation asks Redis (what the near cache saves).
  *
  * Every request carries one of 1,000 real logged-on sessions (round-robin over the pool), so
  * each one validates a session, refreshes its idle expiry and is proxied. Every server runs
@@ -55,7 +56,7 @@ const exampleRules = ['mrhsession-401.ts', 'subnet.ts', 'x-username.ts', 'last-l
   resolve(here, '..', 'examples', 'rules', f),
 );
 
-type Key = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G';
+type Key = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G' | 'H';
 
 interface Server {
   key: Key;
@@ -270,7 +271,7 @@ async function check(servers: Server[]): Promise<string[]> {
     );
   }
   // Rolling expiry: a request one second later moves the session's idle deadline.
-  const gates = servers.filter((s) => ['B', 'C', 'D', 'F', 'G'].includes(s.key));
+  const gates = servers.filter((s) => ['B', 'C', 'D', 'F', 'G', 'H'].includes(s.key));
   const before = new Map<Key, number | null>();
   for (const s of gates) {
     const r = await ask(s.child, { type: 'lastAccess', cookie: s.cookies[1]! });
@@ -392,6 +393,11 @@ function report(servers: Server[], samples: Map<Key, Sample[]>): void {
     const r = ratio(rps('G'), rps('B'));
     console.log(`rules on the memory store (G vs B): G/B = ${r.text}, cost ${((1 - r.m) * 100).toFixed(0)}%`);
   }
+  if (has('H') && has('A')) {
+    const r = ratio(rps('H'), rps('A'));
+    const q = ratio(p99('H'), p99('A'));
+    console.log(`without the near cache (H vs A): req/s ${r.text}, p99 ${q.text}`);
+  }
   // Where the time goes: extra CPU per request over the bare proxy (F over D, G over B), per process.
   const cpuMedian = (k: Key, f: (x: Sample) => number) => median(of(k).map(f));
   for (const [k, than] of [
@@ -401,6 +407,7 @@ function report(servers: Server[], samples: Map<Key, Sample[]>): void {
     ['E', 'A'],
     ['F', base],
     ['G', 'B'],
+    ['H', 'A'],
   ] as [Key, Key | undefined][]) {
     if (!has(k) || !than || !has(than)) continue;
     const d = (f: (x: Sample) => number) => fmt(Math.round(cpuMedian(k, f) - cpuMedian(than, f)) || 0);
@@ -413,7 +420,7 @@ function report(servers: Server[], samples: Map<Key, Sample[]>): void {
 // ---- main --------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const wanted = new Set((process.env.BENCH_VARIANTS ?? 'A,B,C,D,E,F,G').split(',') as Key[]);
+  const wanted = new Set((process.env.BENCH_VARIANTS ?? 'A,B,C,D,E,F,G,H').split(',') as Key[]);
   const noRedis = redisSkip();
   const dirs: string[] = [];
   const children: ChildProcess[] = [];
@@ -428,7 +435,8 @@ async function main(): Promise<void> {
       console.log(`NOTE: ${noRedis}; D and E are skipped and F runs on the memory store`);
       wanted.delete('D');
       wanted.delete('E');
-    } else if (wanted.has('D') || wanted.has('E') || wanted.has('F')) {
+      wanted.delete('H');
+    } else if (wanted.has('D') || wanted.has('E') || wanted.has('F') || wanted.has('H')) {
       redis = await startRedis();
     }
     const up = await startChild('upstream', {});
@@ -471,6 +479,17 @@ async function main(): Promise<void> {
     await add('G', 'sessiongate, memory + 4 example rules', 'sessiongate', gw('memory', exampleRules), {
       addsUser: true,
     });
+    if (redis) {
+      await add(
+        'H',
+        'sessiongate, redis, nearCache=0',
+        'sessiongate',
+        gw(`${redis.url}?prefix=bench-h&nearCache=0`),
+        {
+          redis,
+        },
+      );
+    }
 
     console.log(
       `bench:gateway — autocannon, ${CONNECTIONS} connections, ${POOL} sessions round-robin, GET of a ${BODY.length}-byte answer, ` +
