@@ -16,6 +16,7 @@ import type { RuleEvent } from '../rules/events.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
 import type { CredentialInjector } from './credentials.js';
 import type { ForwardResult } from './proxy/errors.js';
+import type { ForwardOptions } from './proxy/upstream.js';
 import { askForInput } from './respond.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
 import { GatewayUris } from './sg-uris.js';
@@ -382,28 +383,34 @@ export class Gateway {
     cred: { name: string; value: string; state: { index: number; passwords: string[] } } | undefined,
   ): Promise<ForwardResult> {
     const { req, client, route } = flow;
-    return route.upstream.forward(req, flow.res, {
+    // Built by assignment, not spreads: this runs for every proxied request.
+    const requestHeaders: Record<string, string | null> = {
+      'x-forwarded-for': client.forwardedFor,
+      // The answer to a policy question (a one-time code) is for the gateway only.
+      'x-sessiongate-answer': null,
+    };
+    if (!route.config.forward_authorization) requestHeaders.authorization = null;
+    const edits = flow.http.requestHeaders;
+    for (const name in edits) requestHeaders[name] = edits[name] ?? null;
+    if (cred) requestHeaders[cred.name] = cred.value;
+    const options: ForwardOptions = {
       clientIp: client.peer,
       proto: client.proto,
       host: req.headers.host ?? '',
-      // A 401 is kept from the client while the store has another password to try.
-      ...(cred ? { withhold: (status: number) => status === 401 } : {}),
-      requestHeaders: {
-        'x-forwarded-for': client.forwardedFor,
-        ...(route.config.forward_authorization ? {} : { authorization: null }),
-        // The answer to a policy question (a one-time code) is for the gateway only.
-        'x-sessiongate-answer': null,
-        ...flow.http.requestHeaders,
-        ...(cred ? { [cred.name]: cred.value } : {}),
-      },
+      requestHeaders,
       stripCookies: [flow.cookie.name],
-      onResponse: route.rules.has('HTTP_RESPONSE')
-        ? async (status, headers) => {
-            await this.responseRules(flow, session, status, headers);
-            addCookies(flow, headers);
-          }
-        : (_status, headers) => addCookies(flow, headers),
-    });
+    };
+    // A 401 is kept from the client while the store has another password to try.
+    if (cred) options.withhold = (status: number) => status === 401;
+    if (route.rules.has('HTTP_RESPONSE')) {
+      options.onResponse = async (status, headers) => {
+        await this.responseRules(flow, session, status, headers);
+        addCookies(flow, headers);
+      };
+    } else if (flow.setCookies.length > 0) {
+      options.onResponse = (_status, headers) => addCookies(flow, headers);
+    }
+    return route.upstream.forward(req, flow.res, options);
   }
 
   /** HTTP_RESPONSE: rules see and edit the upstream's answer before it is sent. */
