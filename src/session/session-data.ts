@@ -97,7 +97,7 @@ export class SessionData {
 
   /** Variable access to a close snapshot (for ACCESS_SESSION_CLOSED and session_ended). */
   ofSnapshot(record: SessionRecord): VariableReader {
-    return { get: (key, options = {}) => this.read(record, key, options) };
+    return { get: (key, options) => this.fromRecord(record, key, options) };
   }
 
   /** One variable of a record already in hand (what `get` does after reading the store). */

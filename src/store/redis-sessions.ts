@@ -94,7 +94,7 @@ export class RedisSessions implements SessionReader {
     lazyTouch = false,
   ): Promise<ValidateOutcome> {
     const answer = this.heldAnswer(id, now, touchResolutionMs, lazyTouch);
-    return answer ? Promise.resolve(answer) : this.ask(id, now, touchResolutionMs, this.recent.get(id));
+    return answer ? Promise.resolve(answer) : this.ask(id, now, touchResolutionMs);
   }
 
   /** What the near cache can answer on its own (see validate), or undefined: ask Redis. */
@@ -123,11 +123,11 @@ export class RedisSessions implements SessionReader {
    * The script (alone or in a batch); `held` is what this process holds of the session;
    * `behind`: a touch nobody waits for (it may wait a little to share a call).
    */
-  private ask(
+  ask(
     id: SessionId,
     now: number,
     touchResolutionMs: number,
-    held: Held | undefined,
+    held: Held | undefined = this.recent.get(id),
     behind = false,
   ): Promise<ValidateOutcome> {
     const near = this.near;

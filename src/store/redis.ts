@@ -148,7 +148,7 @@ export class RedisStore implements SessionStore {
     // The near cache's answers skip the error mapping: they cannot fail.
     const held = this.disposed ? undefined : this.s.heldAnswer(id, now, touchResolutionMs, lazy);
     if (held) return Promise.resolve(held);
-    return this.guard(() => this.s.validate(id, now, touchResolutionMs, lazy));
+    return this.guard(() => this.s.ask(id, now, touchResolutionMs));
   }
 
   /**

@@ -92,13 +92,18 @@ describe('near cache against redis-server', { skip: skip || undefined }, () => {
     const shared = url();
     return [await RedisStore.open(shared), await RedisStore.open(shared)] as const;
   };
+  /** Two processes; `b` created a session that `a` validated once (and so holds). */
+  const heldByA = async () => {
+    const [a, b] = await two();
+    const s = sampleSession({ lastAccessAt: T0 });
+    await b.create(s, {}, T0);
+    const first = await a.validate(s.id, T0 + 10, 1000);
+    return { a, b, s, first };
+  };
 
   it('answers repeat validations without Redis until a touch is due; a touch is one call again', async () => {
-    const [a, b] = await two();
+    const { a, b, s, first } = await heldByA();
     try {
-      const s = sampleSession({ lastAccessAt: T0 });
-      await b.create(s, {}, T0);
-      const first = await a.validate(s.id, T0 + 10, 1000);
       const calls = await scriptCalls();
       for (let t = 20; t < 1000; t += 100) {
         const again = await a.validate(s.id, T0 + t, 1000);
@@ -122,11 +127,8 @@ describe('near cache against redis-server', { skip: skip || undefined }, () => {
   });
 
   it('lazyTouch answers a held session at once and writes its due touch behind the answer, once', async () => {
-    const [a, b] = await two();
+    const { a, b, s, first } = await heldByA();
     try {
-      const s = sampleSession({ lastAccessAt: T0 });
-      await b.create(s, {}, T0);
-      const first = await a.validate(s.id, T0 + 10, 1000);
       const calls = await scriptCalls();
       const lazy = { lazyTouch: true };
       const [x, y] = await Promise.all([
