@@ -1,7 +1,8 @@
 /**
  * sessiongate against a bare proxy and against express-session (npm run bench:gateway;
- * issues 5 and 6). In one run, interleaved (A B C D E F, A B C D E F, ...), autocannon with
- * 50 connections GETs a 12-byte upstream answer through:
+ * issues 5 and 6). In one run, interleaved with the bare proxy between every two runs
+ * (A B A C A D ... A H A, then the next round), autocannon with 50 connections GETs a 12-byte
+ * upstream answer through:
  *
  *   A  bare proxy: node:http + sessiongate's Upstream.forward(), no session work (the limit);
  *   B  sessiongate, memory store;
@@ -325,18 +326,27 @@ function range(values: number[], digits = 0): string {
   return `${fmt(median(values), digits)} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)})`;
 }
 
-/** Median (min–max) of per-round ratios a_i / b_i: each round's pair ran back to back. */
+/** Median (min–max) of per-round ratios a_i / b_i. */
 function ratio(a: number[], b: number[]): { m: number; text: string } {
   const r = a.map((x, i) => x / b[i]!);
   const m = median(r);
   return { m, text: `${m.toFixed(2)}× (${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)})` };
 }
 
-function report(servers: Server[], samples: Map<Key, Sample[]>): void {
+/**
+ * `refs`: for each variant, per round, the mean of the A runs just before and just after it.
+ * Ratios to A use that reference; ratios between two variants (F vs D) compare each one's
+ * ratio to its own A, so drift between the two runs cancels too.
+ */
+function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, Sample[]>): void {
   const of = (k: Key) => samples.get(k) ?? [];
   const rps = (k: Key) => of(k).map((s) => s.rps);
   const p99 = (k: Key) => of(k).map((s) => s.p99);
   const has = (k: Key) => of(k).length > 0;
+  const refRps = (k: Key) => (refs.get(k) ?? []).map((s) => s.rps);
+  const refP99 = (k: Key) => (refs.get(k) ?? []).map((s) => s.p99);
+  /** req/s relative to the variant's own A reference (raw req/s without A). */
+  const norm = (k: Key) => (refs.has(k) ? rps(k).map((x, i) => x / refRps(k)[i]!) : rps(k));
   const cores = cpus().length;
   console.log('');
   console.log('| | variant | req/s, median (min–max) | p50 ms | p99 ms | req/s vs A | p99 vs A | errors |');
@@ -353,8 +363,8 @@ function report(servers: Server[], samples: Map<Key, Sample[]>): void {
         2,
       ),
       range(p99(s.key), 2),
-      vsA ? ratio(rps(s.key), rps('A')).text : '–',
-      vsA ? ratio(p99(s.key), p99('A')).text : '–',
+      vsA ? ratio(rps(s.key), refRps(s.key)).text : '–',
+      vsA ? ratio(p99(s.key), refP99(s.key)).text : '–',
       String(ss.reduce((a, x) => a + x.errors, 0)),
     ];
     console.log(`| ${cells.join(' | ')} |`);
@@ -383,32 +393,32 @@ function report(servers: Server[], samples: Map<Key, Sample[]>): void {
   console.log('');
   const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
   if (has('D') && has('A')) {
-    const r = ratio(rps('D'), rps('A'));
+    const r = ratio(rps('D'), refRps('D'));
     console.log(`target: D req/s >= 0.8x A: ${r.text} — ${verdict(r.m >= 0.8)}`);
-    const q = ratio(p99('D'), p99('A'));
+    const q = ratio(p99('D'), refP99('D'));
     console.log(`target: D p99 <= 1.3x A: ${q.text} — ${verdict(q.m <= 1.3)}`);
   }
   if (has('D') && has('E')) {
-    const r = ratio(rps('D'), rps('E'));
+    const r = ratio(norm('D'), norm('E'));
     console.log(
       `target: D req/s >= 2x E (express-session + connect-redis): ${r.text} — ${verdict(r.m >= 2)}`,
     );
   }
   const base: Key | undefined = has('D') ? 'D' : has('B') ? 'B' : undefined;
   if (has('F') && base) {
-    const r = ratio(rps('F'), rps(base));
+    const r = ratio(norm('F'), norm(base));
     const cost = (1 - r.m) * 100;
     console.log(
       `target: rules cost <= 10% of throughput (F vs ${base}): F/${base} = ${r.text}, cost ${cost.toFixed(0)}% — ${verdict(cost <= 10)}`,
     );
   }
   if (has('G') && has('B')) {
-    const r = ratio(rps('G'), rps('B'));
+    const r = ratio(norm('G'), norm('B'));
     console.log(`rules on the memory store (G vs B): G/B = ${r.text}, cost ${((1 - r.m) * 100).toFixed(0)}%`);
   }
   if (has('H') && has('A')) {
-    const r = ratio(rps('H'), rps('A'));
-    const q = ratio(p99('H'), p99('A'));
+    const r = ratio(rps('H'), refRps('H'));
+    const q = ratio(p99('H'), refP99('H'));
     console.log(`without the near cache (H vs A): req/s ${r.text}, p99 ${q.text}`);
   }
   // Where the time goes: extra CPU per request over the bare proxy (F over D, G over B), per process.
@@ -514,18 +524,37 @@ async function main(): Promise<void> {
     for (const n of await check(servers)) console.log(`check: ${n}`);
     for (const s of servers) await load(s, up.child, WARMUP);
     const samples = new Map<Key, Sample[]>(servers.map((s) => [s.key, []]));
+    const refs = new Map<Key, Sample[]>();
+    const show = (round: number, s: Server, x: Sample) =>
+      console.log(
+        `  round ${round} ${s.key} ${s.label.padEnd(40)} ${fmt(x.rps).padStart(7)} req/s  p50 ${fmt(x.p50, 2).padStart(5)} ms  p99 ${fmt(x.p99, 2).padStart(6)} ms (autocannon ${x.p99Whole})  ` +
+          `CPU µs/req ${fmt(x.cpu.server)} + ${fmt(x.cpu.upstream)} + ${fmt(x.cpu.redis)} + ${fmt(x.cpu.bench)}` +
+          (x.errors ? `  ERRORS ${x.errors}` : ''),
+      );
+    const run = async (round: number, s: Server) => {
+      const x = await load(s, up.child, DURATION);
+      samples.get(s.key)?.push(x);
+      show(round, s, x);
+      return x;
+    };
+    // With A: A B A C A D ... A, so every variant has an A run just before and just after it,
+    // and its reference is their mean. The host's speed drifts over minutes (other work on
+    // the same cores); a fixed order A B C ... H put H seven runs away from its A.
+    const bare = servers.find((s) => s.key === 'A');
+    const others = servers.filter((s) => s !== bare);
+    let before = bare ? await run(1, bare) : undefined;
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const s of servers) {
-        const x = await load(s, up.child, DURATION);
-        samples.get(s.key)?.push(x);
-        console.log(
-          `  round ${round} ${s.key} ${s.label.padEnd(40)} ${fmt(x.rps).padStart(7)} req/s  p50 ${fmt(x.p50, 2).padStart(5)} ms  p99 ${fmt(x.p99, 2).padStart(6)} ms (autocannon ${x.p99Whole})  ` +
-            `CPU µs/req ${fmt(x.cpu.server)} + ${fmt(x.cpu.upstream)} + ${fmt(x.cpu.redis)} + ${fmt(x.cpu.bench)}` +
-            (x.errors ? `  ERRORS ${x.errors}` : ''),
-        );
+      for (const s of others) {
+        await run(round, s);
+        if (!bare || !before) continue;
+        const after = await run(round, bare);
+        const ref = { ...before, rps: (before.rps + after.rps) / 2, p99: (before.p99 + after.p99) / 2 };
+        refs.set(s.key, [...(refs.get(s.key) ?? []), ref]);
+        before = after;
       }
+      if (others.length === 0 && bare) await run(round, bare);
     }
-    report(servers, samples);
+    report(servers, samples, refs);
     console.log(
       `load average at the end: ${loadavg()
         .map((l) => l.toFixed(2))
