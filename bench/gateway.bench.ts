@@ -43,6 +43,7 @@ import {
   type ChildMessage,
   type ChildReply,
   type ExpressArgs,
+  type GcTotals,
   type SessiongateArgs,
 } from './gateway/common.js';
 import { fmt, Latencies, median } from './stats.js';
@@ -86,6 +87,8 @@ interface Sample {
   errors: number;
   /** CPU µs per request of each process. */
   cpu: { server: number; upstream: number; redis: number; bench: number };
+  /** The server process's garbage collections per 1,000 requests: counts, and ms paused. */
+  gc: GcTotals;
 }
 
 // ---- child processes -----------------------------------------------------------------------
@@ -138,9 +141,11 @@ function ask(child: ChildProcess, m: ChildMessage): Promise<ChildReply> {
   });
 }
 
-async function cpuOf(child: ChildProcess): Promise<number> {
+const NO_GC: GcTotals = { minor: 0, major: 0, ms: 0 };
+
+async function usageOf(child: ChildProcess): Promise<{ us: number; gc: GcTotals }> {
   const r = await ask(child, { type: 'cpu' });
-  return r.type === 'cpu' ? r.us : 0;
+  return r.type === 'cpu' ? r : { us: 0, gc: NO_GC };
 }
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -169,7 +174,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 async function load(s: Server, upstream: ChildProcess, duration: number): Promise<Sample> {
   const redisPid = s.redis?.pid;
-  const [server0, up0] = [await cpuOf(s.child), await cpuOf(upstream)];
+  const [server0, up0] = [await usageOf(s.child), await usageOf(upstream)];
   const redis0 = redisPid ? procCpu(redisPid) : 0;
   const self0 = process.cpuUsage();
   let next = 0;
@@ -202,7 +207,7 @@ async function load(s: Server, upstream: ChildProcess, duration: number): Promis
   });
   const r = await instance;
   const self = process.cpuUsage(self0);
-  const [server1, up1] = [await cpuOf(s.child), await cpuOf(upstream)];
+  const [server1, up1] = [await usageOf(s.child), await usageOf(upstream)];
   const redis1 = redisPid ? procCpu(redisPid) : 0;
   const n = Math.max(1, r.requests.total);
   return {
@@ -212,10 +217,15 @@ async function load(s: Server, upstream: ChildProcess, duration: number): Promis
     p99Whole: r.latency.p99,
     errors: r.errors + r.timeouts + r.non2xx,
     cpu: {
-      server: (server1 - server0) / n,
-      upstream: (up1 - up0) / n,
+      server: (server1.us - server0.us) / n,
+      upstream: (up1.us - up0.us) / n,
       redis: (redis1 - redis0) / n,
       bench: (self.user + self.system) / n,
+    },
+    gc: {
+      minor: ((server1.gc.minor - server0.gc.minor) * 1000) / n,
+      major: ((server1.gc.major - server0.gc.major) * 1000) / n,
+      ms: ((server1.gc.ms - server0.gc.ms) * 1000) / n,
     },
   };
 }
@@ -371,9 +381,9 @@ function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, S
   }
   console.log('');
   console.log(
-    `| | CPU µs per request, median | server | upstream | redis-server | autocannon | all | ${cores} cores ÷ all = ceiling req/s |`,
+    `| | CPU µs per request, median | server | upstream | redis-server | autocannon | all | ${cores} cores ÷ all = ceiling req/s | server GCs per 1k req: scavenges, mark-compacts | server GC ms per 1k req |`,
   );
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const s of servers) {
     const ss = of(s.key);
     const m = (f: (x: Sample) => number) => median(ss.map(f));
@@ -387,6 +397,17 @@ function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, S
       fmt(m((x) => x.cpu.bench)),
       fmt(all),
       fmt((cores * 1e6) / all),
+      `${fmt(
+        m((x) => x.gc.minor),
+        2,
+      )}, ${fmt(
+        m((x) => x.gc.major),
+        2,
+      )}`,
+      fmt(
+        m((x) => x.gc.ms),
+        1,
+      ),
     ];
     console.log(`| ${cells.join(' | ')} |`);
   }
@@ -528,7 +549,8 @@ async function main(): Promise<void> {
     const show = (round: number, s: Server, x: Sample) =>
       console.log(
         `  round ${round} ${s.key} ${s.label.padEnd(40)} ${fmt(x.rps).padStart(7)} req/s  p50 ${fmt(x.p50, 2).padStart(5)} ms  p99 ${fmt(x.p99, 2).padStart(6)} ms (autocannon ${x.p99Whole})  ` +
-          `CPU µs/req ${fmt(x.cpu.server)} + ${fmt(x.cpu.upstream)} + ${fmt(x.cpu.redis)} + ${fmt(x.cpu.bench)}` +
+          `CPU µs/req ${fmt(x.cpu.server)} + ${fmt(x.cpu.upstream)} + ${fmt(x.cpu.redis)} + ${fmt(x.cpu.bench)}  ` +
+          `GC/1k req ${fmt(x.gc.minor, 2)} + ${fmt(x.gc.major, 2)}, ${fmt(x.gc.ms, 1)} ms` +
           (x.errors ? `  ERRORS ${x.errors}` : ''),
       );
     const run = async (round: number, s: Server) => {

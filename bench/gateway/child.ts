@@ -22,6 +22,7 @@
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { join } from 'node:path';
 import type { Logger } from '../../src/core/logger.js';
 import { startGateway } from '../../src/gateway/assemble.js';
@@ -162,10 +163,22 @@ async function runExpress(a: ExpressArgs): Promise<void> {
   ready(app.server, cookies);
 }
 
+// Garbage collections of this process: young-generation scavenges are short and frequent,
+// the others (mark-compact of the old generation) long and what a long-lived heap pays for.
+const gc = { minor: 0, major: 0, ms: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as { detail?: { kind?: number } }).detail?.kind;
+    if (kind === constants.NODE_PERFORMANCE_GC_MINOR) gc.minor++;
+    else gc.major++;
+    gc.ms += e.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
+
 process.on('message', (m: ChildMessage) => {
   if (m.type === 'cpu') {
     const u = process.cpuUsage();
-    process.send?.({ type: 'cpu', us: u.user + u.system });
+    process.send?.({ type: 'cpu', us: u.user + u.system, gc: { ...gc } });
   } else if (m.type === 'lastAccess') {
     void lastAccess(m.cookie).then((at) => process.send?.({ type: 'lastAccess', at }));
   }

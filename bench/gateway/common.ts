@@ -23,4 +23,11 @@ export interface ExpressArgs {
 }
 
 export type ChildMessage = { type: 'cpu' } | { type: 'lastAccess'; cookie: string };
-export type ChildReply = { type: 'cpu'; us: number } | { type: 'lastAccess'; at: number | null };
+/** Garbage collections since the child started: counts by kind and their total duration. */
+export interface GcTotals {
+  minor: number;
+  major: number;
+  ms: number;
+}
+export type ChildReply =
+  { type: 'cpu'; us: number; gc: GcTotals } | { type: 'lastAccess'; at: number | null };
