@@ -22,6 +22,7 @@
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Session } from 'node:inspector';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { join } from 'node:path';
 import type { Logger } from '../../src/core/logger.js';
@@ -183,10 +184,33 @@ process.on('message', (m: ChildMessage) => {
     void lastAccess(m.cookie).then((at) => process.send?.({ type: 'lastAccess', at }));
   }
 });
+// BENCH_HEAP_PROFILE=DIR: sample every allocation site, garbage included (what --heap-prof
+// leaves out), and write DIR/<role>-<pid>.heapprofile at the end (open it in Chrome DevTools).
+const heapDir = process.env.BENCH_HEAP_PROFILE;
+const heap = heapDir ? new Session() : undefined;
+if (heap) {
+  heap.connect();
+  heap.post('HeapProfiler.startSampling', {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+}
+function writeHeapProfile(): Promise<void> {
+  return new Promise((resolve) => {
+    if (!heap || !heapDir) return resolve();
+    heap.post('HeapProfiler.stopSampling', (err, r) => {
+      if (!err) writeFileSync(join(heapDir, `${role}-${process.pid}.heapprofile`), JSON.stringify(r.profile));
+      resolve();
+    });
+  });
+}
+
 process.on('SIGTERM', () => {
   const force = setTimeout(() => process.exit(1), 5000);
   force.unref();
-  void stop()
+  void writeHeapProfile()
+    .then(() => stop())
     .catch((err: unknown) => console.error(`stop failed: ${(err as Error).message}`))
     .finally(() => process.exit(0));
 });

@@ -36,6 +36,8 @@ export interface GatewayOptions {
   observeRequest?: (route: string, status: number, seconds: number) => void;
 }
 
+const NO_SESSION: Promise<undefined> = Promise.resolve(undefined);
+
 /**
  * The request path of sessiongate (DESIGN §6): route, session check (one store step),
  * a new `inprogress` session with the standard variables when there is none, the access
@@ -56,18 +58,27 @@ export class Gateway {
   /** The node:http request listener. Never throws; errors become a 500 page and a log line. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (this.o.observeRequest) this.observe(req, res, this.o.observeRequest);
-    this.serve(req, res).catch((err: unknown) => {
-      this.o.logger.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'request failed');
-      sendProblem(
-        res,
-        wantsHtml(req),
-        500,
-        'SG_ERR_INTERNAL',
-        'Something went wrong',
-        'The gateway could not handle this request.',
-      );
-    });
+    let answered: void | Promise<void>;
+    try {
+      answered = this.serve(req, res);
+    } catch (err) {
+      this.failed(req, res, err);
+      return;
+    }
+    answered?.catch((err: unknown) => this.failed(req, res, err));
   };
+
+  private failed(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    this.o.logger.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'request failed');
+    sendProblem(
+      res,
+      wantsHtml(req),
+      500,
+      'SG_ERR_INTERNAL',
+      'Something went wrong',
+      'The gateway could not handle this request.',
+    );
+  }
 
   /** The node:http 'upgrade' listener: WebSockets of allowed sessions pass through. */
   readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -94,7 +105,11 @@ export class Gateway {
     });
   }
 
-  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * Not an async function: a request with a live, allowed session goes through two `then`s
+   * (the store's answer, the upstream's) and allocates no suspended frames on the way.
+   */
+  private serve(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
     const client = clientFacts(req, this.o.trusted);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -120,12 +135,19 @@ export class Gateway {
       setCookies: [],
       http: { req, requestHeaders: {} },
     };
-    let session = route.rules.has('HTTP_REQUEST') ? await this.beforeAccess(flow) : await this.current(flow);
-    if (session === null) return; // a rule answered
-    if (!session) {
-      session = await this.start(flow);
-      if (!session) return;
-    }
+    const found = route.rules.has('HTTP_REQUEST') ? this.beforeAccess(flow) : this.current(flow);
+    return found.then((session) => {
+      if (session === null) return; // a rule answered
+      if (session?.state === 'allow') return this.forwarding.proxy(flow, session);
+      return this.withoutAccess(flow, session);
+    });
+  }
+
+  /** No allowed session yet: start one, run the policy, answer with its outcome. */
+  private async withoutAccess(flow: Flow, found: SessionRecord | undefined): Promise<void> {
+    const { req, client } = flow;
+    let session = found ?? (await this.start(flow));
+    if (!session) return;
     if (session.state === 'inprogress') {
       const input: PolicyInput = {};
       if (!client.browser) {
@@ -174,18 +196,19 @@ export class Gateway {
   }
 
   /** The live session of the request's cookie in the route's profile, if any. */
-  private async current(flow: Flow): Promise<SessionRecord | undefined> {
+  private current(flow: Flow): Promise<SessionRecord | undefined> {
     const token = readCookie(flow.req.headers.cookie, flow.cookie.name);
-    if (!token) return undefined;
-    const v = await this.o.engine.validate(token);
-    if (!v.valid) {
-      flow.known = { token };
-      return undefined;
-    }
-    // A session of another profile exists but is not this route's: rules must ask the store.
-    if (v.session.profile !== flow.route.profileName) return undefined;
-    flow.known = { token, record: v.session };
-    return v.session;
+    if (!token) return NO_SESSION;
+    return this.o.engine.validate(token).then((v) => {
+      if (!v.valid) {
+        flow.known = { token };
+        return undefined;
+      }
+      // A session of another profile exists but is not this route's: rules must ask the store.
+      if (v.session.profile !== flow.route.profileName) return undefined;
+      flow.known = { token, record: v.session };
+      return v.session;
+    });
   }
 
   /** A new `inprogress` session with APM's standard variables; undefined if refused (answered). */

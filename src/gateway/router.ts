@@ -36,13 +36,24 @@ export function engineProfile(name: string, p: ProfileConfig): AccessProfile {
   });
 }
 
+/** Made once per profile (plain and TLS) rather than once per request. */
+const cookieCache = new WeakMap<ProfileConfig, readonly [SessionCookieOptions, SessionCookieOptions]>();
+
+/** The session cookie's options for a profile, on a plain or a TLS connection (read-only). */
 export function cookieOptions(p: ProfileConfig, tls: boolean): SessionCookieOptions {
-  return {
-    name: p.cookie.name,
-    secure: p.cookie.secure === 'auto' ? tls : p.cookie.secure,
-    sameSite: p.cookie.same_site,
-    domain: p.cookie.domain,
-  };
+  let both = cookieCache.get(p);
+  if (!both) {
+    const of = (secure: boolean): SessionCookieOptions =>
+      Object.freeze({
+        name: p.cookie.name,
+        secure: p.cookie.secure === 'auto' ? secure : p.cookie.secure,
+        sameSite: p.cookie.same_site,
+        domain: p.cookie.domain,
+      });
+    both = [of(false), of(true)];
+    cookieCache.set(p, both);
+  }
+  return both[tls ? 1 : 0];
 }
 
 /** `*`, an exact host, or `*.example.org` (any subdomain). */

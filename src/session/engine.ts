@@ -21,7 +21,7 @@ import {
   type SessionRecord,
   type SessionState,
 } from '../core/session-types.js';
-import type { ListPage, ListQuery, SessionPatch, SessionStore } from '../store/contract.js';
+import type { ListPage, ListQuery, SessionPatch, SessionStore, ValidateOutcome } from '../store/contract.js';
 import { CloseDispatcher, type CloseHandler, type SubscriberOptions } from './dispatcher.js';
 import type { Keyring } from './keyring.js';
 import { accessProfile, effectiveConfig, limitsOf, type AccessProfile } from './profile.js';
@@ -72,6 +72,12 @@ export type PeekResult =
 
 /** validate() on the request path: see SessionStore.validate. */
 const LAZY = Object.freeze({ lazyTouch: true });
+
+function validateResult(out: ValidateOutcome): ValidateResult {
+  if (out.status === 'valid') return { valid: true, session: out.record };
+  if (out.status === 'expired') return { valid: false, reason: 'expired', closedWith: out.reason };
+  return { valid: false, reason: 'missing' };
+}
 
 const POLICY_RESULT: Record<Exclude<SessionState, 'inprogress'>, string> = {
   allow: 'allowed',
@@ -208,13 +214,18 @@ export class SessionEngine {
    * store step; touches closer than the resolution are coalesced; a store holding a current
    * copy, the redis near cache, may write the touch just after answering). Never throws for junk.
    */
-  async validate(token: string): Promise<ValidateResult> {
-    if (!isToken(token)) return { valid: false, reason: 'malformed' };
+  validate(token: string): Promise<ValidateResult> {
+    if (!isToken(token)) return Promise.resolve({ valid: false, reason: 'malformed' });
     // lazyTouch: a store holding a current copy may answer before its touch is written.
-    const out = await this.store.validate(idOfToken(token), this.clock.now(), this.touchResolutionMs, LAZY);
-    if (out.status === 'valid') return { valid: true, session: out.record };
-    if (out.status === 'expired') return { valid: false, reason: 'expired', closedWith: out.reason };
-    return { valid: false, reason: 'missing' };
+    // Not an async function: this runs on every request, and a `then` costs less than a
+    // suspended async frame.
+    try {
+      return this.store
+        .validate(idOfToken(token), this.clock.now(), this.touchResolutionMs, LAZY)
+        .then(validateResult);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /**

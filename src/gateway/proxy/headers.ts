@@ -54,8 +54,8 @@ export interface RequestHeaderOptions {
   /** Header changes applied last: a string sets (replaces) the header, null removes it.
    * Hop-by-hop names and Expect are ignored here. */
   requestHeaders?: Record<string, string | null>;
-  /** Cookie names to remove from Cookie. */
-  stripCookies?: readonly string[];
+  /** Cookie names to remove from Cookie (a Set may be reused across requests). */
+  stripCookies?: readonly string[] | ReadonlySet<string>;
 }
 
 /** The tokens of every Connection header value, lowercased, or null when there is none. */
@@ -109,19 +109,17 @@ export function buildRequestHeaders(rawHeaders: readonly string[], o: RequestHea
     }
   }
 
+  // The changes by lowercase name: the object itself when its names are lowercase already (the
+  // usual case; no copy per request). x-forwarded-for among them is the chain, not an override.
   const changes = o.requestHeaders;
-  let overridden: Set<string> | undefined;
-  if (changes) {
-    overridden = new Set();
-    for (const key of Object.keys(changes)) {
-      const k = key.toLowerCase();
-      if (k === 'x-forwarded-for') {
-        const v = changes[key];
-        chain = v === null || v === undefined || v.trim() === '' ? undefined : v.trim();
-      } else overridden.add(k);
-    }
+  const byLowerName = changes && lowercaseKeys(changes);
+  if (byLowerName && Object.hasOwn(byLowerName, 'x-forwarded-for')) {
+    const v = byLowerName['x-forwarded-for'];
+    chain = v === null || v === undefined || v.trim() === '' ? undefined : v.trim();
   }
-  const strip = o.stripCookies && o.stripCookies.length > 0 ? new Set(o.stripCookies) : undefined;
+  const overridden = (name: string) => byLowerName !== undefined && Object.hasOwn(byLowerName, name);
+  const names = o.stripCookies;
+  const strip = names === undefined ? undefined : 'has' in names ? names : new Set(names);
 
   // Pass 2: copy what may pass.
   const out: string[] = [];
@@ -140,13 +138,13 @@ export function buildRequestHeaders(rawHeaders: readonly string[], o: RequestHea
       continue;
     }
     if (HOP_BY_HOP.has(lower) || REQUEST_DROPPED.has(lower)) continue;
-    if (tokens?.has(lower) || overridden?.has(lower)) continue;
+    if (tokens?.has(lower) || overridden(lower)) continue;
     if (lower === 'content-length') {
       // Node has already rejected conflicting values; an identical repeat is dropped (undici
       // refuses duplicates).
       if (sawContentLength) continue;
       sawContentLength = true;
-    } else if (lower === 'cookie' && strip) {
+    } else if (lower === 'cookie' && strip && strip.size > 0) {
       value = stripCookieValue(value, strip);
       if (value === '') continue;
     }
@@ -154,11 +152,11 @@ export function buildRequestHeaders(rawHeaders: readonly string[], o: RequestHea
   }
 
   out.push('x-forwarded-for', chain === undefined ? o.clientIp : `${chain}, ${o.clientIp}`);
-  if (!overridden?.has('x-forwarded-proto')) out.push('x-forwarded-proto', o.proto);
-  if (!overridden?.has('x-forwarded-host')) out.push('x-forwarded-host', o.host);
-  if (o.preserveHost && !overridden?.has('host')) out.push('host', o.host);
+  if (!overridden('x-forwarded-proto')) out.push('x-forwarded-proto', o.proto);
+  if (!overridden('x-forwarded-host')) out.push('x-forwarded-host', o.host);
+  if (o.preserveHost && !overridden('host')) out.push('host', o.host);
   if (changes) {
-    for (const key of Object.keys(changes)) {
+    for (const key in changes) {
       const v = changes[key];
       if (v === null || v === undefined) continue;
       const k = key.toLowerCase();
@@ -168,6 +166,18 @@ export function buildRequestHeaders(rawHeaders: readonly string[], o: RequestHea
     }
   }
   return out;
+}
+
+/** `o` when its keys are lowercase already, else a copy with lowercase keys (the last one wins). */
+function lowercaseKeys<T>(o: Record<string, T>): Record<string, T> {
+  for (const k in o) {
+    if (k !== k.toLowerCase()) {
+      const lower: Record<string, T> = {};
+      for (const key in o) lower[key.toLowerCase()] = o[key] as T;
+      return lower;
+    }
+  }
+  return o;
 }
 
 /**

@@ -20,7 +20,7 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { BadResponseError, ClientAbortedError, classifyError } from './errors.js';
 import type { ForwardResult } from './errors.js';
-import { buildRequestHeaders, stripResponseHeaders } from './headers.js';
+import { buildRequestHeaders, stripResponseHeaders, type RequestHeaderOptions } from './headers.js';
 import { proxyUpgrade } from './websocket.js';
 
 export { BadResponseError, ClientAbortedError, classifyError } from './errors.js';
@@ -64,8 +64,8 @@ export interface ForwardOptions {
    */
   requestHeaders?: Record<string, string | null>;
   /** Cookie names to remove from the Cookie header (the gateway's session cookie must never
-   * reach the upstream); the header is dropped when nothing is left. */
-  stripCookies?: string[];
+   * reach the upstream); the header is dropped when nothing is left. A Set may be reused. */
+  stripCookies?: readonly string[] | ReadonlySet<string>;
   /**
    * Called with the upstream's response status and headers (lowercase names, hop-by-hop ones
    * already removed, repeated headers such as Set-Cookie as arrays) before they are sent; may
@@ -136,14 +136,16 @@ export class Upstream {
   }
 
   headersFor(req: IncomingMessage, o: ForwardOptions): string[] {
-    return buildRequestHeaders(req.rawHeaders, {
+    // Built by assignment, not spreads: this runs for every proxied request.
+    const options: RequestHeaderOptions = {
       clientIp: o.clientIp,
       proto: o.proto,
       host: o.host,
       preserveHost: this.preserveHost,
-      ...(o.requestHeaders ? { requestHeaders: o.requestHeaders } : {}),
-      ...(o.stripCookies ? { stripCookies: o.stripCookies } : {}),
-    });
+    };
+    if (o.requestHeaders) options.requestHeaders = o.requestHeaders;
+    if (o.stripCookies) options.stripCookies = o.stripCookies;
+    return buildRequestHeaders(req.rawHeaders, options);
   }
 
   /**

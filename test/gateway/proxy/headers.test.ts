@@ -109,6 +109,39 @@ describe('buildRequestHeaders', () => {
     ]);
   });
 
+  test('requestHeaders with lowercase names only (as the gateway sends them: used as given)', () => {
+    const given = { 'x-forwarded-for': null, authorization: null, 'x-user': 'bob' };
+    const out = pairs(
+      buildRequestHeaders(['Authorization', 'Basic abc', 'X-User', 'mallory', 'X-Forwarded-For', '6.6.6.6'], {
+        ...base,
+        requestHeaders: given,
+      }),
+    );
+    assert.deepEqual(out, [
+      ['x-forwarded-for', '192.0.2.1'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-host', 'app.example'],
+      ['x-user', 'bob'],
+    ]);
+    assert.deepEqual(given, { 'x-forwarded-for': null, authorization: null, 'x-user': 'bob' }, 'not changed');
+  });
+
+  test('stripCookies as a list or as a reused Set: the same Cookie header', () => {
+    const raw = ['Cookie', 'a=1; MRHSession=tok; b=2', 'cookie', 'MRHSession=tok'];
+    const cookies = (stripCookies: readonly string[] | ReadonlySet<string>) =>
+      pairs(buildRequestHeaders(raw, { ...base, stripCookies })).filter(
+        ([n]) => n.toLowerCase() === 'cookie',
+      );
+    const set = new Set(['MRHSession']);
+    assert.deepEqual(cookies(['MRHSession']), [['Cookie', 'a=1; b=2']]);
+    assert.deepEqual(cookies(set), [['Cookie', 'a=1; b=2']]);
+    assert.deepEqual(cookies(set), [['Cookie', 'a=1; b=2']], 'the Set is only read');
+    assert.deepEqual(cookies([]), [
+      ['Cookie', 'a=1; MRHSession=tok; b=2'],
+      ['cookie', 'MRHSession=tok'],
+    ]);
+  });
+
   test('requestHeaders cannot add hop-by-hop headers', () => {
     const out = pairs(
       buildRequestHeaders([], {
