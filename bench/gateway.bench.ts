@@ -52,6 +52,8 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const DURATION = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 8));
 const WARMUP = QUICK ? 1 : 2;
+/** Unmeasured seconds of load just before each measured run. */
+const RESUME = 1;
 const CONNECTIONS = 50;
 const PATH = '/app/page?x=1';
 
@@ -554,6 +556,10 @@ async function main(): Promise<void> {
           (x.errors ? `  ERRORS ${x.errors}` : ''),
       );
     const run = async (round: number, s: Server) => {
+      // A server that sat idle while the others ran has let V8 shrink its heap (the memory
+      // reducer): one unmeasured second brings it back to its steady state before measuring.
+      // Without it, the bare proxy (every other run) stayed warm and the rest did not.
+      await load(s, up.child, RESUME);
       const x = await load(s, up.child, DURATION);
       samples.get(s.key)?.push(x);
       show(round, s, x);
