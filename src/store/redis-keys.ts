@@ -73,6 +73,12 @@ export class RedisKeys {
     return this.shardKeyCache[shard]![0]!;
   }
 
+  /** The `due` key of every shard, in shard order (made once). */
+  get allDue(): readonly string[] {
+    return (this.allDueCache ??= this.shardKeyCache.map((k) => k[0]!));
+  }
+  private allDueCache: readonly string[] | undefined;
+
   user(user: string): string {
     return `${this.prefix}:{u:${tagSafe(user)}}:sessions`;
   }

@@ -281,7 +281,21 @@ end
 return out
 `;
 
-/** Every script takes exactly one key, which routes it to its slot (see the preludes). */
+/**
+ * dueCounts(now) over KEYS = every shard's due ZSET -> the number of sessions due in each, in
+ * KEYS order. One call instead of one ZCOUNT per shard (256 by default) on every sweep tick;
+ * only on a standalone server: a cluster spreads the shards over slots.
+ */
+const DUE_COUNTS = `
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('ZCOUNT', key, '-inf', ARGV[1]) end
+return out
+`;
+
+/**
+ * Every script but sgDueCounts takes exactly one key, which routes it to its slot (see the
+ * preludes); sgDueCounts takes many (runKeys) and is for standalone servers only.
+ */
 export const SCRIPTS = {
   sgValidate: VALIDATE,
   sgValidateMany: VALIDATE_MANY,
@@ -291,6 +305,7 @@ export const SCRIPTS = {
   sgClose: CLOSE,
   sgSweep: SWEEP,
   sgList: LIST,
+  sgDueCounts: DUE_COUNTS,
   ...OUTBOX_SCRIPTS,
 } as const satisfies Record<string, string>;
 
@@ -321,9 +336,14 @@ export class ScriptRunner {
 
   /** Run `name` with KEYS = [key] and ARGV = args. */
   run(name: ScriptName, key: string, ...args: (string | number)[]): Promise<unknown> {
-    return this.client.evalsha(this.sha.get(name)!, 1, key, ...args).catch((err: Error) => {
+    return this.runKeys(name, [key], ...args);
+  }
+
+  /** Run `name` with KEYS = keys (all in one slot, or a standalone server) and ARGV = args. */
+  runKeys(name: ScriptName, keys: readonly string[], ...args: (string | number)[]): Promise<unknown> {
+    return this.client.evalsha(this.sha.get(name)!, keys.length, ...keys, ...args).catch((err: Error) => {
       if (!String(err.message).startsWith('NOSCRIPT')) throw err;
-      return this.client.eval(this.lua.get(name)!, 1, key, ...args);
+      return this.client.eval(this.lua.get(name)!, keys.length, ...keys, ...args);
     });
   }
 }

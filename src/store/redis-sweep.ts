@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import type { SessionId } from '../core/ids.js';
 import type { CloseReason, CloseRecord } from '../core/session-types.js';
 import { decodeRecord, seqOf } from './redis-codec.js';
@@ -7,7 +8,7 @@ import type { RedisKeys } from './redis-keys.js';
 
 /**
  * closeExpired over the shards: count what is due in every shard (one ZCOUNT on its `due` ZSET
- * each, pipelined), share `limit` among the shards that have something, one at a time in
+ * each: all in one script on a standalone server, pipelined per shard on a cluster), share `limit` among the shards that have something, one at a time in
  * round-robin from `start` (the caller moves it on each call, so a small limit does not always
  * favour the same shards), then close with one sweep script per shard, which re-checks every
  * deadline against the record. Cost grows with the due sessions and the shard count, never
@@ -26,9 +27,12 @@ export async function sweepShards(
   let budget = Math.max(0, Math.floor(limit));
   if (budget === 0) return [];
   const shards = keys.shards;
-  const due = await Promise.all(
-    Array.from({ length: shards }, (_, s) => client.zcount(keys.due(s), '-inf', String(now))),
-  );
+  const due =
+    client instanceof Cluster
+      ? await Promise.all(
+          Array.from({ length: shards }, (_, s) => client.zcount(keys.due(s), '-inf', String(now))),
+        )
+      : ((await scripts.runKeys('sgDueCounts', keys.allDue, String(now))) as number[]);
   const quota = new Map<number, number>();
   for (let progress = true; budget > 0 && progress;) {
     progress = false;

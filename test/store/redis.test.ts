@@ -282,6 +282,33 @@ if (skip && redisRequired()) {
         }
       });
 
+      it('a sweep on a standalone server counts what is due in all 256 shards with one call', async () => {
+        const store = await open(standalone!.url);
+        try {
+          const sessions = Array.from({ length: 3 }, () =>
+            sampleSession({ idleTimeout: 1, lastAccessAt: T0 }),
+          );
+          for (const s of sessions) await store.create(s, {}, T0);
+          // Count the ZCOUNTs the client sends (the script's own ZCOUNTs show in commandstats too).
+          let zcounts = 0;
+          const client = store.client as unknown as { zcount: (...a: unknown[]) => Promise<number> };
+          const zcount = client.zcount.bind(client);
+          client.zcount = (...a) => (zcounts++, zcount(...a));
+          await rawCommand(standalone!.port, ['CONFIG', 'RESETSTAT']);
+          const closed = await store.closeExpired(T0 + 5000, 1000);
+          assert.deepEqual(closed.map((c) => c.sessionId).sort(), sessions.map((s) => s.id).sort());
+          assert.deepEqual(await store.closeExpired(T0 + 6000, 1000), []);
+          const stats = await rawCommand(standalone!.port, ['INFO', 'commandstats']);
+          assert.equal(zcounts, 0, 'no ZCOUNT per shard');
+          const evalsha = Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+          // Two counting calls, and one sweep script per shard that had something due.
+          const shards = new Set(sessions.map((s) => store.keys.shardOf(s.id))).size;
+          assert.ok(evalsha <= 2 + shards, `${evalsha} EVALSHA calls for 2 sweeps`);
+        } finally {
+          await store.dispose();
+        }
+      });
+
       it('validates issued together go to each server as one call and answer as each would alone', async () => {
         const shared = `${cluster!.url}?prefix=${prefix()}`;
         const store = await RedisStore.open(shared);
