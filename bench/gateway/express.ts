@@ -55,17 +55,16 @@ export async function startExpress(
       res.status(401).end();
       return;
     }
+    // X-USERNAME goes with the headers http-proxy copies. Not in its `proxyReq` event: with a
+    // keep-alive socket at hand the request can be on the wire before that event fires
+    // (ERR_HTTP_HEADERS_SENT, seen once in run 25).
+    req.headers['x-username'] = req.session.user;
     next();
   });
   app.use(
     createProxyMiddleware<express.Request, express.Response>({
       target: upstream,
       agent,
-      on: {
-        proxyReq: (proxyReq, req) => {
-          proxyReq.setHeader('x-username', req.session.user ?? '');
-        },
-      },
     }),
   );
   const server = http.createServer(app);
