@@ -383,7 +383,7 @@ function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, S
   }
   console.log('');
   console.log(
-    `| | CPU µs per request, median | server | upstream | redis-server | autocannon | all | ${cores} cores ÷ all = ceiling req/s | server GCs per 1k req: scavenges, mark-compacts | server GC ms per 1k req |`,
+    `| | CPU µs per request, median | server | upstream | redis-server | autocannon | all | ${cores} cores ÷ all = ceiling req/s | server GCs per 1k req: scavenges, other (mark-compact, incremental marking, weak callbacks) | server GC ms per 1k req |`,
   );
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const s of servers) {
