@@ -93,6 +93,12 @@ interface Sample {
   gc: GcTotals;
 }
 
+/** A variant's bare-proxy reference in one round: the mean of the A runs on its two sides. */
+interface Reference {
+  rps: number;
+  p99: number;
+}
+
 // ---- child processes -----------------------------------------------------------------------
 
 function startChild(
@@ -350,7 +356,7 @@ function ratio(a: number[], b: number[]): { m: number; text: string } {
  * Ratios to A use that reference; ratios between two variants (F vs D) compare each one's
  * ratio to its own A, so drift between the two runs cancels too.
  */
-function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, Sample[]>): void {
+function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, Reference[]>): void {
   const of = (k: Key) => samples.get(k) ?? [];
   const rps = (k: Key) => of(k).map((s) => s.rps);
   const p99 = (k: Key) => of(k).map((s) => s.p99);
@@ -358,7 +364,7 @@ function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, S
   const refRps = (k: Key) => (refs.get(k) ?? []).map((s) => s.rps);
   const refP99 = (k: Key) => (refs.get(k) ?? []).map((s) => s.p99);
   /** req/s relative to the variant's own A reference (raw req/s without A). */
-  const norm = (k: Key) => (refs.has(k) ? rps(k).map((x, i) => x / refRps(k)[i]!) : rps(k));
+  const norm = (k: Key) => (refRps(k).length > 0 ? rps(k).map((x, i) => x / refRps(k)[i]!) : rps(k));
   const cores = cpus().length;
   console.log('');
   console.log('| | variant | req/s, median (min–max) | p50 ms | p99 ms | req/s vs A | p99 vs A | errors |');
@@ -547,7 +553,7 @@ async function main(): Promise<void> {
     for (const n of await check(servers)) console.log(`check: ${n}`);
     for (const s of servers) await load(s, up.child, WARMUP);
     const samples = new Map<Key, Sample[]>(servers.map((s) => [s.key, []]));
-    const refs = new Map<Key, Sample[]>();
+    const refs = new Map<Key, Reference[]>(servers.map((s) => [s.key, []]));
     const show = (round: number, s: Server, x: Sample) =>
       console.log(
         `  round ${round} ${s.key} ${s.label.padEnd(40)} ${fmt(x.rps).padStart(7)} req/s  p50 ${fmt(x.p50, 2).padStart(5)} ms  p99 ${fmt(x.p99, 2).padStart(6)} ms (autocannon ${x.p99Whole})  ` +
@@ -576,8 +582,7 @@ async function main(): Promise<void> {
         await run(round, s);
         if (!bare || !before) continue;
         const after = await run(round, bare);
-        const ref = { ...before, rps: (before.rps + after.rps) / 2, p99: (before.p99 + after.p99) / 2 };
-        refs.set(s.key, [...(refs.get(s.key) ?? []), ref]);
+        refs.get(s.key)?.push({ rps: (before.rps + after.rps) / 2, p99: (before.p99 + after.p99) / 2 });
         before = after;
       }
       if (others.length === 0 && bare) await run(round, bare);

@@ -17,6 +17,13 @@ interface CredentialState {
 
 const stateVar = (route: number): string => `sessiongate.credentials.route${route}`;
 
+/** A password from the credential store, as the header the upstream gets, with its place in the list. */
+export interface InjectedCredential {
+  name: string;
+  value: string;
+  state: CredentialState;
+}
+
 /**
  * Upstream logon with credentials from a credential-store plugin (DESIGN §5, §6): on the first
  * allowed request of a session the plugin's `get_password_list` is asked (account, asset =
@@ -37,7 +44,7 @@ export class CredentialInjector {
     route: { index: number; config: RouteConfig; upstreamUrl: string },
     session: SessionRecord,
     facts: { clientIp: string; protocol: string },
-  ): Promise<{ name: string; value: string; state: CredentialState } | null> {
+  ): Promise<InjectedCredential | null> {
     const c = route.config.credentials!;
     let state = await this.read(session.id, route.index);
     if (!state) {

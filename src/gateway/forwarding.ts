@@ -1,14 +1,12 @@
 import type { Logger } from '../core/logger.js';
 import type { SessionRecord } from '../core/session-types.js';
-import type { CredentialInjector } from './credentials.js';
+import type { CredentialInjector, InjectedCredential } from './credentials.js';
 import { addCookies, forget, type Flow } from './flow.js';
 import type { FlowEvents } from './flow-events.js';
 import { sendProblem } from './http/pages.js';
 import type { ForwardResult } from './proxy/errors.js';
 import type { ForwardOptions } from './proxy/upstream.js';
 import type { ActiveRoute } from './router.js';
-
-type Credential = { name: string; value: string; state: { index: number; passwords: string[] } };
 
 /**
  * The last part of the request path: an allowed session's request goes to the route's
@@ -103,7 +101,11 @@ export class Forwarding {
     );
   }
 
-  private forward(flow: Flow, session: SessionRecord, cred: Credential | undefined): Promise<ForwardResult> {
+  private forward(
+    flow: Flow,
+    session: SessionRecord,
+    cred: InjectedCredential | undefined,
+  ): Promise<ForwardResult> {
     const { req, client, route } = flow;
     // Built by assignment, not spreads: this runs for every proxied request.
     const requestHeaders: Record<string, string | null> = {

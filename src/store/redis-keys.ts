@@ -17,6 +17,8 @@ export class RedisKeys {
   private readonly width: number;
   private readonly bases: string[];
   private readonly shardKeyCache: string[][];
+  /** The `due` key of every shard, in shard order. */
+  readonly allDue: readonly string[];
 
   constructor(
     readonly prefix: string,
@@ -40,6 +42,7 @@ export class RedisKeys {
       (_, s) => `${prefix}:{s:${s.toString(16).padStart(this.width, '0')}}:`,
     );
     this.shardKeyCache = this.bases.map((b) => [`${b}due`, `${b}ids`, `${b}count`, `${b}ob`, `${b}meta`]);
+    this.allDue = this.shardKeyCache.map((k) => k[0]!);
   }
 
   /** The shard of a session id (32 hex digits): its first 8 digits modulo the shard count. */
@@ -72,12 +75,6 @@ export class RedisKeys {
   due(shard: number): string {
     return this.shardKeyCache[shard]![0]!;
   }
-
-  /** The `due` key of every shard, in shard order (made once). */
-  get allDue(): readonly string[] {
-    return (this.allDueCache ??= this.shardKeyCache.map((k) => k[0]!));
-  }
-  private allDueCache: readonly string[] | undefined;
 
   user(user: string): string {
     return `${this.prefix}:{u:${tagSafe(user)}}:sessions`;

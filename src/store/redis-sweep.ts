@@ -8,9 +8,10 @@ import type { RedisKeys } from './redis-keys.js';
 
 /**
  * closeExpired over the shards: count what is due in every shard (one ZCOUNT on its `due` ZSET
- * each: all in one script on a standalone server, pipelined per shard on a cluster), share `limit` among the shards that have something, one at a time in
- * round-robin from `start` (the caller moves it on each call, so a small limit does not always
- * favour the same shards), then close with one sweep script per shard, which re-checks every
+ * each: all in one script on a standalone server, pipelined per shard on a cluster), share
+ * `limit` among the shards that have something, one at a time in round-robin from `start`
+ * (the caller moves it on each call, so a small limit does not always favour the same shards),
+ * then close with one sweep script per shard, which re-checks every
  * deadline against the record. Cost grows with the due sessions and the shard count, never
  * with all sessions. Concurrent sweepers may close fewer than their share: each session is
  * closed exactly once, by whichever script reaches it first.
