@@ -55,6 +55,15 @@ const WARMUP = QUICK ? 1 : 2;
 /** Unmeasured seconds of load just before each measured run. */
 const RESUME = 1;
 const CONNECTIONS = 50;
+/**
+ * V8 flags of every server process, A and E included: by default the young generation that
+ * `sessiongate serve` gives its own processes (docs/gateway.md, "Throughput"), so that the
+ * gateway runs as it ships and the others on the same terms. BENCH_NODE_FLAGS= (empty) for
+ * V8's defaults.
+ */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--min-semi-space-size=64 --max-semi-space-size=64')
+  .split(' ')
+  .filter(Boolean);
 const PATH = '/app/page?x=1';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -91,6 +100,8 @@ interface Sample {
   cpu: { server: number; upstream: number; redis: number; bench: number };
   /** The server process's garbage collections per 1,000 requests: counts, and ms paused. */
   gc: GcTotals;
+  /** The server process's peak resident memory so far, MB. */
+  peakRssMb: number;
 }
 
 /** A variant's bare-proxy reference in one round: the mean of the A runs on its two sides. */
@@ -111,15 +122,7 @@ function startChild(
       : [];
     const child = spawn(
       process.execPath,
-      [
-        ...prof,
-        ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
-        '--import',
-        'tsx',
-        childEntry,
-        role,
-        JSON.stringify(args),
-      ],
+      [...prof, ...NODE_FLAGS, '--import', 'tsx', childEntry, role, JSON.stringify(args)],
       {
         stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
       },
@@ -151,9 +154,9 @@ function ask(child: ChildProcess, m: ChildMessage): Promise<ChildReply> {
 
 const NO_GC: GcTotals = { minor: 0, major: 0, ms: 0 };
 
-async function usageOf(child: ChildProcess): Promise<{ us: number; gc: GcTotals }> {
+async function usageOf(child: ChildProcess): Promise<{ us: number; gc: GcTotals; peakRssMb: number }> {
   const r = await ask(child, { type: 'cpu' });
-  return r.type === 'cpu' ? r : { us: 0, gc: NO_GC };
+  return r.type === 'cpu' ? r : { us: 0, gc: NO_GC, peakRssMb: 0 };
 }
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -235,6 +238,7 @@ async function load(s: Server, upstream: ChildProcess, duration: number): Promis
       major: ((server1.gc.major - server0.gc.major) * 1000) / n,
       ms: ((server1.gc.ms - server0.gc.ms) * 1000) / n,
     },
+    peakRssMb: server1.peakRssMb,
   };
 }
 
@@ -389,9 +393,9 @@ function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, R
   }
   console.log('');
   console.log(
-    `| | CPU µs per request, median | server | upstream | redis-server | autocannon | all | ${cores} cores ÷ all = ceiling req/s | server GCs per 1k req: scavenges, other (mark-compact, incremental marking, weak callbacks) | server GC ms per 1k req |`,
+    `| | CPU µs per request, median | server | upstream | redis-server | autocannon | all | ${cores} cores ÷ all = ceiling req/s | server GCs per 1k req: scavenges, other (mark-compact, incremental marking, weak callbacks) | server GC ms per 1k req | server peak RSS, MB |`,
   );
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const s of servers) {
     const ss = of(s.key);
     const m = (f: (x: Sample) => number) => median(ss.map(f));
@@ -416,6 +420,7 @@ function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, R
         m((x) => x.gc.ms),
         1,
       ),
+      fmt(Math.max(...ss.map((x) => x.peakRssMb))),
     ];
     console.log(`| ${cells.join(' | ')} |`);
   }
@@ -545,7 +550,7 @@ async function main(): Promise<void> {
 
     console.log(
       `bench:gateway — autocannon, ${CONNECTIONS} connections, ${POOL} sessions round-robin, GET of a ${BODY.length}-byte answer, ` +
-        `${DURATION} s per run, ${ROUNDS} round(s) interleaved; node ${process.version}, ${cpus().length} cores, ` +
+        `${DURATION} s per run, ${ROUNDS} round(s) interleaved; node ${process.version} (servers: ${NODE_FLAGS.join(' ') || 'V8 defaults'}), ${cpus().length} cores, ` +
         `load average ${loadavg()
           .map((l) => l.toFixed(2))
           .join(' ')}`,

@@ -179,7 +179,8 @@ new PerformanceObserver((list) => {
 process.on('message', (m: ChildMessage) => {
   if (m.type === 'cpu') {
     const u = process.cpuUsage();
-    process.send?.({ type: 'cpu', us: u.user + u.system, gc: { ...gc } });
+    const peakRssMb = process.resourceUsage().maxRSS / 1024;
+    process.send?.({ type: 'cpu', us: u.user + u.system, gc: { ...gc }, peakRssMb });
   } else if (m.type === 'lastAccess') {
     void lastAccess(m.cookie).then((at) => process.send?.({ type: 'lastAccess', at }));
   }

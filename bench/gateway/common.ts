@@ -30,4 +30,4 @@ export interface GcTotals {
   ms: number;
 }
 export type ChildReply =
-  { type: 'cpu'; us: number; gc: GcTotals } | { type: 'lastAccess'; at: number | null };
+  { type: 'cpu'; us: number; gc: GcTotals; peakRssMb: number } | { type: 'lastAccess'; at: number | null };

@@ -6,6 +6,7 @@ import { Keyring } from '../session/keyring.js';
 import type { AccessProfile } from '../session/profile.js';
 import type { SessionStore } from '../store/contract.js';
 import { openStore } from '../store/open.js';
+import { relaunch } from './relaunch.js';
 
 /** Where a command writes and what it runs in; tests pass their own. */
 export interface Io {
@@ -15,6 +16,11 @@ export interface Io {
   cwd: string;
   /** All of standard input as text (`--password-stdin`); absent = no standard input. */
   readStdin?(): Promise<string>;
+  /**
+   * Run this program again with extra Node flags and `args`, and wait for its exit code
+   * (relaunch.ts); absent = flags cannot be added (commands then run in this process).
+   */
+  relaunch?(nodeFlags: readonly string[], args: readonly string[]): Promise<number>;
 }
 
 let stdoutGuarded = false;
@@ -34,6 +40,7 @@ export function processIo(): Io {
     err: (text) => void process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),
+    relaunch,
     readStdin: async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);

@@ -8,6 +8,7 @@ import { startGateway } from '../gateway/assemble.js';
 import { expectPositionals, parseCommand, usage } from './args.js';
 import type { Io } from './context.js';
 import { prepareAdmin } from './serve-admin.js';
+import { DEFAULT_SEMI_SPACE_MB, RELAUNCHED, semiSpaceChosen, semiSpaceFlags } from './relaunch.js';
 
 const DEFAULT_CONFIG = './sessiongate.yaml';
 /** Set by the primary of --workers in the environment of the one worker that serves the admin listener. */
@@ -41,14 +42,25 @@ export async function checkConfig(args: string[], io: Io): Promise<number> {
 }
 
 /**
- * `sessiongate serve [--config FILE] [--workers N] [--port P]`: run the gateway until SIGTERM
- * or SIGINT, then stop gracefully. With --workers N, N processes share the listener and the
- * store (sqlite or redis).
+ * `sessiongate serve [--config FILE] [--workers N] [--port P] [--semi-space-mb MB]`: run the
+ * gateway until SIGTERM or SIGINT, then stop gracefully. With --workers N, N processes share
+ * the listener and the store (sqlite or redis).
+ *
+ * The gateway's processes run with a young generation of fixed MB-sized semi-spaces (default 64;
+ * 0 = Node's default; a size given in NODE_OPTIONS or on node's command line is kept). A
+ * request allocates a few kB that die young: a larger young generation means fewer
+ * scavenges, and every scavenge pauses all requests in flight (docs/gateway.md, Throughput).
+ * V8 takes the size only at start, so a single process relaunches itself with the flag.
  */
 export async function serve(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseCommand(
     args,
-    { config: { type: 'string' }, workers: { type: 'string' }, port: { type: 'string' } },
+    {
+      config: { type: 'string' },
+      workers: { type: 'string' },
+      port: { type: 'string' },
+      'semi-space-mb': { type: 'string' },
+    },
     { command: 'serve' },
   );
   expectPositionals(positionals, [], 0, 'serve');
@@ -59,15 +71,25 @@ export async function serve(args: string[], io: Io): Promise<number> {
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) {
     throw usage('--port: expected a port number', 'serve');
   }
+  const semi =
+    values['semi-space-mb'] === undefined ? DEFAULT_SEMI_SPACE_MB : Number(values['semi-space-mb']);
+  if (!Number.isInteger(semi) || semi < 0 || semi > 1024)
+    throw usage("--semi-space-mb: expected 0 (Node's default) to 1024", 'serve');
   const loaded = checked(values.config ?? DEFAULT_CONFIG, io);
   if (!loaded) return 2;
+  const flags =
+    semi > 0 && !semiSpaceChosen(process.execArgv, io.env.NODE_OPTIONS) ? semiSpaceFlags(semi) : [];
   if (workers > 1 && loaded.config.store === 'memory') {
     throw usage('--workers needs a shared store (sqlite or redis), not memory', 'serve');
   }
   if (workers > 1 && cluster.isPrimary) {
     // Made once here: workers creating a missing key ring at once would each write their own.
     Keyring.loadOrCreate(resolve(loaded.baseDir, loaded.config.keys));
+    if (flags.length > 0) cluster.setupPrimary({ execArgv: [...process.execArgv, ...flags] });
     return supervise(workers, io);
+  }
+  if (flags.length > 0 && io.relaunch && cluster.isPrimary && io.env[RELAUNCHED] !== '1') {
+    return io.relaunch(flags, ['serve', ...args]);
   }
   return runOne(loaded, port, io, workers > 1);
 }
@@ -120,8 +142,9 @@ async function runOne(
     process.once('SIGINT', stop);
     process.once('disconnect', stop);
   });
-  // A worker's channel to the primary keeps it alive: let go of it so the process can exit.
-  if (worker && process.connected) process.disconnect();
+  // A worker's (or a relaunched process's) channel to its parent keeps it alive: let go of it
+  // so the process can exit.
+  if (process.connected) process.disconnect();
   return 0;
 }
 

@@ -185,10 +185,10 @@ async function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> {
   }
 }
 
-function startServe(args: string[], cwd: string): Child {
+function startServe(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Child {
   const proc = spawn(process.execPath, [BIN, 'serve', ...args], {
     cwd,
-    env: { ...process.env, SESSIONGATE_DEBUG: '' },
+    env: { ...process.env, SESSIONGATE_DEBUG: '', NODE_OPTIONS: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(proc);
@@ -263,7 +263,84 @@ async function usersFile(dir: string): Promise<void> {
   writeFileSync(join(dir, 'users.yaml'), `users:\n  alice:\n    password: ${hash}\n`);
 }
 
+/** The command line of a running process (Linux /proc), as its arguments. */
+const commandLine = (pid: number): string[] =>
+  readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+
+/** The pid in the gateway's `listening` log line (JSON on stdout). */
+const listeningPid = (stdout: string): number | undefined => {
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const l = JSON.parse(line) as { msg?: string; pid?: number };
+    if (l.msg === 'listening') return l.pid;
+  }
+  return undefined;
+};
+
 describe('serve', () => {
+  it(
+    'runs the gateway with 64 MB semi-spaces (relaunched), keeps a size from NODE_OPTIONS, --semi-space-mb 0 runs in place',
+    { skip: !existsSync('/proc/self/cmdline') && 'needs /proc' },
+    async () => {
+      const dir = tempDir();
+      writeFileSync(
+        join(dir, 'sessiongate.yaml'),
+        `listen: { host: 127.0.0.1, port: 0 }
+store: memory
+keys: ./keyring.json
+admin: { enabled: false }
+routes:
+  - { match: { path: / }, upstream: demo }
+`,
+      );
+      const cases: { args: string[]; env?: NodeJS.ProcessEnv; relaunched: boolean; mb?: number }[] = [
+        { args: [], relaunched: true, mb: 64 },
+        { args: ['--semi-space-mb', '24'], relaunched: true, mb: 24 },
+        { args: [], env: { NODE_OPTIONS: '--max-semi-space-size=16' }, relaunched: false },
+        { args: ['--semi-space-mb', '0'], relaunched: false },
+      ];
+      for (const c of cases) {
+        const what = `serve ${c.args.join(' ')} ${c.env?.NODE_OPTIONS ?? ''}`;
+        const child = startServe(['--config', 'sessiongate.yaml', ...c.args], dir, c.env);
+        try {
+          const pid = await until('listening', () => listeningPid(child.stdout()), child);
+          const base = /listening on (http:\/\/\S+)/.exec(child.stderr())?.[1];
+          assert.ok(base, `${what}: banner on stderr`);
+          assert.equal((await send(`${base}/`)).status, 401, `${what}: the gateway answers`);
+          const argv = commandLine(pid);
+          assert.equal(
+            pid !== child.proc.pid,
+            c.relaunched,
+            `${what}: gateway pid ${pid}, serve pid ${child.proc.pid}`,
+          );
+          const flags = argv.filter((a) => /^--m(in|ax)-semi-space-size/.test(a));
+          const want = c.mb ? [`--min-semi-space-size=${c.mb}`, `--max-semi-space-size=${c.mb}`] : [];
+          assert.deepEqual(flags, want, `${what}: ${argv.join(' ')}`);
+          // The same command again: serve, with the operator's arguments.
+          assert.deepEqual(
+            argv.slice(argv.indexOf('serve')),
+            ['serve', '--config', 'sessiongate.yaml', ...c.args],
+            what,
+          );
+          child.proc.kill('SIGTERM'); // to the parent when relaunched: it passes the signal on
+          assert.equal(await exitOf(child), 0, `${what}: ${child.stderr()}`);
+          assert.equal(existsSync(`/proc/${pid}`), false, `${what}: the gateway process is gone`);
+        } finally {
+          if (child.proc.exitCode === null) child.proc.kill('SIGKILL');
+        }
+      }
+    },
+  );
+
+  it('rejects a bad --semi-space-mb as a usage error naming it (exit 2), before reading the config', async () => {
+    for (const bad of ['lots', '-1', '2048', '1.5']) {
+      const r = await cli(['serve', `--semi-space-mb=${bad}`, '--config', 'missing.yaml'], tempDir());
+      assert.equal(r.code, 2, bad);
+      assert.match(r.stderr, /--semi-space-mb: expected 0 \(Node's default\) to 1024/, bad);
+      assert.doesNotMatch(r.stderr, /missing\.yaml/, bad);
+    }
+  });
+
   it('refuses a bad config: exit 2, every problem listed, nothing listening', async () => {
     const dir = tempDir();
     const port = await freePort();
@@ -320,6 +397,13 @@ routes:
         child,
       );
       assert.equal(statSync(join(dir, 'var/keyring.json')).mode & 0o777, 0o600);
+      if (existsSync('/proc/self/cmdline')) {
+        for (const l of lines().filter((x) => x.msg === 'listening')) {
+          const argv = commandLine(l.pid);
+          assert.ok(argv.includes('--min-semi-space-size=64'), `worker ${l.pid}: ${argv.join(' ')}`);
+          assert.ok(argv.includes('--max-semi-space-size=64'), `worker ${l.pid}: ${argv.join(' ')}`);
+        }
+      }
       const base = `http://127.0.0.1:${port}`;
       const first = await send(`${base}/app/logon`, { authorization: basic('alice', 'wonderland') });
       assert.equal(first.status, 200, first.body);

@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+
+/** Semi-space size `sessiongate serve` gives its processes unless told otherwise, MB. */
+export const DEFAULT_SEMI_SPACE_MB = 64;
+/** Set in the environment of a relaunched `serve`: it must not relaunch again. */
+export const RELAUNCHED = 'SESSIONGATE_RELAUNCHED';
+
+const SEMI_SPACE = /(^|\s)--m(in|ax)[-_]semi[-_]space[-_]size(=|\s|$)/;
+
+/**
+ * Whether this process already runs with a semi-space size of someone's choosing: on its
+ * command line or in NODE_OPTIONS. Then `serve` keeps it and does not relaunch.
+ *
+ * @example
+ * ```ts
+ * semiSpaceChosen(['--max-semi-space-size=32'], undefined); // true (so is --min-…)
+ * semiSpaceChosen([], '--max-old-space-size=4096');         // false
+ * ```
+ */
+export function semiSpaceChosen(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  return execArgv.some((a) => SEMI_SPACE.test(a)) || SEMI_SPACE.test(nodeOptions ?? '');
+}
+
+/**
+ * The V8 flags for semi-spaces of `mb` MB, as the smallest and the largest size: V8 then
+ * neither grows them step by step under load nor shrinks them while idle, so the first second
+ * of load after a quiet hour has the same pauses as the hundredth.
+ */
+export function semiSpaceFlags(mb: number): string[] {
+  return [`--min-semi-space-size=${mb}`, `--max-semi-space-size=${mb}`];
+}
+
+/**
+ * Runs this program again with extra Node flags (the young generation's size can only be set
+ * when a process starts) and waits for it: the same entry script, `args` as its arguments,
+ * standard streams shared. SIGTERM, SIGINT and SIGHUP are passed on; the new process is in a
+ * process group of its own, so a Ctrl-C in a terminal reaches it once, through this one. If
+ * this process dies, the other sees its IPC channel close and stops gracefully.
+ * Resolves with its exit code (1 if a signal ended it).
+ */
+export function relaunch(nodeFlags: readonly string[], args: readonly string[]): Promise<number> {
+  const entry = process.argv[1];
+  if (!entry) return Promise.reject(new Error('cannot relaunch: no entry script'));
+  const child = spawn(process.execPath, [...process.execArgv, ...nodeFlags, entry, ...args], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, [RELAUNCHED]: '1' },
+    detached: true,
+  });
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  const pass = (signal: NodeJS.Signals) => child.kill(signal);
+  for (const s of signals) process.on(s, pass);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      for (const s of signals) process.off(s, pass);
+      resolve(code ?? 1);
+    });
+  });
+}
