@@ -52,8 +52,8 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const DURATION = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 8));
 const WARMUP = QUICK ? 1 : 2;
-/** Unmeasured seconds of load just before each measured run. */
-const RESUME = 1;
+/** Unmeasured seconds of load just before each measured run (BENCH_RESUME). */
+const RESUME = Number(process.env.BENCH_RESUME ?? 1);
 const CONNECTIONS = 50;
 /**
  * V8 flags of every server process, A and E included: by default the young generation that
