@@ -269,7 +269,8 @@ const commandLine = (pid: number): string[] =>
 
 /** The pid in the gateway's `listening` log line (JSON on stdout). */
 const listeningPid = (stdout: string): number | undefined => {
-  for (const line of stdout.split('\n')) {
+  // Whole lines only: the last one may still be arriving.
+  for (const line of stdout.split('\n').slice(0, -1)) {
     if (!line.startsWith('{')) continue;
     const l = JSON.parse(line) as { msg?: string; pid?: number };
     if (l.msg === 'listening') return l.pid;
@@ -303,9 +304,16 @@ routes:
         const what = `serve ${c.args.join(' ')} ${c.env?.NODE_OPTIONS ?? ''}`;
         const child = startServe(['--config', 'sessiongate.yaml', ...c.args], dir, c.env);
         try {
-          const pid = await until('listening', () => listeningPid(child.stdout()), child);
-          const base = /listening on (http:\/\/\S+)/.exec(child.stderr())?.[1];
-          assert.ok(base, `${what}: banner on stderr`);
+          // The log line (stdout) and the banner (stderr) arrive on two pipes, in either order.
+          const { pid, base } = await until(
+            'listening',
+            () => {
+              const pid = listeningPid(child.stdout());
+              const base = /listening on (http:\/\/\S+)/.exec(child.stderr())?.[1];
+              return pid !== undefined && base !== undefined ? { pid, base } : undefined;
+            },
+            child,
+          );
           assert.equal((await send(`${base}/`)).status, 401, `${what}: the gateway answers`);
           const argv = commandLine(pid);
           assert.equal(
