@@ -134,7 +134,11 @@ async function runOne(
   }
   if (attached.banner) io.err(`sessiongate: ${attached.banner}\n`);
   await new Promise<void>((resolve) => {
+    let stopping = false;
+    // Once: a signal and the parent's channel closing (a relaunched process) may both come.
     const stop = () => {
+      if (stopping) return;
+      stopping = true;
       io.err(`sessiongate: stopping (pid ${process.pid})\n`);
       void attached.close().then(resolve);
     };
