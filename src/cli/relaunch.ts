@@ -2,8 +2,6 @@ import { spawn } from 'node:child_process';
 
 /** Semi-space size `sessiongate serve` gives its processes unless told otherwise, MB. */
 export const DEFAULT_SEMI_SPACE_MB = 64;
-/** Set in the environment of a relaunched `serve`: it must not relaunch again. */
-export const RELAUNCHED = 'SESSIONGATE_RELAUNCHED';
 
 const SEMI_SPACE = /(^|\s)--m(in|ax)[-_]semi[-_]space[-_]size(=|\s|$)/;
 
@@ -33,9 +31,10 @@ export function semiSpaceFlags(mb: number): string[] {
 /**
  * Runs this program again with extra Node flags (the young generation's size can only be set
  * when a process starts) and waits for it: the same entry script, `args` as its arguments,
- * standard streams shared. SIGTERM, SIGINT and SIGHUP are passed on; the new process is in a
- * process group of its own, so a Ctrl-C in a terminal reaches it once, through this one. If
- * this process dies, the other sees its IPC channel close and stops gracefully.
+ * standard streams shared. It does not relaunch in turn: its command line carries the flags,
+ * which `semiSpaceChosen` sees. SIGTERM, SIGINT and SIGHUP are passed on; the new process is
+ * in a process group of its own, so a Ctrl-C in a terminal reaches it once, through this one.
+ * If this process dies, the other sees its IPC channel close and stops gracefully.
  * Resolves with its exit code (1 if a signal ended it).
  */
 export function relaunch(nodeFlags: readonly string[], args: readonly string[]): Promise<number> {
@@ -43,17 +42,16 @@ export function relaunch(nodeFlags: readonly string[], args: readonly string[]):
   if (!entry) return Promise.reject(new Error('cannot relaunch: no entry script'));
   const child = spawn(process.execPath, [...process.execArgv, ...nodeFlags, entry, ...args], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, [RELAUNCHED]: '1' },
     detached: true,
   });
   const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
   const pass = (signal: NodeJS.Signals) => child.kill(signal);
   for (const s of signals) process.on(s, pass);
+  const done = () => {
+    for (const s of signals) process.off(s, pass);
+  };
   return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      for (const s of signals) process.off(s, pass);
-      resolve(code ?? 1);
-    });
+    child.once('error', (err) => (done(), reject(err)));
+    child.once('exit', (code) => (done(), resolve(code ?? 1)));
   });
 }

@@ -8,7 +8,7 @@ import { startGateway } from '../gateway/assemble.js';
 import { expectPositionals, parseCommand, usage } from './args.js';
 import type { Io } from './context.js';
 import { prepareAdmin } from './serve-admin.js';
-import { DEFAULT_SEMI_SPACE_MB, RELAUNCHED, semiSpaceChosen, semiSpaceFlags } from './relaunch.js';
+import { DEFAULT_SEMI_SPACE_MB, semiSpaceChosen, semiSpaceFlags } from './relaunch.js';
 
 const DEFAULT_CONFIG = './sessiongate.yaml';
 /** Set by the primary of --workers in the environment of the one worker that serves the admin listener. */
@@ -88,7 +88,8 @@ export async function serve(args: string[], io: Io): Promise<number> {
     if (flags.length > 0) cluster.setupPrimary({ execArgv: [...process.execArgv, ...flags] });
     return supervise(workers, io);
   }
-  if (flags.length > 0 && io.relaunch && cluster.isPrimary && io.env[RELAUNCHED] !== '1') {
+  // The relaunched process has the flags on its command line, so `flags` is empty there.
+  if (flags.length > 0 && io.relaunch && cluster.isPrimary) {
     return io.relaunch(flags, ['serve', ...args]);
   }
   return runOne(loaded, port, io, workers > 1);
