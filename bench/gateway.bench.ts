@@ -12,7 +12,9 @@
  *      signed cookie checked, session loaded, rolling expiry, X-USERNAME added, proxied;
  *   F  D with the four example rules (examples/rules/*.ts) loaded as global rules;
  *   G  B with the same rules: the rules' own cost, without the extra store round trips;
- *   H  D with `nearCache=0`: every validation asks Redis (what the near cache saves).
+ *   H  D with `nearCache=0`: every validation asks Redis (what the near cache saves);
+ *   I  a second bare proxy, the same code as A in its own process: the control. Its ratio to
+ *      A is what the method reads when there is no difference to find (the machine's noise).
  *
  * Every request carries one of 1,000 real logged-on sessions (round-robin over the pool), so
  * each one validates a session, refreshes its idle expiry and is proxied. p50 and p99 come from
@@ -72,7 +74,7 @@ const exampleRules = ['mrhsession-401.ts', 'subnet.ts', 'x-username.ts', 'last-l
   resolve(here, '..', 'examples', 'rules', f),
 );
 
-type Key = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G' | 'H';
+type Key = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G' | 'H' | 'I';
 
 interface Server {
   key: Key;
@@ -455,6 +457,13 @@ function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, R
     const q = ratio(p99('H'), refP99('H'));
     console.log(`without the near cache (H vs A): req/s ${r.text}, p99 ${q.text}`);
   }
+  if (has('I') && has('A')) {
+    const r = ratio(rps('I'), refRps('I'));
+    const q = ratio(p99('I'), refP99('I'));
+    console.log(
+      `control, the same bare proxy again (I vs A; 1.00× is a fair method): req/s ${r.text}, p99 ${q.text}`,
+    );
+  }
   // Where the time goes: extra CPU per request over the bare proxy (F over D, G over B), per process.
   const cpuMedian = (k: Key, f: (x: Sample) => number) => median(of(k).map(f));
   for (const [k, than] of [
@@ -477,7 +486,7 @@ function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, R
 // ---- main --------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const wanted = new Set((process.env.BENCH_VARIANTS ?? 'A,B,C,D,E,F,G,H').split(',') as Key[]);
+  const wanted = new Set((process.env.BENCH_VARIANTS ?? 'A,B,C,D,E,F,G,H,I').split(',') as Key[]);
   const noRedis = redisSkip();
   const dirs: string[] = [];
   const children: ChildProcess[] = [];
@@ -548,6 +557,10 @@ async function main(): Promise<void> {
       );
     }
 
+    await add('I', 'bare proxy again (control)', 'bare', { upstream }, { checksSession: false });
+    const control = servers.find((s) => s.key === 'I');
+    if (control) control.cookies = fake;
+
     console.log(
       `bench:gateway — autocannon, ${CONNECTIONS} connections, ${POOL} sessions round-robin, GET of a ${BODY.length}-byte answer, ` +
         `${DURATION} s per run, ${ROUNDS} round(s) interleaved; node ${process.version} (servers: ${NODE_FLAGS.join(' ') || 'V8 defaults'}), ${cpus().length} cores, ` +
@@ -570,7 +583,7 @@ async function main(): Promise<void> {
       // A server that sat idle while the others ran has let V8 shrink its heap (the memory
       // reducer): one unmeasured second brings it back to its steady state before measuring.
       // Without it, the bare proxy (every other run) stayed warm and the rest did not.
-      await load(s, up.child, RESUME);
+      if (RESUME > 0) await load(s, up.child, RESUME);
       const x = await load(s, up.child, DURATION);
       samples.get(s.key)?.push(x);
       show(round, s, x);

@@ -39,6 +39,18 @@ export function timedStore(
     capabilities: store.capabilities,
     dispose: () => store.dispose(),
   };
+  const now = store.validateNow?.bind(store);
+  if (now) {
+    // The synchronous form of validate, timed as validate.
+    timed.validateNow = (...args: Parameters<typeof now>) => {
+      const t0 = performance.now();
+      try {
+        return now(...args);
+      } finally {
+        observe('validate', (performance.now() - t0) / 1000);
+      }
+    };
+  }
   for (const op of TIMED) {
     const call = (store[op] as (...args: unknown[]) => Promise<unknown>).bind(store);
     timed[op] = async (...args: unknown[]) => {

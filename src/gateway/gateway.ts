@@ -5,7 +5,7 @@ import { isSessionGateError } from '../core/errors.js';
 import { isToken } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { SessionRecord } from '../core/session-types.js';
-import type { SessionEngine } from '../session/engine.js';
+import type { SessionEngine, ValidateResult } from '../session/engine.js';
 import type { CredentialInjector } from './credentials.js';
 import { forget, type Flow } from './flow.js';
 import { FlowEvents } from './flow-events.js';
@@ -35,8 +35,6 @@ export interface GatewayOptions {
   /** Told of every answered request (the admin layer's request-duration metric). */
   observeRequest?: (route: string, status: number, seconds: number) => void;
 }
-
-const NO_SESSION: Promise<undefined> = Promise.resolve(undefined);
 
 /**
  * The request path of sessiongate (DESIGN §6): route, session check (one store step),
@@ -136,11 +134,15 @@ export class Gateway {
       http: { req, requestHeaders: {} },
     };
     const found = route.rules.has('HTTP_REQUEST') ? this.beforeAccess(flow) : this.current(flow);
-    return found.then((session) => {
-      if (session === null) return; // a rule answered
-      if (session?.state === 'allow') return this.forwarding.proxy(flow, session);
-      return this.withoutAccess(flow, session);
-    });
+    if (found instanceof Promise) return found.then((session) => this.access(flow, session));
+    return this.access(flow, found);
+  }
+
+  /** What the session found (null: a rule answered) lets the request do. */
+  private access(flow: Flow, session: SessionRecord | undefined | null): void | Promise<void> {
+    if (session === null) return;
+    if (session?.state === 'allow') return this.forwarding.proxy(flow, session);
+    return this.withoutAccess(flow, session);
   }
 
   /** No allowed session yet: start one, run the policy, answer with its outcome. */
@@ -195,20 +197,27 @@ export class Gateway {
     return peek.touchDue ? this.current(flow) : peek.session;
   }
 
-  /** The live session of the request's cookie in the route's profile, if any. */
-  private current(flow: Flow): Promise<SessionRecord | undefined> {
+  /**
+   * The live session of the request's cookie in the route's profile, if any; directly when the
+   * store had the answer at hand (no promise hops on the request path), else in a promise.
+   */
+  private current(flow: Flow): SessionRecord | undefined | Promise<SessionRecord | undefined> {
     const token = readCookie(flow.req.headers.cookie, flow.cookie.name);
-    if (!token) return NO_SESSION;
-    return this.o.engine.validate(token).then((v) => {
-      if (!v.valid) {
-        flow.known = { token };
-        return undefined;
-      }
-      // A session of another profile exists but is not this route's: rules must ask the store.
-      if (v.session.profile !== flow.route.profileName) return undefined;
-      flow.known = { token, record: v.session };
-      return v.session;
-    });
+    if (!token) return undefined;
+    const v = this.o.engine.check(token);
+    if (v instanceof Promise) return v.then((r) => this.known(flow, token, r));
+    return this.known(flow, token, v);
+  }
+
+  private known(flow: Flow, token: string, v: ValidateResult): SessionRecord | undefined {
+    if (!v.valid) {
+      flow.known = { token };
+      return undefined;
+    }
+    // A session of another profile exists but is not this route's: rules must ask the store.
+    if (v.session.profile !== flow.route.profileName) return undefined;
+    flow.known = { token, record: v.session };
+    return v.session;
   }
 
   /** A new `inprogress` session with APM's standard variables; undefined if refused (answered). */

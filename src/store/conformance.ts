@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { newToken, type SessionId } from '../core/ids.js';
 import type { SessionRecord } from '../core/session-types.js';
-import type { NewSession, SessionStore } from './contract.js';
+import type { NewSession, SessionStore, ValidateOutcome } from './contract.js';
 
 /** What a backend's test file hands to the suite. */
 export interface StoreHarness {
@@ -13,6 +13,23 @@ export interface StoreHarness {
 }
 
 const T0 = Date.UTC(2026, 0, 1);
+
+type Check = (
+  store: SessionStore,
+  id: SessionId,
+  now: number,
+  resolution: number,
+) => Promise<ValidateOutcome>;
+const VALIDATE_ENTRIES: [string, Check][] = [
+  ['validate', (store, id, now, res) => store.validate(id, now, res)],
+  [
+    'validateNow, else validate',
+    (store, id, now, res) => {
+      const at = store.validateNow?.(id, now, res);
+      return at ? Promise.resolve(at) : store.validate(id, now, res);
+    },
+  ],
+];
 
 /** A session to create; override what the test cares about. */
 export function sampleSession(over: Partial<NewSession> = {}): NewSession {
@@ -86,53 +103,56 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
       assert.equal(got?.user, 'zoë');
     });
 
-    test('validate touches only after the resolution and moves the idle deadline', async ({ store }) => {
-      const s = sampleSession({ idleTimeout: 10 });
-      await store.create(s, {}, T0);
-      const early = await store.validate(s.id, T0 + 500, 1000);
-      assert.equal(early.status, 'valid');
-      assert.equal(early.status === 'valid' && early.record.lastAccessAt, T0);
-      const later = await store.validate(s.id, T0 + 1500, 1000);
-      assert.equal(later.status === 'valid' && later.record.lastAccessAt, T0 + 1500);
-      assert.equal(later.status === 'valid' && later.record.expiresAt, T0 + 11_500);
-      assert.equal((await store.get(s.id))?.expiresAt, T0 + 11_500);
-    });
+    // The request path asks validateNow first (engine.check): both entries must behave the same.
+    for (const [how, check] of VALIDATE_ENTRIES) {
+      test(`${how}: touches only after the resolution and moves the idle deadline`, async ({ store }) => {
+        const s = sampleSession({ idleTimeout: 10 });
+        await store.create(s, {}, T0);
+        const early = await check(store, s.id, T0 + 500, 1000);
+        assert.equal(early.status, 'valid');
+        assert.equal(early.status === 'valid' && early.record.lastAccessAt, T0);
+        const later = await check(store, s.id, T0 + 1500, 1000);
+        assert.equal(later.status === 'valid' && later.record.lastAccessAt, T0 + 1500);
+        assert.equal(later.status === 'valid' && later.record.expiresAt, T0 + 11_500);
+        assert.equal((await store.get(s.id))?.expiresAt, T0 + 11_500);
+      });
 
-    test('validate with an infinite resolution never touches (engine.peek), yet closes what expired', async ({
-      store,
-    }) => {
-      const s = sampleSession({ idleTimeout: 10 });
-      await store.create(s, {}, T0);
-      const read = await store.validate(s.id, T0 + 9_000, Infinity);
-      assert.equal(read.status === 'valid' && read.record.lastAccessAt, T0);
-      assert.equal((await store.get(s.id))?.lastAccessAt, T0);
-      assert.deepEqual(await store.validate(s.id, T0 + 10_000, Infinity), {
-        status: 'expired',
-        reason: 'idle_timeout',
+      test(`${how}: with an infinite resolution never touches (engine.peek), yet closes what expired`, async ({
+        store,
+      }) => {
+        const s = sampleSession({ idleTimeout: 10 });
+        await store.create(s, {}, T0);
+        const read = await check(store, s.id, T0 + 9_000, Infinity);
+        assert.equal(read.status === 'valid' && read.record.lastAccessAt, T0);
+        assert.equal((await store.get(s.id))?.lastAccessAt, T0);
+        assert.deepEqual(await check(store, s.id, T0 + 10_000, Infinity), {
+          status: 'expired',
+          reason: 'idle_timeout',
+        });
+        assert.equal(await store.get(s.id), null);
       });
-      assert.equal(await store.get(s.id), null);
-    });
 
-    test('validate at or past the deadline closes the session with the right reason', async ({ store }) => {
-      const idle = sampleSession({ idleTimeout: 10 });
-      const life = sampleSession({ idleTimeout: 100, lifetimeDeadline: T0 + 5000 });
-      const policy = sampleSession({ state: 'inprogress', idleTimeout: 100, policyDeadline: T0 + 3000 });
-      for (const s of [idle, life, policy]) await store.create(s, {}, T0);
-      assert.deepEqual(await store.validate(idle.id, T0 + 10_000, 1000), {
-        status: 'expired',
-        reason: 'idle_timeout',
+      test(`${how}: at or past the deadline closes the session with the right reason`, async ({ store }) => {
+        const idle = sampleSession({ idleTimeout: 10 });
+        const life = sampleSession({ idleTimeout: 100, lifetimeDeadline: T0 + 5000 });
+        const policy = sampleSession({ state: 'inprogress', idleTimeout: 100, policyDeadline: T0 + 3000 });
+        for (const s of [idle, life, policy]) await store.create(s, {}, T0);
+        assert.deepEqual(await check(store, idle.id, T0 + 10_000, 1000), {
+          status: 'expired',
+          reason: 'idle_timeout',
+        });
+        assert.deepEqual(await check(store, life.id, T0 + 5000, 1000), {
+          status: 'expired',
+          reason: 'lifetime_expired',
+        });
+        assert.deepEqual(await check(store, policy.id, T0 + 4000, 1000), {
+          status: 'expired',
+          reason: 'policy_timeout',
+        });
+        assert.deepEqual(await check(store, idle.id, T0 + 10_001, 1000), { status: 'missing' });
+        assert.equal(await store.get(idle.id), null);
       });
-      assert.deepEqual(await store.validate(life.id, T0 + 5000, 1000), {
-        status: 'expired',
-        reason: 'lifetime_expired',
-      });
-      assert.deepEqual(await store.validate(policy.id, T0 + 4000, 1000), {
-        status: 'expired',
-        reason: 'policy_timeout',
-      });
-      assert.deepEqual(await store.validate(idle.id, T0 + 10_001, 1000), { status: 'missing' });
-      assert.equal(await store.get(idle.id), null);
-    });
+    }
 
     test('update applies a patch atomically and bumps the version', async ({ store }) => {
       const s = sampleSession({ state: 'inprogress', policyDeadline: T0 + 300_000 });

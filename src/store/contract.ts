@@ -144,6 +144,18 @@ export interface SessionStore {
     touchResolutionMs: number,
     options?: { lazyTouch?: boolean },
   ): Promise<ValidateOutcome>;
+  /**
+   * validate() without waiting: the same answer and the same effects, returned at once when
+   * the store has it at hand (memory and sqlite: always; redis: a usable near-cache record),
+   * or undefined, having done nothing: then call validate(). Optional; the request path uses
+   * it to skip the promise hops of a lookup that needs no I/O wait.
+   */
+  validateNow?(
+    id: SessionId,
+    now: number,
+    touchResolutionMs: number,
+    options?: { lazyTouch?: boolean },
+  ): ValidateOutcome | undefined;
   /** Apply a patch; closes (and reports missing) a session found past its deadline. */
   update(id: SessionId, patch: SessionPatch, options: UpdateOptions): Promise<WriteResult>;
   /**

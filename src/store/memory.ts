@@ -68,6 +68,10 @@ export class MemoryStore implements SessionStore {
   }
 
   async validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome> {
+    return this.validateNow(id, now, touchResolutionMs);
+  }
+
+  validateNow(id: SessionId, now: number, touchResolutionMs: number): ValidateOutcome {
     this.open();
     const current = this.sessions.get(id);
     if (!current) return { status: 'missing' };

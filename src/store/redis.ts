@@ -144,11 +144,21 @@ export class RedisStore implements SessionStore {
     touchResolutionMs: number,
     options?: { lazyTouch?: boolean },
   ): Promise<ValidateOutcome> {
-    const lazy = options?.lazyTouch === true;
     // The near cache's answers skip the error mapping: they cannot fail.
-    const held = this.disposed ? undefined : this.s.heldAnswer(id, now, touchResolutionMs, lazy);
+    const held = this.validateNow(id, now, touchResolutionMs, options);
     if (held) return Promise.resolve(held);
     return this.guard(() => this.s.ask(id, now, touchResolutionMs));
+  }
+
+  /** The near cache's answer (see validate), if it has one; undefined: ask validate(). */
+  validateNow(
+    id: SessionId,
+    now: number,
+    touchResolutionMs: number,
+    options?: { lazyTouch?: boolean },
+  ): ValidateOutcome | undefined {
+    if (this.disposed) return undefined;
+    return this.s.heldAnswer(id, now, touchResolutionMs, options?.lazyTouch === true);
   }
 
   /**

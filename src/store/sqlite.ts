@@ -102,6 +102,11 @@ export class SqliteStore implements SessionStore {
   }
 
   async validate(id: SessionId, now: number, touchResolutionMs: number): Promise<ValidateOutcome> {
+    return this.validateNow(id, now, touchResolutionMs);
+  }
+
+  /** better-sqlite3 is synchronous: validate's answer is always at hand. */
+  validateNow(id: SessionId, now: number, touchResolutionMs: number): ValidateOutcome {
     return this.guard(() => {
       // Common path: one primary-key read, no write, no explicit transaction.
       const row = this.s.byId.get(id);

@@ -126,6 +126,38 @@ describe('near cache against redis-server', { skip: skip || undefined }, () => {
     }
   });
 
+  it('validateNow answers what the near cache holds, at once; anything else is left to validate', async () => {
+    const { a, b, s, first } = await heldByA();
+    let disposed = false;
+    try {
+      assert.equal(b.validateNow(s.id, T0 + 20, 1000), undefined, 'b never read it: nothing held');
+      const calls = await scriptCalls();
+      const now = a.validateNow(s.id, T0 + 20, 1000);
+      assert.ok(first.status === 'valid' && now?.status === 'valid');
+      assert.equal(now.record, first.record);
+      assert.equal(a.validateNow(s.id, T0 + 1000, 1000), undefined, 'a touch is due: Redis must write it');
+      const lazy = a.validateNow(s.id, T0 + 1000, 1000, { lazyTouch: true });
+      assert.ok(
+        lazy?.status === 'valid' && lazy.record === first.record,
+        'lazyTouch: answered, touch behind',
+      );
+      const after = await a.validate(s.id, T0 + 1002, 1000);
+      assert.ok(after.status === 'valid' && after.record.lastAccessAt === T0 + 1000, 'the touch was written');
+      assert.equal((await scriptCalls()) - calls, 1, 'validateNow sent nothing of its own');
+      const changed = a.near!.nextInvalidation(s.id);
+      await b.update(s.id, { setVariables: { 'session.custom.x': '1' } }, { now: T0 + 1003 });
+      await changed;
+      assert.equal(a.validateNow(s.id, T0 + 1004, 1000), undefined, 'changed elsewhere: no longer held');
+      assert.ok((await a.validate(s.id, T0 + 1005, 1000)).status === 'valid');
+      assert.ok(a.validateNow(s.id, T0 + 1006, 1000), 'held again');
+      await a.dispose();
+      disposed = true;
+      assert.equal(a.validateNow(s.id, T0 + 1007, 1000), undefined, 'a disposed store answers nothing');
+    } finally {
+      await Promise.all([disposed ? undefined : a.dispose(), b.dispose()]);
+    }
+  });
+
   it('lazyTouch answers a held session at once and writes its due touch behind the answer, once', async () => {
     const { a, b, s, first } = await heldByA();
     try {
