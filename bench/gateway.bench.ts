@@ -36,6 +36,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { DEFAULT_SEMI_SPACE_MB, serveV8Flags } from '../src/cli/relaunch.js';
 import { newToken } from '../src/core/ids.js';
 import { rawCommand, redisSkip, startRedis, type RedisServer } from '../test/support/redis-servers.js';
 import {
@@ -58,14 +59,15 @@ const WARMUP = QUICK ? 1 : 2;
 const RESUME = Number(process.env.BENCH_RESUME ?? 1);
 const CONNECTIONS = 50;
 /**
- * V8 flags of every server process, A and E included: by default the young generation that
- * `sessiongate serve` gives its own processes (docs/gateway.md, "Throughput"), so that the
- * gateway runs as it ships and the others on the same terms. BENCH_NODE_FLAGS= (empty) for
- * V8's defaults.
+ * V8 flags of every server process, A, E and I included: by default the ones `sessiongate
+ * serve` gives its own processes (fixed semi-spaces, no memory reducer; docs/gateway.md,
+ * "Throughput"), so that the gateway runs as it ships and the others on the same terms.
+ * BENCH_NODE_FLAGS= (empty) for V8's defaults, or any flags of your choosing.
  */
-const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--min-semi-space-size=64 --max-semi-space-size=64')
-  .split(' ')
-  .filter(Boolean);
+const NODE_FLAGS =
+  process.env.BENCH_NODE_FLAGS === undefined
+    ? serveV8Flags({ semiSpaceMb: DEFAULT_SEMI_SPACE_MB, memoryReducer: false }, [], undefined)
+    : process.env.BENCH_NODE_FLAGS.split(' ').filter(Boolean);
 const PATH = '/app/page?x=1';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -48,11 +48,12 @@ Exit codes: 0 ok, 1 error, 2 usage error.
 /** Usage of each session command, by name. */
 export const COMMAND_USAGE: Record<string, string> = {
   serve:
-    'sessiongate serve [--config FILE] [--workers N] [--port P] [--semi-space-mb MB]\n' +
+    'sessiongate serve [--config FILE] [--workers N] [--port P] [--semi-space-mb MB] [--memory-reducer]\n' +
     '  Runs the gateway (default config ./sessiongate.yaml) until SIGTERM/SIGINT, then stops\n' +
     '  gracefully. --workers N runs N processes over the shared store (sqlite or redis).\n' +
     "  --semi-space-mb: V8 young-generation semi-space of each process (default 64, 0 = Node's\n" +
-    '  default; a size set in NODE_OPTIONS is kept).',
+    "  default; a size set in NODE_OPTIONS is kept). --memory-reducer: keep V8's memory reducer\n" +
+    '  (off by default: a heap shrunk while quiet makes the next busy minutes slower).',
   'check-config':
     'sessiongate check-config [FILE]\n' +
     '  Checks a configuration file without starting anything; every problem as PATH: message (line N).\n' +

@@ -8,7 +8,7 @@ import { startGateway } from '../gateway/assemble.js';
 import { expectPositionals, parseCommand, usage } from './args.js';
 import type { Io } from './context.js';
 import { prepareAdmin } from './serve-admin.js';
-import { DEFAULT_SEMI_SPACE_MB, semiSpaceChosen, semiSpaceFlags } from './relaunch.js';
+import { DEFAULT_SEMI_SPACE_MB, serveV8Flags } from './relaunch.js';
 
 const DEFAULT_CONFIG = './sessiongate.yaml';
 /** Set by the primary of --workers in the environment of the one worker that serves the admin listener. */
@@ -42,7 +42,7 @@ export async function checkConfig(args: string[], io: Io): Promise<number> {
 }
 
 /**
- * `sessiongate serve [--config FILE] [--workers N] [--port P] [--semi-space-mb MB]`: run the
+ * `sessiongate serve [--config FILE] [--workers N] [--port P] [--semi-space-mb MB] [--memory-reducer]`: run the
  * gateway until SIGTERM or SIGINT, then stop gracefully. With --workers N, N processes share
  * the listener and the store (sqlite or redis).
  *
@@ -50,7 +50,9 @@ export async function checkConfig(args: string[], io: Io): Promise<number> {
  * 0 = Node's default; a size given in NODE_OPTIONS or on node's command line is kept). A
  * request allocates a few kB that die young: a larger young generation means fewer
  * scavenges, and every scavenge pauses all requests in flight (docs/gateway.md, Throughput).
- * V8 takes the size only at start, so a single process relaunches itself with the flag.
+ * And without V8's memory reducer (unless --memory-reducer), which shrinks the heap of a quiet
+ * process and makes the next busy minutes pay for growing it back (relaunch.ts, serveV8Flags).
+ * V8 takes these flags only at start, so a single process relaunches itself with them.
  */
 export async function serve(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseCommand(
@@ -60,6 +62,7 @@ export async function serve(args: string[], io: Io): Promise<number> {
       workers: { type: 'string' },
       port: { type: 'string' },
       'semi-space-mb': { type: 'string' },
+      'memory-reducer': { type: 'boolean' },
     },
     { command: 'serve' },
   );
@@ -77,8 +80,11 @@ export async function serve(args: string[], io: Io): Promise<number> {
     throw usage("--semi-space-mb: expected 0 (Node's default) to 1024", 'serve');
   const loaded = checked(values.config ?? DEFAULT_CONFIG, io);
   if (!loaded) return 2;
-  const flags =
-    semi > 0 && !semiSpaceChosen(process.execArgv, io.env.NODE_OPTIONS) ? semiSpaceFlags(semi) : [];
+  const flags = serveV8Flags(
+    { semiSpaceMb: semi, memoryReducer: values['memory-reducer'] === true },
+    process.execArgv,
+    io.env.NODE_OPTIONS,
+  );
   if (workers > 1 && loaded.config.store === 'memory') {
     throw usage('--workers needs a shared store (sqlite or redis), not memory', 'serve');
   }

@@ -280,7 +280,7 @@ const listeningPid = (stdout: string): number | undefined => {
 
 describe('serve', () => {
   it(
-    'runs the gateway with 64 MB semi-spaces (relaunched), keeps a size from NODE_OPTIONS, --semi-space-mb 0 runs in place',
+    'relaunches with 64 MB semi-spaces and no memory reducer; keeps a size from NODE_OPTIONS; runs in place when nothing is to add',
     { skip: !existsSync('/proc/self/cmdline') && 'needs /proc' },
     async () => {
       const dir = tempDir();
@@ -294,11 +294,17 @@ routes:
   - { match: { path: / }, upstream: demo }
 `,
       );
-      const cases: { args: string[]; env?: NodeJS.ProcessEnv; relaunched: boolean; mb?: number }[] = [
-        { args: [], relaunched: true, mb: 64 },
-        { args: ['--semi-space-mb', '24'], relaunched: true, mb: 24 },
-        { args: [], env: { NODE_OPTIONS: '--max-semi-space-size=16' }, relaunched: false },
-        { args: ['--semi-space-mb', '0'], relaunched: false },
+      const cases: {
+        args: string[];
+        env?: NodeJS.ProcessEnv;
+        relaunched: boolean;
+        mb?: number;
+        noReducer?: boolean;
+      }[] = [
+        { args: [], relaunched: true, mb: 64, noReducer: true },
+        { args: ['--semi-space-mb', '24', '--memory-reducer'], relaunched: true, mb: 24 },
+        { args: [], env: { NODE_OPTIONS: '--max-semi-space-size=16' }, relaunched: true, noReducer: true },
+        { args: ['--semi-space-mb', '0', '--memory-reducer'], relaunched: false },
       ];
       for (const c of cases) {
         const what = `serve ${c.args.join(' ')} ${c.env?.NODE_OPTIONS ?? ''}`;
@@ -321,8 +327,9 @@ routes:
             c.relaunched,
             `${what}: gateway pid ${pid}, serve pid ${child.proc.pid}`,
           );
-          const flags = argv.filter((a) => /^--m(in|ax)-semi-space-size/.test(a));
+          const flags = argv.filter((a) => /^--(m(in|ax)-semi-space-size|no-memory-reducer)/.test(a));
           const want = c.mb ? [`--min-semi-space-size=${c.mb}`, `--max-semi-space-size=${c.mb}`] : [];
+          if (c.noReducer) want.push('--no-memory-reducer');
           assert.deepEqual(flags, want, `${what}: ${argv.join(' ')}`);
           // The same command again: serve, with the operator's arguments.
           assert.deepEqual(
@@ -410,6 +417,7 @@ routes:
           const argv = commandLine(l.pid);
           assert.ok(argv.includes('--min-semi-space-size=64'), `worker ${l.pid}: ${argv.join(' ')}`);
           assert.ok(argv.includes('--max-semi-space-size=64'), `worker ${l.pid}: ${argv.join(' ')}`);
+          assert.ok(argv.includes('--no-memory-reducer'), `worker ${l.pid}: ${argv.join(' ')}`);
         }
       }
       const base = `http://127.0.0.1:${port}`;
