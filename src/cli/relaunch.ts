@@ -8,7 +8,7 @@ const MEMORY_REDUCER = /^--(no[-_]?)?memory[-_]reducer$/;
 
 /**
  * Whether this process already runs with a semi-space size of someone's choosing: on its
- * command line or in NODE_OPTIONS. Then `serve` keeps it and does not relaunch.
+ * command line or in NODE_OPTIONS. Then `serve` keeps it (serveV8Flags adds no size).
  *
  * @example
  * ```ts

@@ -180,7 +180,8 @@ export class Gateway {
    */
   private async beforeAccess(flow: Flow): Promise<SessionRecord | undefined | null> {
     const token = readCookie(flow.req.headers.cookie, flow.cookie.name);
-    const peek = token ? await this.o.engine.peek(token) : undefined;
+    const peeked = token ? this.o.engine.peekNow(token) : undefined;
+    const peek = peeked instanceof Promise ? await peeked : peeked;
     const mine = peek?.valid === true && peek.session.profile === flow.route.profileName;
     if (token && (mine || peek?.valid === false))
       flow.known = { token, record: mine ? peek.session : undefined };

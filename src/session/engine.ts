@@ -259,9 +259,23 @@ export class SessionEngine {
    * ```
    */
   async peek(token: string): Promise<PeekResult> {
+    return this.peekNow(token);
+  }
+
+  /**
+   * peek(), with the answer returned directly when the store has it at hand (as check() is to
+   * validate()); the gateway's path for HTTP_REQUEST rules. May throw (a disposed store).
+   */
+  peekNow(token: string): PeekResult | Promise<PeekResult> {
     if (!isToken(token)) return { valid: false, reason: 'malformed' };
+    const id = idOfToken(token);
     const now = this.clock.now();
-    const out = await this.store.validate(idOfToken(token), now, Infinity);
+    const held = this.store.validateNow?.(id, now, Infinity);
+    if (held) return this.peekResult(held, now);
+    return this.store.validate(id, now, Infinity).then((out) => this.peekResult(out, now));
+  }
+
+  private peekResult(out: ValidateOutcome, now: number): PeekResult {
     if (out.status === 'missing') return { valid: false, reason: 'missing' };
     if (out.status === 'expired') return { valid: false, reason: 'expired', closedWith: out.reason };
     const s = out.record;
