@@ -19,13 +19,19 @@ export const READ_ONLY_VARIABLES = new Set([
   'session.user.clientip',
 ]);
 
+/** Names already checked: a few dozen in practice, read on every request by rules. */
+const CHECKED = new Set<string>();
+const CHECKED_MAX = 4096;
+
 export function checkVariableName(name: string): void {
+  if (CHECKED.has(name)) return;
   if (typeof name !== 'string' || name.length > 256 || !NAME_RE.test(name)) {
     throw new SessionGateError(
       'SG_ERR_INVALID_VARIABLE_NAME',
       `invalid variable name ${JSON.stringify(String(name).slice(0, 80))}: use dotted words such as session.custom.x`,
     );
   }
+  if (CHECKED.size < CHECKED_MAX) CHECKED.add(name);
 }
 
 /** Parse a timeout given as text or number: a whole number of seconds, 0 or more. */

@@ -117,7 +117,6 @@ export function buildRequestHeaders(rawHeaders: readonly string[], o: RequestHea
     const v = byLowerName['x-forwarded-for'];
     chain = v === null || v === undefined || v.trim() === '' ? undefined : v.trim();
   }
-  const overridden = (name: string) => byLowerName !== undefined && Object.hasOwn(byLowerName, name);
   const names = o.stripCookies;
   const strip = names === undefined ? undefined : 'has' in names ? names : new Set(names);
 
@@ -138,7 +137,7 @@ export function buildRequestHeaders(rawHeaders: readonly string[], o: RequestHea
       continue;
     }
     if (HOP_BY_HOP.has(lower) || REQUEST_DROPPED.has(lower)) continue;
-    if (tokens?.has(lower) || overridden(lower)) continue;
+    if (tokens?.has(lower) || overridden(byLowerName, lower)) continue;
     if (lower === 'content-length') {
       // Node has already rejected conflicting values; an identical repeat is dropped (undici
       // refuses duplicates).
@@ -152,9 +151,9 @@ export function buildRequestHeaders(rawHeaders: readonly string[], o: RequestHea
   }
 
   out.push('x-forwarded-for', chain === undefined ? o.clientIp : `${chain}, ${o.clientIp}`);
-  if (!overridden('x-forwarded-proto')) out.push('x-forwarded-proto', o.proto);
-  if (!overridden('x-forwarded-host')) out.push('x-forwarded-host', o.host);
-  if (o.preserveHost && !overridden('host')) out.push('host', o.host);
+  if (!overridden(byLowerName, 'x-forwarded-proto')) out.push('x-forwarded-proto', o.proto);
+  if (!overridden(byLowerName, 'x-forwarded-host')) out.push('x-forwarded-host', o.host);
+  if (o.preserveHost && !overridden(byLowerName, 'host')) out.push('host', o.host);
   if (changes) {
     for (const key in changes) {
       const v = changes[key];
@@ -166,6 +165,15 @@ export function buildRequestHeaders(rawHeaders: readonly string[], o: RequestHea
     }
   }
   return out;
+}
+
+/**
+ * Whether the changes name this header. A module function, not a closure in
+ * buildRequestHeaders: under tsx (esbuild keepNames) a named closure costs an
+ * Object.defineProperty on every request.
+ */
+function overridden(changes: Record<string, unknown> | undefined, name: string): boolean {
+  return changes !== undefined && Object.hasOwn(changes, name);
 }
 
 /** `o` when its keys are lowercase already, else a copy with lowercase keys (the last one wins). */
