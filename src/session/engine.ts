@@ -238,12 +238,22 @@ export class SessionEngine {
    */
   check(token: string): ValidateResult | Promise<ValidateResult> {
     if (!isToken(token)) return MALFORMED;
-    const id = idOfToken(token);
-    const now = this.clock.now();
     // lazyTouch: a store holding a current copy may answer before its touch is written.
-    const held = this.store.validateNow?.(id, now, this.touchResolutionMs, LAZY);
-    if (held) return validateResult(held);
-    return this.store.validate(id, now, this.touchResolutionMs, LAZY).then(validateResult);
+    const out = this.outcome(idOfToken(token), this.clock.now(), this.touchResolutionMs, LAZY);
+    return out instanceof Promise ? out.then(validateResult) : validateResult(out);
+  }
+
+  /** The store's validate answer: directly when it has it at hand (validateNow), else waited for. */
+  private outcome(
+    id: SessionId,
+    now: number,
+    resolutionMs: number,
+    options?: { lazyTouch?: boolean },
+  ): ValidateOutcome | Promise<ValidateOutcome> {
+    return (
+      this.store.validateNow?.(id, now, resolutionMs, options) ??
+      this.store.validate(id, now, resolutionMs, options)
+    );
   }
 
   /**
@@ -268,11 +278,9 @@ export class SessionEngine {
    */
   peekNow(token: string): PeekResult | Promise<PeekResult> {
     if (!isToken(token)) return { valid: false, reason: 'malformed' };
-    const id = idOfToken(token);
     const now = this.clock.now();
-    const held = this.store.validateNow?.(id, now, Infinity);
-    if (held) return this.peekResult(held, now);
-    return this.store.validate(id, now, Infinity).then((out) => this.peekResult(out, now));
+    const out = this.outcome(idOfToken(token), now, Infinity);
+    return out instanceof Promise ? out.then((o) => this.peekResult(o, now)) : this.peekResult(out, now);
   }
 
   private peekResult(out: ValidateOutcome, now: number): PeekResult {

@@ -28,6 +28,13 @@ async function cli(args: string[], cwd: string): Promise<{ code: number; stdout:
   return { code, stdout, stderr };
 }
 
+/** The start of a config `serve` can run on any free port, without an admin listener. */
+const SERVED = `listen: { host: 127.0.0.1, port: 0 }
+store: memory
+keys: ./keyring.json
+admin: { enabled: false }
+`;
+
 const BAD = `listen: { host: 127.0.0.1, port: eighty }
 store: memory
 trusted_proxies: [127.0.0.1, 10.0.0.0/33]
@@ -286,11 +293,7 @@ describe('serve', () => {
       const dir = tempDir();
       writeFileSync(
         join(dir, 'sessiongate.yaml'),
-        `listen: { host: 127.0.0.1, port: 0 }
-store: memory
-keys: ./keyring.json
-admin: { enabled: false }
-routes:
+        `${SERVED}routes:
   - { match: { path: / }, upstream: demo }
 `,
       );
@@ -476,11 +479,7 @@ export default {
     const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
     writeFileSync(
       join(dir, 'sessiongate.yaml'),
-      `listen: { host: 127.0.0.1, port: 0 }
-store: memory
-keys: ./keyring.json
-admin: { enabled: false }
-plugins:
+      `${SERVED}plugins:
   - { name: ender, runtime: module, path: ./ender.mjs, config: { file: "${ended}" } }
 profiles:
   default:
