@@ -31,7 +31,8 @@ describe('cli: a session across processes on sqlite', () => {
     // Independent reads: several processes on the same file at once.
     const [byId, byToken, denied] = await Promise.all([
       run('exists', id),
-      run('exists', '--token', token, '--state', 'allow'),
+      // --token=VALUE: a random token may start with '-', which --token VALUE refuses (1 in 64).
+      run('exists', `--token=${token}`, '--state', 'allow'),
       run('exists', id, '--state', 'deny'),
     ]);
     assert.deepEqual(byId, { code: 0, stdout: 'true\n', stderr: '' });
