@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SessionGateError } from '../core/errors.js';
@@ -84,7 +84,10 @@ CREATE INDEX IF NOT EXISTS outbox_failed_seq ON outbox_failed (seq);
 export function openDatabase(path: string, options: SqliteOptions = {}): Database.Database {
   let db: Database.Database | undefined;
   try {
-    if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:' && path !== '') {
+      mkdirSync(dirname(path), { recursive: true });
+      ownerOnly(path);
+    }
     db = new Database(path);
     // Before anything that may need a lock, so a second process waits instead of failing.
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
@@ -95,6 +98,40 @@ export function openDatabase(path: string, options: SqliteOptions = {}): Databas
   } catch (err) {
     db?.close();
     throw storeError(path, err, true);
+  }
+}
+
+/** The files SQLite keeps next to the database in WAL mode (and the rollback journal). */
+const SIDE_FILES = ['-wal', '-shm', '-journal'];
+
+/**
+ * Make the database file readable by its owner only (0600, whatever the umask), like the key
+ * ring: it holds user names, addresses and sealed secrets. SQLite creates `-wal`, `-shm` and
+ * `-journal` with the database file's mode, so creating the file first is enough for new
+ * files. An existing file (and side file) that group or others can read is tightened to the
+ * owner's bits; a file this process may not chmod (another owner) is left as it is.
+ */
+function ownerOnly(path: string): void {
+  try {
+    const fd = openSync(path, 'wx', 0o600); // 'wx': only when it does not exist yet
+    try {
+      fchmodSync(fd, 0o600); // the umask may have taken bits from the mode given above
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  for (const file of [path, ...SIDE_FILES.map((suffix) => path + suffix)]) tighten(file);
+}
+
+function tighten(file: string): void {
+  try {
+    const stat = statSync(file);
+    const mode = stat.mode & 0o777;
+    if (stat.isFile() && (mode & 0o077) !== 0) chmodSync(file, mode & 0o700);
+  } catch {
+    // Missing (no side file yet) or not ours to change: SQLite opens it or reports why not.
   }
 }
 
