@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { pluginSpecSchema } from '../../plugins/load.js';
+import { checkAutoSecureReachable, checkCookiePrefix } from './cookie-prefix.js';
 
 const WHOLE = 'expected a whole number >= 0';
 const whole = z.int({ error: WHOLE }).min(0, { error: WHOLE });
@@ -56,6 +57,7 @@ export const profileSchema = z.strictObject({
       domain: z.string().optional(),
       same_site: z.enum(['Lax', 'Strict']).default('Lax'),
     })
+    .superRefine(checkCookiePrefix)
     .default({ name: 'MRHSession', secure: 'auto', same_site: 'Lax' }),
   inactivity_timeout: whole.default(900),
   max_session_timeout: whole.default(604_800),
@@ -70,6 +72,11 @@ export const profileSchema = z.strictObject({
     .default({ min: 1000, max: 3000 }),
   /** Failed logon attempts before the policy ends in deny. */
   max_logon_attempts: z.int().min(1).default(3),
+  /**
+   * Keep the logon password (sealed) for the session's life, for rules that hand it on. false:
+   * kept while the access policy runs (its plugins need it) and deleted when the policy ends.
+   */
+  keep_password: z.boolean().default(false),
   realm: text('a realm').default('sessiongate'),
   logout_redirect: z.string().optional(),
   policy: z
@@ -125,7 +132,7 @@ export type RouteConfig = z.infer<typeof routeSchema>;
  * The whole `sessiongate.yaml` (docs/configuration.md). Unknown keys are errors, so typos
  * are caught at start.
  */
-export const configSchema = z.strictObject({
+const configObject = z.strictObject({
   listen: listener.default({ host: '127.0.0.1', port: 8080, max_header_bytes: 16_384 }),
   admin: z
     .strictObject({
@@ -133,8 +140,16 @@ export const configSchema = z.strictObject({
       port: port.default(8081),
       token_file: text('a file').default('./var/admin.token'),
       enabled: z.boolean().default(true),
+      /** `GET .../variables/{name}?secure=1` answers with the value (audited); else 403. */
+      reveal_secure: z.boolean().default(false),
     })
-    .default({ host: '127.0.0.1', port: 8081, token_file: './var/admin.token', enabled: true }),
+    .default({
+      host: '127.0.0.1',
+      port: 8081,
+      token_file: './var/admin.token',
+      enabled: true,
+      reveal_secure: false,
+    }),
   store: text('a store URL').default('sqlite:./var/sessiongate.db'),
   keys: text('a key ring file').default('./var/keyring.json'),
   trusted_proxies: z.array(z.string()).default([]),
@@ -152,4 +167,6 @@ export const configSchema = z.strictObject({
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
     .default({ level: 'info' }),
 });
+/** The config with the checks that span sections (a prefixed cookie against the listener). */
+export const configSchema = configObject.superRefine(checkAutoSecureReachable);
 export type GatewayConfig = z.infer<typeof configSchema>;
