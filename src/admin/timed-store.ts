@@ -18,6 +18,10 @@ const TIMED = [
   'retry',
   'fail',
   'stats',
+  'countFailure',
+  'failures',
+  'uncountFailure',
+  'clearFailures',
 ] as const satisfies readonly (keyof SessionStore)[];
 
 /**

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { newToken, type SessionId } from '../core/ids.js';
 import type { SessionRecord } from '../core/session-types.js';
+import { GUARD_CHECKS } from './conformance-guards.js';
 import type { NewSession, SessionStore, ValidateOutcome } from './contract.js';
 
 /** What a backend's test file hands to the suite. */
@@ -346,6 +347,8 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
       });
       await store.create(sampleSession({ ...ip, state: 'allow' }), { maxInProgressPerClientIp: 1 }, T0);
     });
+
+    for (const [title, run] of GUARD_CHECKS) test(title, run);
 
     test('list pages through everything with a cursor and filters', async ({ store }) => {
       const made = new Set<string>();

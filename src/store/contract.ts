@@ -31,6 +31,21 @@ export interface SessionLimits {
   maxConcurrentSessions?: number;
   /** Max `inprogress` sessions of one client address; 0 or absent = unlimited. */
   maxInProgressPerClientIp?: number;
+  /**
+   * At the per-address limit: close that address's oldest `inprogress` sessions (reason
+   * `evicted`) in the same step, or refuse the new one. Default `refuse`.
+   */
+  onClientIpLimit?: 'evict_oldest' | 'refuse';
+}
+
+/**
+ * A failure counter (logon throttling): failures counted in a fixed window that opens at the
+ * first failure and lasts `windowMs`; after `resetAt` the counter starts again from zero.
+ */
+export interface FailureCount {
+  count: number;
+  /** When the window ends (epoch ms); `now` when there is no counter. */
+  resetAt: number;
 }
 
 /** A change to one session, applied atomically. Absent fields are left as they are. */
@@ -62,7 +77,7 @@ export interface UpdateOptions {
 
 export interface WriteResult {
   record: SessionRecord;
-  /** Sessions closed with reason `evicted` to make room (per-user limit, oldest first). */
+  /** Sessions closed with reason `evicted` to make room (per-user or per-address limit, oldest first). */
   evicted: SessionId[];
 }
 
@@ -185,6 +200,21 @@ export interface SessionStore {
   retry(subscriber: string, seq: string, retryAt: number): Promise<void>;
   /** Give up on this record for this subscriber, keeping it for inspection. */
   fail(subscriber: string, seq: string, error: string, now: number): Promise<void>;
+
+  /**
+   * Count one failure under `key` (an opaque name chosen by the caller, e.g. a hash of a user
+   * name) and return the count in the current window, this failure included. A counter whose
+   * window has ended at `now` starts again at 1 with a new window of `windowMs`. Shared by
+   * every process of a shared store, so gateways and workers count together; atomic, so
+   * concurrent callers each get a distinct count.
+   */
+  countFailure(key: string, windowMs: number, now: number): Promise<FailureCount>;
+  /** The count under `key` at `now` (0 when absent or its window ended); no side effect. */
+  failures(key: string, now: number): Promise<FailureCount>;
+  /** Take back one failure counted in the current window (never below 0). */
+  uncountFailure(key: string, now: number): Promise<void>;
+  /** Forget the counter under `key`. */
+  clearFailures(key: string): Promise<void>;
 
   stats(): Promise<StoreStats>;
   /** Release connections and files. The store is unusable afterwards. */

@@ -11,6 +11,7 @@ import {
 import type {
   ClaimedClose,
   ClaimOptions,
+  FailureCount,
   ListPage,
   ListQuery,
   NewSession,
@@ -23,7 +24,15 @@ import type {
   ValidateOutcome,
   WriteResult,
 } from './contract.js';
-import { applyPatch, checkLimitsBeforeCreate, pageOf, sessionsToEvict } from './shared.js';
+import {
+  applyPatch,
+  checkLimitsBeforeCreate,
+  evictsByClientIp,
+  inProgressToEvict,
+  pageOf,
+  sessionsToEvict,
+} from './shared.js';
+import { MemoryFailureCounters } from './failures-memory.js';
 import { MinHeap } from './min-heap.js';
 import { MemoryOutbox } from './outbox-memory.js';
 
@@ -50,6 +59,7 @@ export class MemoryStore implements SessionStore {
   private readonly buckets = new Map<number, Set<SessionId>>();
   private readonly bucketHeap = new MinHeap();
   private readonly outbox = new MemoryOutbox();
+  private readonly failureCounters = new MemoryFailureCounters();
   private disposed = false;
 
   async create(session: NewSession, limits: SessionLimits, now: number): Promise<WriteResult> {
@@ -202,6 +212,23 @@ export class MemoryStore implements SessionStore {
     this.outbox.fail(subscriber, seq, error, now);
   }
 
+  async countFailure(key: string, windowMs: number, now: number): Promise<FailureCount> {
+    this.open();
+    return this.failureCounters.count(key, windowMs, now);
+  }
+  async failures(key: string, now: number): Promise<FailureCount> {
+    this.open();
+    return this.failureCounters.get(key, now);
+  }
+  async uncountFailure(key: string, now: number): Promise<void> {
+    this.open();
+    this.failureCounters.uncount(key, now);
+  }
+  async clearFailures(key: string): Promise<void> {
+    this.open();
+    this.failureCounters.clear(key);
+  }
+
   async stats(): Promise<StoreStats> {
     this.open();
     const byState: Record<SessionState, number> = { inprogress: 0, allow: 0, deny: 0, redirect: 0 };
@@ -239,7 +266,14 @@ export class MemoryStore implements SessionStore {
     const others = record.user === null ? [] : this.liveOfUser(record.user, now, record.id);
     const evict = sessionsToEvict(record, others, limits);
     if (isNew) {
-      const ipCount = record.clientIp === null ? 0 : (this.inProgressByIp.get(record.clientIp)?.size ?? 0);
+      const ofIp = record.clientIp === null ? undefined : this.inProgressByIp.get(record.clientIp);
+      let ipCount = ofIp?.size ?? 0;
+      if (ofIp && evictsByClientIp(record, limits)) {
+        const oldestFirst = [...ofIp].map((id) => this.sessions.get(id)!).sort(byCreation);
+        const byIp = inProgressToEvict(record, oldestFirst, limits);
+        for (const id of byIp) if (!evict.includes(id)) evict.push(id);
+        ipCount -= byIp.length;
+      }
       checkLimitsBeforeCreate(record, limits, this.sessions.size - evict.length, ipCount);
     }
     return evict;

@@ -3,7 +3,13 @@ import type { SessionRecord, SessionState } from '../core/session-types.js';
 import type { ListPage, ListQuery, SessionLimits } from './contract.js';
 import type { RedisClient } from './redis-connect.js';
 import type { RedisKeys } from './redis-keys.js';
-import { checkLimitsBeforeCreate, pageOf, sessionsToEvict } from './shared.js';
+import {
+  checkLimitsBeforeCreate,
+  evictsByClientIp,
+  inProgressToEvict,
+  pageOf,
+  sessionsToEvict,
+} from './shared.js';
 
 /** How the indexes read sessions back (the store's own reads). */
 export interface SessionReader {
@@ -82,18 +88,15 @@ export class RedisIndexes {
     return this.keepMatching(key, ids, found, (r) => r.user === user);
   }
 
-  /** In-progress sessions of a client address (as memory.ts counts them: expired but unswept too). */
-  async inProgressOfIp(ip: string): Promise<number> {
+  /**
+   * In-progress sessions of a client address, oldest first (as memory.ts counts them: expired
+   * but unswept too).
+   */
+  async inProgressOfIp(ip: string): Promise<SessionRecord[]> {
     const key = this.keys.inProgressOfIp(ip);
     const ids = (await this.client.zrange(key, 0, -1)) as SessionId[];
     const found = await Promise.all(ids.map((id) => this.reader.get(id)));
-    const live = await this.keepMatching(
-      key,
-      ids,
-      found,
-      (r) => r.state === 'inprogress' && r.clientIp === ip,
-    );
-    return live.length;
+    return this.keepMatching(key, ids, found, (r) => r.state === 'inprogress' && r.clientIp === ip);
   }
 
   /** A page of one user's sessions (from the user's index); the cursor is `u:<last id>`. */
@@ -148,13 +151,18 @@ export class RedisIndexes {
     const others = perUser ? await this.liveOfUser(record.user!, now, record.id) : [];
     const evict = sessionsToEvict(record, others, limits);
     if (isNew) {
-      const all = (limits.maxConcurrentSessions ?? 0) > 0 ? (await this.liveSessions()) - evict.length : 0;
       const ipLimited =
         (limits.maxInProgressPerClientIp ?? 0) > 0 &&
         record.state === 'inprogress' &&
         record.clientIp !== null;
-      const ofIp = ipLimited ? await this.inProgressOfIp(record.clientIp!) : 0;
-      checkLimitsBeforeCreate(record, limits, all, ofIp);
+      const ofIp = ipLimited ? await this.inProgressOfIp(record.clientIp!) : [];
+      // Not atomic with the insert (the address's index is another slot): creates racing from
+      // one address may each evict the same oldest, leaving one over per racing create; the next
+      // create evicts down to the limit again, so the bound is the limit plus the creates in flight.
+      const byIp = evictsByClientIp(record, limits) ? inProgressToEvict(record, ofIp, limits) : [];
+      for (const id of byIp) if (!evict.includes(id)) evict.push(id);
+      const all = (limits.maxConcurrentSessions ?? 0) > 0 ? (await this.liveSessions()) - evict.length : 0;
+      checkLimitsBeforeCreate(record, limits, all, ofIp.length - byIp.length);
     }
     return evict;
   }

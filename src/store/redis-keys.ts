@@ -10,6 +10,7 @@ import { SessionGateError } from '../core/errors.js';
  *   `:meta` (hash: the stream's last id), `:lease:<sub>`, `:pend:<sub>`, `:fail:<sub>`.
  * - user `{u:<user>}`: `P:{u:<user>}:sessions` (zset of ids, score = createdAt).
  * - client address `{ip:<ip>}`: `P:{ip:<ip>}:inprogress` (zset of ids, score = createdAt).
+ * - failure counter `{f:<key>}`: `P:{f:<key>}:fails` (hash n, r; TTL = its window).
  * - `P:{meta}` (hash): the shard count every gateway on this prefix must agree on.
  * - `P:{outbox}:closes` (counter): bumped after closes, so idle claims can skip the shards.
  */
@@ -82,6 +83,11 @@ export class RedisKeys {
 
   inProgressOfIp(ip: string): string {
     return `${this.prefix}:{ip:${tagSafe(ip)}}:inprogress`;
+  }
+
+  /** One failure counter of logon throttling (its own slot; the key is the caller's). */
+  failures(key: string): string {
+    return `${this.prefix}:{f:${tagSafe(key)}}:fails`;
   }
 
   meta(): string {

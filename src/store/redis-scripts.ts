@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
+import { FAILURE_SCRIPTS } from './redis-failures.js';
 import { OUTBOX_SCRIPTS } from './redis-outbox-scripts.js';
 
 type RedisClient = Redis | Cluster;
@@ -307,6 +308,7 @@ export const SCRIPTS = {
   sgList: LIST,
   sgDueCounts: DUE_COUNTS,
   ...OUTBOX_SCRIPTS,
+  ...FAILURE_SCRIPTS,
 } as const satisfies Record<string, string>;
 
 export type ScriptName = keyof typeof SCRIPTS;

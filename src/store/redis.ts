@@ -5,6 +5,7 @@ import { copyRecord, type CloseReason, type CloseRecord, type SessionRecord } fr
 import type {
   ClaimedClose,
   ClaimOptions,
+  FailureCount,
   ListPage,
   ListQuery,
   NewSession,
@@ -25,6 +26,7 @@ import {
   type RedisClient,
   type RedisStoreOptions,
 } from './redis-connect.js';
+import { RedisFailureCounters } from './redis-failures.js';
 import type { RedisIndexes } from './redis-indexes.js';
 import { RedisKeys } from './redis-keys.js';
 import { InvalidationSubscriber, NearCache, invalidationChannel } from './redis-near-cache.js';
@@ -62,6 +64,7 @@ export class RedisStore implements SessionStore {
   private readonly s: RedisSessions;
   private readonly indexes: RedisIndexes;
   private readonly outbox: RedisOutbox;
+  private readonly failureCounters: RedisFailureCounters;
   private disposed = false;
   private sweepStart = 0;
 
@@ -87,6 +90,7 @@ export class RedisStore implements SessionStore {
     );
     this.indexes = this.s.indexes;
     this.outbox = new RedisOutbox(client, this.scripts, this.keys, (keys) => this.s.replicate(keys));
+    this.failureCounters = new RedisFailureCounters(client, this.scripts, this.keys);
   }
 
   /** Connect, check the shard count agreed for this prefix, and find out what is durable. */
@@ -279,6 +283,19 @@ export class RedisStore implements SessionStore {
   }
   async fail(subscriber: string, seq: string, error: string, now: number): Promise<void> {
     return this.guard(() => this.outbox.fail(subscriber, seq, error, now));
+  }
+
+  countFailure(key: string, windowMs: number, now: number): Promise<FailureCount> {
+    return this.guard(() => this.failureCounters.count(key, windowMs, now));
+  }
+  failures(key: string, now: number): Promise<FailureCount> {
+    return this.guard(() => this.failureCounters.get(key, now));
+  }
+  uncountFailure(key: string, now: number): Promise<void> {
+    return this.guard(() => this.failureCounters.uncount(key, now));
+  }
+  clearFailures(key: string): Promise<void> {
+    return this.guard(() => this.failureCounters.clear(key));
   }
 
   async stats(): Promise<StoreStats> {

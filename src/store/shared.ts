@@ -60,6 +60,39 @@ export function sessionsToEvict(
   return othersOldestFirst.slice(0, othersOldestFirst.length - max + 1).map((s) => s.id);
 }
 
+/**
+ * Which `inprogress` sessions of the new session's client address (oldest first) must go so
+ * it fits the per-address limit, when the profile evicts rather than refuses. Expired but
+ * unswept sessions count (they are in the store) and are evicted first, being oldest.
+ *
+ * @example
+ * ```ts
+ * const evict = inProgressToEvict(record, oldestFirst, { maxInProgressPerClientIp: 20, onClientIpLimit: 'evict_oldest' });
+ * ```
+ */
+export function inProgressToEvict(
+  record: Pick<SessionRecord, 'state' | 'clientIp'>,
+  ofIpOldestFirst: readonly { id: SessionId }[],
+  limits: SessionLimits,
+): SessionId[] {
+  const max = limits.maxInProgressPerClientIp ?? 0;
+  if (!evictsByClientIp(record, limits) || ofIpOldestFirst.length < max) return [];
+  return ofIpOldestFirst.slice(0, ofIpOldestFirst.length - max + 1).map((s) => s.id);
+}
+
+/** Whether a create of `record` evicts for the per-address limit (so the store lists, not counts). */
+export function evictsByClientIp(
+  record: Pick<SessionRecord, 'state' | 'clientIp'>,
+  limits: SessionLimits,
+): boolean {
+  return (
+    (limits.maxInProgressPerClientIp ?? 0) > 0 &&
+    limits.onClientIpLimit === 'evict_oldest' &&
+    record.state === 'inprogress' &&
+    record.clientIp !== null
+  );
+}
+
 /** The store-wide and per-address limits of a create, given the counts after eviction. */
 export function checkLimitsBeforeCreate(
   record: SessionRecord,

@@ -5,7 +5,7 @@ import { SessionGateError } from '../core/errors.js';
 import type { JsonObject, SessionRecord } from '../core/session-types.js';
 
 /** Bumped by every change to the tables below; kept in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export interface SqliteOptions {
   /**
@@ -75,6 +75,16 @@ CREATE TABLE IF NOT EXISTS outbox_failed (
 -- Trimming asks "does any subscriber still hold this seq?" without knowing the subscriber.
 CREATE INDEX IF NOT EXISTS outbox_pending_seq ON outbox_pending (seq);
 CREATE INDEX IF NOT EXISTS outbox_failed_seq ON outbox_failed (seq);
+`;
+
+/** Version 2: failure counters of logon throttling (one row per counter, fixed window). */
+const SCHEMA_V2 = `
+CREATE TABLE IF NOT EXISTS failure_counters (
+  key TEXT PRIMARY KEY,
+  count INTEGER NOT NULL,
+  reset_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS failure_counters_reset_at ON failure_counters (reset_at);
 `;
 
 /**
@@ -163,6 +173,7 @@ function migrate(db: Database.Database): void {
       );
     }
     if (found < 1) db.exec(SCHEMA_V1);
+    if (found < 2) db.exec(SCHEMA_V2);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

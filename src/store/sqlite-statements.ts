@@ -62,6 +62,12 @@ export function prepareSessionStatements(db: Database.Database) {
     countInProgressOfIp: db
       .prepare<[string], number>("SELECT COUNT(*) FROM sessions WHERE state = 'inprogress' AND client_ip = ?")
       .pluck(),
+    /** The in-progress sessions of one address, oldest first (per-address eviction). */
+    inProgressOfIpOldest: db
+      .prepare<[string], SessionId>(
+        "SELECT id FROM sessions WHERE state = 'inprogress' AND client_ip = ? ORDER BY created_at, id",
+      )
+      .pluck(),
     countByState: db.prepare<[], { state: SessionState; n: number }>(
       'SELECT state, COUNT(*) AS n FROM sessions GROUP BY state',
     ),

@@ -6,6 +6,7 @@ import type { CloseReason, CloseRecord, SessionRecord, SessionState } from '../c
 import type {
   ClaimedClose,
   ClaimOptions,
+  FailureCount,
   ListPage,
   ListQuery,
   NewSession,
@@ -18,7 +19,14 @@ import type {
   ValidateOutcome,
   WriteResult,
 } from './contract.js';
-import { applyPatch, checkLimitsBeforeCreate, sessionsToEvict } from './shared.js';
+import { SqliteFailureCounters } from './sqlite-failures.js';
+import {
+  applyPatch,
+  checkLimitsBeforeCreate,
+  evictsByClientIp,
+  inProgressToEvict,
+  sessionsToEvict,
+} from './shared.js';
 import { SqliteOutbox } from './sqlite-outbox.js';
 import {
   openDatabase,
@@ -58,6 +66,7 @@ export class SqliteStore implements SessionStore {
   /** Runs a closure in a transaction: `.immediate` for writes, `.deferred` for reads. */
   private readonly tx: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly lister: SessionLister;
+  private readonly failureCounters: SqliteFailureCounters;
   private disposed = false;
 
   private constructor(
@@ -68,6 +77,7 @@ export class SqliteStore implements SessionStore {
     this.s = prepareSessionStatements(db);
     this.outbox = new SqliteOutbox(db);
     this.lister = new SessionLister(db);
+    this.failureCounters = new SqliteFailureCounters(db);
     this.tx = db.transaction((fn: () => unknown) => fn());
   }
 
@@ -196,6 +206,19 @@ export class SqliteStore implements SessionStore {
     this.write(() => this.outbox.fail(subscriber, seq, error, now));
   }
 
+  async countFailure(key: string, windowMs: number, now: number): Promise<FailureCount> {
+    return this.write(() => this.failureCounters.count(key, windowMs, now));
+  }
+  async failures(key: string, now: number): Promise<FailureCount> {
+    return this.guard(() => this.failureCounters.get(key, now));
+  }
+  async uncountFailure(key: string, now: number): Promise<void> {
+    this.guard(() => this.failureCounters.uncount(key, now));
+  }
+  async clearFailures(key: string): Promise<void> {
+    this.guard(() => this.failureCounters.clear(key));
+  }
+
   async stats(): Promise<StoreStats> {
     // A read transaction: every count comes from the same snapshot.
     return this.guard(
@@ -287,9 +310,8 @@ export class SqliteStore implements SessionStore {
       const evict = sessionsToEvict(record, others, limits);
       if (isNew) {
         // COUNT(*) reads a whole index, so only count what a configured limit needs.
+        const ofIp = this.inProgressOfIp(record, limits, evict);
         const all = (limits.maxConcurrentSessions ?? 0) > 0 ? this.s.countAll.get()! - evict.length : 0;
-        const ipLimited = (limits.maxInProgressPerClientIp ?? 0) > 0 && record.clientIp !== null;
-        const ofIp = ipLimited ? this.s.countInProgressOfIp.get(record.clientIp!)! : 0;
         checkLimitsBeforeCreate(record, limits, all, ofIp);
       }
       return evict;
@@ -297,6 +319,19 @@ export class SqliteStore implements SessionStore {
       if (err instanceof SessionGateError) return err;
       throw err;
     }
+  }
+
+  /**
+   * In-progress sessions of the new session's address left after eviction; with `evict_oldest`
+   * the oldest that must go to make room are added to `evict`.
+   */
+  private inProgressOfIp(record: SessionRecord, limits: SessionLimits, evict: SessionId[]): number {
+    if ((limits.maxInProgressPerClientIp ?? 0) <= 0 || record.clientIp === null) return 0;
+    if (!evictsByClientIp(record, limits)) return this.s.countInProgressOfIp.get(record.clientIp)!;
+    const oldestFirst = this.s.inProgressOfIpOldest.all(record.clientIp).map((id) => ({ id }));
+    const byIp = inProgressToEvict(record, oldestFirst, limits);
+    for (const id of byIp) if (!evict.includes(id)) evict.push(id);
+    return oldestFirst.length - byIp.length;
   }
 
   /**

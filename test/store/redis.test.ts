@@ -166,6 +166,22 @@ if (skip && redisRequired()) {
         }
       });
 
+      it('keeps each failure counter in one key of its own, with a TTL of its window', async () => {
+        const store = await open(standalone!.url);
+        try {
+          const now = Date.now();
+          await store.countFailure('user:{x}', 60_000, now);
+          await store.countFailure('user:{x}', 60_000, now + 1);
+          const key = store.keys.failures('user:{x}');
+          const ttl = Number((await rawCommand(standalone!.port, ['PTTL', key])).slice(1));
+          assert.ok(ttl > 0 && ttl <= 60_000, `PTTL ${ttl}`);
+          assert.equal(await rawCommand(standalone!.port, ['HGET', key, 'n']), '2');
+          assert.equal(keySlot(key), keySlot(`{f:user:%7Bx%7D}`));
+        } finally {
+          await store.dispose();
+        }
+      });
+
       it('never sends KEYS or SCAN (source and a MONITOR of a full workload)', async () => {
         const dir = new URL('../../src/store/', import.meta.url);
         for (const file of readdirSync(dir).filter((f) => f.startsWith('redis'))) {

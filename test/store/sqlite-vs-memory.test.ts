@@ -25,6 +25,7 @@ const limits: fc.Arbitrary<SessionLimits> = fc.record(
     onUserLimit: fc.constantFrom('evict_oldest' as const, 'refuse' as const),
     maxConcurrentSessions: fc.integer({ min: 0, max: 6 }),
     maxInProgressPerClientIp: fc.integer({ min: 0, max: 2 }),
+    onClientIpLimit: fc.constantFrom('evict_oldest' as const, 'refuse' as const),
   },
   { requiredKeys: [] },
 );

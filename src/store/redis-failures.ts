@@ -1,0 +1,77 @@
+import type { FailureCount } from './contract.js';
+import type { RedisClient } from './redis-connect.js';
+import type { RedisKeys } from './redis-keys.js';
+import type { ScriptRunner } from './redis-scripts.js';
+
+/**
+ * countFailure(now, windowMs) on KEYS[1] = the counter (a hash: n = count, r = window end)
+ * -> {count, resetAt}. The window is judged by the caller's `now` (the engine's clock); the
+ * key's TTL (= the window) only lets Redis drop it once it can no longer matter.
+ */
+const COUNT_FAILURE = `
+local now = tonumber(ARGV[1])
+local r = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
+if r > now then
+  return {redis.call('HINCRBY', KEYS[1], 'n', 1), string.format('%.17g', r)}
+end
+local reset = string.format('%.17g', now + tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 'n', 1, 'r', reset)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {1, reset}
+`;
+
+/** uncountFailure(now) on KEYS[1]: one failure less in a window still open, never below 0. */
+const UNCOUNT_FAILURE = `
+local r = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
+if r > tonumber(ARGV[1]) and tonumber(redis.call('HGET', KEYS[1], 'n') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[1], 'n', -1)
+end
+return 0
+`;
+
+export const FAILURE_SCRIPTS = {
+  sgCountFailure: COUNT_FAILURE,
+  sgUncountFailure: UNCOUNT_FAILURE,
+} as const;
+
+/**
+ * The failure counters of the redis store (logon throttling): one key per counter, in its own
+ * hash tag (so one cluster slot per counter, no multi-key step), with a TTL of the window. No
+ * KEYS or SCAN: every call names its key.
+ *
+ * @example
+ * ```ts
+ * const counters = new RedisFailureCounters(client, scripts, keys);
+ * await counters.count('user:ab12', 900_000, now); // { count: 1, resetAt: now + 900_000 }
+ * ```
+ */
+export class RedisFailureCounters {
+  constructor(
+    private readonly client: RedisClient,
+    private readonly scripts: ScriptRunner,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  async count(key: string, windowMs: number, now: number): Promise<FailureCount> {
+    const window = Math.max(1, Math.ceil(windowMs));
+    const [n, r] = (await this.scripts.run('sgCountFailure', this.keys.failures(key), now, window)) as [
+      number,
+      string,
+    ];
+    return { count: Number(n), resetAt: Number(r) };
+  }
+
+  async get(key: string, now: number): Promise<FailureCount> {
+    const [n, r] = await this.client.hmget(this.keys.failures(key), 'n', 'r');
+    const resetAt = Number(r ?? 0);
+    return resetAt > now ? { count: Number(n ?? 0), resetAt } : { count: 0, resetAt: now };
+  }
+
+  async uncount(key: string, now: number): Promise<void> {
+    await this.scripts.run('sgUncountFailure', this.keys.failures(key), now);
+  }
+
+  async clear(key: string): Promise<void> {
+    await this.client.del(this.keys.failures(key));
+  }
+}
