@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { Keyring } from '../session/keyring.js';
+import { assertionWanted } from '../gateway/identity/plan.js';
 import { loadConfig, ConfigError, type LoadedConfig } from '../gateway/config/load.js';
 import { startGateway } from '../gateway/assemble.js';
 import { expectPositionals, parseCommand, usage } from './args.js';
@@ -90,7 +91,9 @@ export async function serve(args: string[], io: Io): Promise<number> {
   }
   if (workers > 1 && cluster.isPrimary) {
     // Made once here: workers creating a missing key ring at once would each write their own.
-    Keyring.loadOrCreate(resolve(loaded.baseDir, loaded.config.keys));
+    Keyring.loadOrCreate(resolve(loaded.baseDir, loaded.config.keys), {
+      signing: assertionWanted(loaded.config),
+    });
     if (flags.length > 0) cluster.setupPrimary({ execArgv: [...process.execArgv, ...flags] });
     return supervise(workers, io);
   }

@@ -4,7 +4,8 @@
  * value. Lower layers emit through this interface; the admin layer provides the sink.
  */
 export interface AuditEvent {
-  event: 'session_start' | 'policy_result' | 'variable_set' | 'session_kill' | 'session_close';
+  event:
+    'session_start' | 'policy_result' | 'variable_set' | 'variable_reveal' | 'session_kill' | 'session_close';
   sessionId: string;
   user?: string | null;
   clientIp?: string | null;

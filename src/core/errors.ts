@@ -39,6 +39,11 @@ export const ERROR_CODES = {
     status: 403,
     summary: 'The variable is secure: it is only returned when the secure flag is given.',
   },
+  SG_ERR_SECURE_REVEAL_DISABLED: {
+    status: 403,
+    summary:
+      'The admin API does not reveal secure values: `admin.reveal_secure` is off, or the request came from the web page.',
+  },
   SG_ERR_UNKNOWN_CONFIG_KEY: { status: 404, summary: 'The access profile has no such configuration key.' },
   SG_ERR_USER_LIMIT_REACHED: {
     status: 409,

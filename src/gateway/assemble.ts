@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { AuditSink } from '../core/audit.js';
-import type { Clock } from '../core/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { PluginHost } from '../plugins/host.js';
 import { loadPlugins } from '../plugins/load.js';
@@ -19,6 +19,8 @@ import { cidrList, ConfigError, profileOf, type LoadedConfig } from './config/lo
 import { startDemoUpstream } from './demo-upstream.js';
 import { CredentialInjector } from './credentials.js';
 import { Gateway } from './gateway.js';
+import { AssertionKeys } from './identity/assertion.js';
+import { assertionWanted, identityPlan } from './identity/plan.js';
 import { PolicyRunner, type PolicyEvents } from './policy.js';
 import { Upstream } from './proxy/upstream.js';
 import { engineProfile, type ActiveRoute } from './router.js';
@@ -73,7 +75,8 @@ export function storeUrlFor(url: string, baseDir: string): string {
  */
 export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promise<RunningGateway> {
   const { config, baseDir } = loaded;
-  const keyring = Keyring.loadOrCreate(resolve(baseDir, config.keys));
+  const keyring = Keyring.loadOrCreate(resolve(baseDir, config.keys), { signing: assertionWanted(config) });
+  const assertionKeys = new AssertionKeys(keyring.signing);
   const opened = await openStore(storeUrlFor(config.store, baseDir));
   const store = o.wrapStore ? o.wrapStore(opened) : opened;
   const names = new Set(['default', ...Object.keys(config.profiles)]);
@@ -136,6 +139,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       }),
       runner: new PolicyRunner(engine, host, profile, o.logger, o.events),
       rules: ruleSetOf([...config.rules, ...r.rules]),
+      identity: identityPlan(profile, r, assertionKeys, o.clock ?? systemClock),
     });
   }
   const gateway = new Gateway({

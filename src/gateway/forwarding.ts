@@ -4,6 +4,7 @@ import type { CredentialInjector, InjectedCredential } from './credentials.js';
 import { addCookies, forget, type Flow } from './flow.js';
 import type { FlowEvents } from './flow-events.js';
 import { sendProblem } from './http/pages.js';
+import { setIdentityHeaders } from './identity/headers.js';
 import type { ForwardResult } from './proxy/errors.js';
 import type { ForwardOptions } from './proxy/upstream.js';
 import type { ActiveRoute } from './router.js';
@@ -117,6 +118,19 @@ export class Forwarding {
     const edits = flow.http.requestHeaders;
     for (const name in edits) requestHeaders[name] = edits[name] ?? null;
     if (cred) requestHeaders[cred.name] = cred.value;
+    // Last: the identity headers are the gateway's word, over any rule's edit of them.
+    const signing = setIdentityHeaders(requestHeaders, route.identity, session, req.headers.host ?? '');
+    if (signing) return signing.then(() => this.send(flow, session, cred, requestHeaders));
+    return this.send(flow, session, cred, requestHeaders);
+  }
+
+  private send(
+    flow: Flow,
+    session: SessionRecord,
+    cred: InjectedCredential | undefined,
+    requestHeaders: Record<string, string | null>,
+  ): Promise<ForwardResult> {
+    const { req, client, route } = flow;
     const options: ForwardOptions = {
       clientIp: client.peer,
       proto: client.proto,

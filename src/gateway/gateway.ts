@@ -15,6 +15,7 @@ import { clientFacts } from './http/client.js';
 import { clearedCookie, readCookie, sessionCookie } from './http/cookies.js';
 import { basicCredentials } from './http/body.js';
 import { sendProblem } from './http/pages.js';
+import { stripClientHeaders } from './identity/headers.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
 import { askForInput } from './respond.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
@@ -124,6 +125,7 @@ export class Gateway {
         'No application is configured here.',
       );
     }
+    stripClientHeaders(req, route.identity); // before rules: a client cannot name itself
     const flow: Flow = {
       req,
       res,

@@ -62,13 +62,20 @@ interface PendingQuestion {
  * ```
  */
 export class PolicyRunner {
+  /** What the policy's end drops: the logon password, unless the profile keeps it. */
+  private readonly atEnd: { deleteSecure?: string[] };
+
   constructor(
     private readonly engine: SessionEngine,
     private readonly host: PluginHost,
     private readonly profile: ProfileConfig,
     private readonly logger: Logger,
     private readonly events: PolicyEvents = {},
-  ) {}
+  ) {
+    // Plugins read the password during the policy (an authenticate step may come after a
+    // question, in a later request); past the policy nothing built in needs it.
+    this.atEnd = profile.keep_password ? {} : { deleteSecure: [PASSWORD] };
+  }
 
   async run(session: SessionRecord, input: PolicyInput, request: PolicyRequest): Promise<PolicyOutcome> {
     const id = session.id;
@@ -229,6 +236,7 @@ export class PolicyRunner {
     await this.engine.completePolicy(
       id,
       outcome.kind === 'allow' ? 'allow' : outcome.kind === 'deny' ? 'deny' : 'redirect',
+      this.atEnd,
     );
     if (outcome.kind === 'redirect')
       await this.engine.data.set(id, 'sessiongate.policy.redirect', outcome.url);

@@ -2,6 +2,7 @@ import type { AccessProfile } from '../session/profile.js';
 import { accessProfile } from '../session/profile.js';
 import type { ProfileConfig, RouteConfig } from './config/schema.js';
 import type { SessionCookieOptions } from './http/cookies.js';
+import type { IdentityPlan } from './identity/plan.js';
 import type { RuleSet } from '../rules/ruleset.js';
 import type { PolicyRunner } from './policy.js';
 import type { Upstream } from './proxy/upstream.js';
@@ -20,6 +21,8 @@ export interface ActiveRoute {
   runner: PolicyRunner;
   /** Global rules then the route's, in configuration order. */
   rules: RuleSet;
+  /** Client headers to strip, identity headers to set, the assertion signer (made at start). */
+  identity: IdentityPlan;
 }
 
 /** The engine's view of a configured profile. */

@@ -7,6 +7,8 @@ import { readSmallBody, sameOrigin } from './http/body.js';
 import { loggedOutPage, sendHtml, sendProblem, STYLESHEET } from './http/pages.js';
 import type { Flow } from './flow.js';
 import type { Gateway } from './gateway.js';
+import { JWKS_PATH } from './identity/assertion.js';
+import { sendJwks } from './identity/jwks.js';
 import { cookieOptions, type ActiveRoute } from './router.js';
 import type { PolicyInput } from './policy.js';
 import type { SessionRecord } from '../core/session-types.js';
@@ -32,6 +34,8 @@ export class GatewayUris {
     if (path === '/sg/logon' && (req.method === 'GET' || req.method === 'POST'))
       return this.logon(req, res, client);
     if (path === '/sg/logout' && req.method === 'POST') return this.logout(req, res, client);
+    if (path === JWKS_PATH && (req.method === 'GET' || req.method === 'HEAD'))
+      return sendJwks(res, this.routes);
     sendProblem(res, client.browser, 404, 'SG_ERR_NO_ROUTE', 'Not found', 'No such gateway page.');
   }
 

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { SessionEngine } from '../session/engine.js';
 import type { AddressMatcher } from './http/addresses.js';
 import { clientFacts } from './http/client.js';
+import { upgradeHeaders } from './identity/headers.js';
 import { readCookie } from './http/cookies.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
 
@@ -40,7 +41,9 @@ export async function passUpgrade(
     clientIp: client.peer,
     proto: client.proto,
     host: req.headers.host ?? '',
-    requestHeaders: { 'x-forwarded-for': client.forwardedFor },
+    requestHeaders: await upgradeHeaders(req, route.identity, v.session, {
+      'x-forwarded-for': client.forwardedFor,
+    }),
     stripCookies: [cookie.name],
   });
   if (!result.ok && !socket.destroyed) {

@@ -2,6 +2,13 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SessionGateError } from '../core/errors.js';
+import {
+  NO_SIGNING_KEYS,
+  newSigningKey,
+  parseSigningKeys,
+  type SigningKeyEntry,
+  type SigningKeys,
+} from './signing-keys.js';
 
 interface KeyEntry {
   id: string;
@@ -13,6 +20,8 @@ interface KeyringFile {
   version: 1;
   active: string;
   keys: KeyEntry[];
+  /** Keys that sign identity assertions (absent in files made before them). */
+  signing?: { active: string; keys: SigningKeyEntry[] };
 }
 
 const PREFIX = 'sg1';
@@ -33,6 +42,8 @@ export class Keyring {
   private constructor(
     readonly activeId: string,
     keys: Map<string, Buffer>,
+    /** The identity assertion's signing keys: the active one and every published one. */
+    readonly signing: SigningKeys = NO_SIGNING_KEYS,
   ) {
     this.keys = keys;
   }
@@ -43,8 +54,11 @@ export class Keyring {
     return new Keyring(id, new Map([[id, randomBytes(32)]]));
   }
 
-  /** Read the key ring file, or create it with one fresh key and mode 0600. */
-  static loadOrCreate(path: string): Keyring {
+  /**
+   * Read the key ring file, or create it with one fresh key (and one signing key) and mode
+   * 0600. `signing`: also add a signing key to an existing file that has none.
+   */
+  static loadOrCreate(path: string, options: { signing?: boolean } = {}): Keyring {
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
@@ -61,6 +75,8 @@ export class Keyring {
         active: id,
         keys: [{ id, key: randomBytes(32).toString('base64'), created: new Date().toISOString() }],
       };
+      const signing = newSigningKey();
+      file.signing = { active: signing.id, keys: [signing] };
       writeKeyringFile(path, file);
       return Keyring.fromFile(file, path);
     }
@@ -70,7 +86,24 @@ export class Keyring {
     } catch {
       throw new SessionGateError('SG_ERR_KEYRING', `key ring ${path} is not valid JSON`);
     }
-    return Keyring.fromFile(parsed, path);
+    const ring = Keyring.fromFile(parsed, path);
+    if (!options.signing || ring.signing.active) return ring;
+    Keyring.rotateSigning(path);
+    return Keyring.loadOrCreate(path);
+  }
+
+  /**
+   * Add a new signing key to the file and make it the active one: assertions signed from the
+   * next start on carry its id; older keys stay published (and their assertions verifiable)
+   * until they are removed from the file's `signing.keys`.
+   */
+  static rotateSigning(path: string): string {
+    const file = JSON.parse(readFileSync(path, 'utf8')) as KeyringFile;
+    Keyring.fromFile(file, path);
+    const key = newSigningKey();
+    file.signing = { active: key.id, keys: [...(file.signing?.keys ?? []), key] };
+    writeKeyringFile(path, file);
+    return key.id;
   }
 
   /** Add a new key to the file and make it the active one; older keys stay for reading. */
@@ -106,7 +139,7 @@ export class Keyring {
     if (!keys.has(f.active)) {
       throw new SessionGateError('SG_ERR_KEYRING', `key ring ${path}: active key ${f.active} is not in keys`);
     }
-    return new Keyring(f.active, keys);
+    return new Keyring(f.active, keys, parseSigningKeys(f.signing, path));
   }
 
   /** Encrypt `plaintext`, bound to `context` (associated data: session id and variable name). */

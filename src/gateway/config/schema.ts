@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { pluginSpecSchema } from '../../plugins/load.js';
+import { profileIdentityKeys, routeIdentityKeys } from './identity-schema.js';
 import { checkAutoSecureReachable, checkCookiePrefix } from './cookie-prefix.js';
 
 const WHOLE = 'expected a whole number >= 0';
@@ -84,6 +85,7 @@ export const profileSchema = z.strictObject({
     .min(1, { error: 'a policy needs at least one step' })
     .default(['logon', 'deny']),
   settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  ...profileIdentityKeys,
 });
 export type ProfileConfig = z.infer<typeof profileSchema>;
 
@@ -125,6 +127,7 @@ export const routeSchema = z.strictObject({
     .strictObject({ users: z.array(z.string()).optional(), groups: z.array(z.string()).optional() })
     .optional(),
   rules: z.array(z.string()).default([]),
+  ...routeIdentityKeys,
 });
 export type RouteConfig = z.infer<typeof routeSchema>;
 
