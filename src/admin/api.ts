@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { AuditSink } from '../core/audit.js';
 import { SessionGateError } from '../core/errors.js';
-import { parseSessionId } from '../core/ids.js';
+import { parseSessionId, type SessionId } from '../core/ids.js';
 import { CLOSE_REASONS, SESSION_STATES, type SessionRecord } from '../core/session-types.js';
 import type { SessionEngine } from '../session/engine.js';
 import { checkVariableName, READ_ONLY_VARIABLES } from '../session/variables.js';
@@ -17,6 +17,8 @@ export interface ApiDeps {
   engine: SessionEngine;
   metrics: AdminMetrics;
   audit: AuditSink;
+  /** `?secure=1` reveals secure values to token clients (audited); off = 403. */
+  revealSecure: boolean;
 }
 
 /** One request to an API route. */
@@ -166,21 +168,27 @@ async function createSession(call: ApiCall, { engine, metrics, audit }: ApiDeps)
   sendJson(call.res, 201, { id: created.id, token: created.token });
 }
 
+/** The reasons `DELETE /api/v1/sessions?user=` takes: a kill, or the end of a password change. */
+const USER_KILL_REASONS = ['admin_kill', 'password_changed'] as const;
+
 async function killUser(call: ApiCall, { engine, audit }: ApiDeps): Promise<void> {
-  onlyParams(call.query, ['user']);
+  onlyParams(call.query, ['user', 'reason']);
   const user = call.query.get('user');
   if (user === null)
     throw invalid('user', 'required (DELETE /api/v1/sessions?user=NAME closes every session of NAME)');
   parseWith(userName, user, 'user');
+  const reason = USER_KILL_REASONS.find((r) => r === (call.query.get('reason') ?? 'admin_kill'));
+  if (reason === undefined) throw invalid('reason', `expected ${USER_KILL_REASONS.join(' or ')}`);
   let closed = 0;
   for (const s of await engine.listByUser(user)) {
-    if (await engine.close(s.id, 'admin_kill')) {
+    if (await engine.close(s.id, reason)) {
       closed++;
       audit.write({
         event: 'session_kill',
         sessionId: s.id,
         user: s.user,
         clientIp: s.clientIp,
+        reason,
         by: call.by,
       });
     }
@@ -229,7 +237,8 @@ async function deleteSession(call: ApiCall, { engine, audit }: ApiDeps): Promise
   sendEmpty(call.res, 204);
 }
 
-async function getVariable({ params, query, res }: ApiCall, { engine }: ApiDeps): Promise<void> {
+async function getVariable(call: ApiCall, deps: ApiDeps): Promise<void> {
+  const { params, query, res } = call;
   onlyParams(query, ['secure', 'config']);
   const secure = flag(query, 'secure');
   const config = flag(query, 'config');
@@ -237,8 +246,35 @@ async function getVariable({ params, query, res }: ApiCall, { engine }: ApiDeps)
   const id = parseSessionId(params.id);
   const name = params.name!;
   if (!config) variableName(name);
-  const value = await engine.data.get(id, name, { secure, config });
+  if (secure) await revealAllowed(call, deps, id, name);
+  const value = await deps.engine.data.get(id, name, { secure, config });
   sendJson(res, 200, { name, value: value ?? null });
+}
+
+/**
+ * A secure value in clear is for token clients only, when `admin.reveal_secure` is on; the web
+ * page never gets one. Every attempt is an audit line naming the variable, never the value.
+ */
+async function revealAllowed(call: ApiCall, deps: ApiDeps, id: SessionId, name: string): Promise<void> {
+  const { by } = call;
+  const allowed = deps.revealSecure && by === 'admin_api';
+  const s = await deps.engine.get(id);
+  deps.audit.write({
+    event: 'variable_reveal',
+    sessionId: id,
+    user: s?.user ?? null,
+    clientIp: s?.clientIp ?? null,
+    name,
+    allowed,
+    by,
+  });
+  if (allowed) return;
+  throw new SessionGateError(
+    'SG_ERR_SECURE_REVEAL_DISABLED',
+    by === 'admin_page'
+      ? 'the admin page never shows secure values'
+      : 'this gateway does not reveal secure values over the admin API (admin.reveal_secure is off)',
+  );
 }
 
 async function putVariable(call: ApiCall, { engine, audit }: ApiDeps): Promise<void> {

@@ -97,14 +97,22 @@ export const OPENAPI = {
       },
       delete: {
         operationId: 'killUserSessions',
-        summary: 'Close every session of a user (reason admin_kill).',
-        parameters: [{ name: 'user', in: 'query', required: true, schema: { type: 'string' } }],
+        summary:
+          'Close every session of a user (reason admin_kill, or password_changed after a new password).',
+        parameters: [
+          { name: 'user', in: 'query', required: true, schema: { type: 'string' } },
+          {
+            name: 'reason',
+            in: 'query',
+            schema: { type: 'string', enum: ['admin_kill', 'password_changed'], default: 'admin_kill' },
+          },
+        ],
         responses: {
           '200': json(
             { type: 'object', required: ['closed'], properties: { closed: { type: 'integer', minimum: 0 } } },
             'How many sessions were closed.',
           ),
-          '400': error('user is missing or malformed.'),
+          '400': error('user is missing or malformed, or an unknown reason.'),
           ...change,
         },
       },
@@ -160,7 +168,8 @@ export const OPENAPI = {
             name: 'secure',
             in: 'query',
             schema: { type: 'string', enum: ['1', '0'] },
-            description: 'read a secure variable',
+            description:
+              'read a secure variable in clear: only when admin.reveal_secure is on, with the token (never the page); audited',
           },
           {
             name: 'config',
@@ -179,7 +188,9 @@ export const OPENAPI = {
             'The value.',
           ),
           '400': error('Malformed id or name, or secure with config.'),
-          '403': error('The variable is secure: read it with ?secure=1.'),
+          '403': error(
+            'The variable is secure: read it with ?secure=1; or secure values are not revealed (admin.reveal_secure off, or the page).',
+          ),
           '404': error('No live session has this id, or (config) no such setting.'),
           ...common,
         },

@@ -31,6 +31,8 @@ export interface AdminOptions {
   pageLifetimeMs?: number;
   /** readyz fails when the store does not answer stats() within this (ms, default 2000). */
   readyTimeoutMs?: number;
+  /** `?secure=1` reveals secure values to token clients, audited (config `admin.reveal_secure`; default false). */
+  revealSecure?: boolean;
 }
 
 export interface RunningAdmin {
@@ -71,7 +73,12 @@ interface PageSession {
 export async function startAdmin(o: AdminOptions): Promise<RunningAdmin> {
   const clock = o.clock ?? systemClock;
   const logger = o.logger ?? silentLogger;
-  const deps: ApiDeps = { engine: o.engine, metrics: o.metrics, audit: o.audit ?? noAudit };
+  const deps: ApiDeps = {
+    engine: o.engine,
+    metrics: o.metrics,
+    audit: o.audit ?? noAudit,
+    revealSecure: o.revealSecure ?? false,
+  };
   const pages = new Map<string, PageSession>();
   const idleMs = o.pageIdleMs ?? 30 * 60_000;
   const lifetimeMs = o.pageLifetimeMs ?? 8 * 3_600_000;

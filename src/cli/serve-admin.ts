@@ -76,6 +76,7 @@ export function prepareAdmin(
             token: loadOrCreateAdminToken(tokenFile),
             host: config.admin.host,
             port: port ?? config.admin.port,
+            revealSecure: config.admin.reveal_secure,
             logger,
           });
         } catch (err) {

@@ -13,6 +13,8 @@ export const CLOSE_REASONS = [
   'admin_kill',
   'evicted',
   'denied',
+  /** `users passwd` ended the user's other sessions (ASVS 3.3.3). */
+  'password_changed',
 ] as const;
 /** Why a session ended. Every close carries exactly one. */
 export type CloseReason = (typeof CLOSE_REASONS)[number];

@@ -313,19 +313,23 @@ export class SessionEngine {
     return (await this.store.listByUser(user)).filter((s) => !isExpired(s, now));
   }
 
-  /** End the access policy: set the state and `session.policy.result`; ends the policy timer. */
+  /**
+   * End the access policy: set the state and `session.policy.result`; ends the policy timer.
+   * `deleteSecure` drops secure variables only the policy needed, in the same write.
+   */
   async completePolicy(
     id: SessionId | string,
     state: Exclude<SessionState, 'inprogress'>,
+    options: { deleteSecure?: string[] } = {},
   ): Promise<SessionRecord> {
     if (!POLICY_RESULT[state]) throw invalidState(state);
-    return (
-      await this.store.update(
-        parseSessionId(id),
-        { state, policyDeadline: null, setVariables: { 'session.policy.result': POLICY_RESULT[state] } },
-        { now: this.clock.now() },
-      )
-    ).record;
+    const patch: SessionPatch = {
+      state,
+      policyDeadline: null,
+      setVariables: { 'session.policy.result': POLICY_RESULT[state] },
+    };
+    if (options.deleteSecure !== undefined) patch.deleteSecure = options.deleteSecure;
+    return (await this.store.update(parseSessionId(id), patch, { now: this.clock.now() })).record;
   }
 
   /** Associate a user with the session, applying the profile's per-user limit (may evict). */

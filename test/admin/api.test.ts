@@ -299,7 +299,10 @@ describe('variables', () => {
     const masked = await call('GET', `${base}/session.custom.pin`);
     assert.equal(masked.status, 403);
     assert.equal(masked.body.error.code, 'SG_ERR_SECURE_FLAG_REQUIRED');
-    assert.equal((await call('GET', `${base}/session.custom.pin?secure=1`)).body.value, '4321');
+    // In clear only with admin.reveal_secure (test/admin/reveal-secure.test.ts).
+    const hidden = await call('GET', `${base}/session.custom.pin?secure=1`);
+    assert.equal(hidden.status, 403);
+    assert.equal(hidden.body.error.code, 'SG_ERR_SECURE_REVEAL_DISABLED');
     assert.equal((await call('GET', `${base}/inactivity_timeout?config=1`)).body.value, '900');
     const unknownSetting = await call('GET', `${base}/no_such_setting?config=1`);
     assert.equal(unknownSetting.status, 404);

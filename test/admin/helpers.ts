@@ -33,7 +33,7 @@ export interface AdminFixture {
 
 /** An admin listener on a free port over a memory-store engine (profile `default`: idle 900 s). */
 export async function startTestAdmin(
-  options: { clock?: Clock; stuckAfterSeconds?: number } = {},
+  options: { clock?: Clock; stuckAfterSeconds?: number; revealSecure?: boolean } = {},
 ): Promise<AdminFixture> {
   const metrics = new AdminMetrics({
     ...(options.clock ? { clock: options.clock } : {}),
@@ -61,6 +61,7 @@ export async function startTestAdmin(
     port: 0,
     logger: logs,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.revealSecure !== undefined ? { revealSecure: options.revealSecure } : {}),
   });
   const fx: AdminFixture = {
     admin,

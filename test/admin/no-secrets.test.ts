@@ -17,7 +17,7 @@ const SECURE_VALUE = 'Secure-Value-7f3a9c';
 
 const CONFIG = `
 listen: { port: 0 }
-admin: { port: 0, token_file: ./var/admin.token }
+admin: { port: 0, token_file: ./var/admin.token, reveal_secure: true }
 audit: { file: ./var/audit.log }
 store: memory
 keys: ./var/keyring.json

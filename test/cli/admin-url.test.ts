@@ -13,7 +13,7 @@ let env: NodeJS.ProcessEnv;
 const url = () => ['--url', fx.url];
 
 before(async () => {
-  fx = await startTestAdmin();
+  fx = await startTestAdmin({ revealSecure: true }); // data get --secure reads in clear
   dir = tempDir();
   writeFileSync(join(dir, 'admin.token'), `${TOKEN}\n`, { mode: 0o600 });
   env = { SESSIONGATE_ADMIN_TOKEN: TOKEN };

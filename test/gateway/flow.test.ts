@@ -83,7 +83,8 @@ describe('browser logon with the form', () => {
     assert.equal(await fx.gw.engine.data.get(id, 'session.logon.last.username'), 'alice');
     assert.equal(
       await fx.gw.engine.data.get(id, 'session.logon.last.password', { secure: true }),
-      'wonderland',
+      undefined,
+      'the policy ended: the password is gone (keep_password, test/gateway/logon-password.test.ts)',
     );
     assert.equal(await fx.gw.engine.data.get(id, 'session.server.landinguri'), '/app/page?x=1');
     assert.equal(await fx.gw.engine.data.get(id, 'session.user.clientip'), '127.0.0.1');
