@@ -65,6 +65,7 @@ export class AdminMetrics {
   private readonly closedTotal: Counter<'reason'>;
   private readonly policyTotal: Counter<'result'>;
   private readonly ruleErrors: Counter<'rule'>;
+  private readonly throttledTotal: Counter<'scope'>;
   private readonly requests: Histogram<'route' | 'status'>;
   private readonly storeOps: Histogram<'op'>;
   private sample: { at: number; value: Promise<StoreSample>; pending: boolean } | undefined;
@@ -140,6 +141,12 @@ export class AdminMetrics {
       name: 'sessiongate_policy_results_total',
       help: 'Access policies that ended, by result (allowed, access_denied, redirect).',
       labelNames: ['result'],
+      registers,
+    });
+    this.throttledTotal = new Counter({
+      name: 'sessiongate_logon_throttled_total',
+      help: 'Logons refused by the logon throttle (429), by the counter over its limit (user_address, user, address).',
+      labelNames: ['scope'],
       registers,
     });
     this.ruleErrors = new Counter({
@@ -235,12 +242,13 @@ export class AdminMetrics {
     this.policyTotal.inc({ result });
   }
 
-  /** An audit sink that also counts what passes through it (session starts, policy results). */
+  /** An audit sink that also counts what passes through it (session starts, policy results, throttled logons). */
   counting(sink: AuditSink): AuditSink {
     return {
       write: (event: AuditEvent) => {
         if (event.event === 'session_start' && event.origin === undefined) this.sessionCreated('gateway');
         if (event.event === 'policy_result') this.policyResult(String(event.result ?? 'unknown'));
+        if (event.event === 'logon_throttled') this.throttledTotal.inc({ scope: String(event.scope) });
         sink.write(event);
       },
     };

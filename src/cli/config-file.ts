@@ -37,7 +37,7 @@ const profile = z.looseObject(
     policy_timeout: whole.optional(),
     max_sessions_per_user: perUser.optional(),
     max_concurrent_sessions: whole.optional(),
-    max_in_progress_per_client_ip: whole.optional(),
+    max_in_progress_per_client_ip: perUser.optional(),
   },
   { error: 'expected a mapping of profile settings' },
 );
@@ -101,9 +101,9 @@ export function loadCliConfig(file: string, cwd: string): CliConfig {
       if (p.max_sessions_per_user.on_limit) settings.onUserLimit = p.max_sessions_per_user.on_limit;
     }
     if (p.max_concurrent_sessions !== undefined) settings.maxConcurrentSessions = p.max_concurrent_sessions;
-    if (p.max_in_progress_per_client_ip !== undefined) {
-      settings.maxInProgressPerClientIp = p.max_in_progress_per_client_ip;
-    }
+    const perIp = p.max_in_progress_per_client_ip;
+    if (perIp !== undefined) settings.maxInProgressPerClientIp = perIp.limit;
+    if (perIp?.on_limit) settings.onClientIpLimit = perIp.on_limit;
     out.profiles.push(accessProfile(name, settings));
   }
   return out;

@@ -75,7 +75,14 @@ profiles:
     policy_timeout: 300          # seconds to finish the logon
     # max_sessions_per_user: { limit: 5, on_limit: evict_oldest }   # or on_limit: refuse
     max_concurrent_sessions: 0   # all sessions of this profile (0 = no limit)
-    max_in_progress_per_client_ip: 0
+    # unfinished logons per client address: over it the address's oldest one is closed
+    # (evict_oldest) or the new visitor gets 429 (refuse); bounds what floods can store
+    max_in_progress_per_client_ip: { limit: 20, on_limit: evict_oldest }
+    # failed logons counted in the store; over a limit the logon gets 429 until the window ends
+    logon_throttle:
+      per_user_address: { limit: 5, window: 900 }   # window in seconds; limit 0 = off
+      per_user: { limit: 20, window: 3600 }
+      per_address: { limit: 100, window: 900 }
     failure_delay_ms: { min: 1000, max: 3000 }   # a failed logon waits this long
     max_logon_attempts: 3
     realm: sessiongate           # shown on the logon page and in the Basic challenge

@@ -88,6 +88,11 @@ export const ERROR_CODES = {
     summary: 'The access policy needs credentials (logon form or HTTP Basic).',
   },
   SG_ERR_LOGON_FAILED: { status: 401, summary: 'The credentials were not accepted; try again.' },
+  SG_ERR_LOGON_THROTTLED: {
+    status: 429,
+    summary:
+      'Too many failed logons for this user or from this address; the logon is refused, even with the right password, until the time in Retry-After.',
+  },
   SG_ERR_NEEDINFO: {
     status: 401,
     summary:

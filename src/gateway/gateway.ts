@@ -17,9 +17,10 @@ import { basicCredentials } from './http/body.js';
 import { sendProblem } from './http/pages.js';
 import { stripClientHeaders } from './identity/headers.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
-import { askForInput } from './respond.js';
+import { answerThrottled, askForInput } from './respond.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
 import { GatewayUris } from './sg-uris.js';
+import { LogonThrottle } from './throttle.js';
 import { passUpgrade } from './upgrade.js';
 
 export interface GatewayOptions {
@@ -43,7 +44,8 @@ export interface GatewayOptions {
  * policy, and proxying for allowed sessions. The gateway's own URIs live under `/sg/`.
  */
 export class Gateway {
-  readonly failures = { byUser: new Map<string, number>(), byClient: new Map<string, number>() };
+  /** Failed logons counted in the store (shared by every process on it), read before each logon. */
+  private readonly throttle: LogonThrottle;
   private readonly uris: GatewayUris;
   private readonly events: FlowEvents;
   private readonly forwarding: Forwarding;
@@ -51,6 +53,7 @@ export class Gateway {
   constructor(private readonly o: GatewayOptions) {
     this.uris = new GatewayUris(this, o.engine, o.routes, o.logger);
     this.events = new FlowEvents(o.engine, o.logger);
+    this.throttle = new LogonThrottle(o.engine.store, o.engine.clock);
     this.forwarding = new Forwarding(this.events, o.logger, o.credentials);
   }
 
@@ -257,18 +260,25 @@ export class Gateway {
 
   async runPolicy(flow: Flow, session: SessionRecord, input: PolicyInput): Promise<PolicyOutcome> {
     forget(flow); // the policy writes the session; rules from here on read the store
-    const outcome = await flow.route.runner.run(session, input, {
-      clientIp: flow.client.ip,
-      clientPort: flow.client.port,
-      protocol: flow.client.proto,
-      serverHostname: (flow.req.headers.host ?? '').replace(/:\d+$/, ''),
-      agentEvent: async (s, agentId) =>
-        void (await this.events.event(flow, 'ACCESS_POLICY_AGENT_EVENT', s.id, { agentId })),
-    });
+    const user = input.credentials?.username;
+    const outcome = await this.throttle.run(flow.route.profile.logon_throttle, user, flow.client.ip, () =>
+      flow.route.runner.run(session, input, {
+        clientIp: flow.client.ip,
+        clientPort: flow.client.port,
+        protocol: flow.client.proto,
+        serverHostname: (flow.req.headers.host ?? '').replace(/:\d+$/, ''),
+        agentEvent: async (s, agentId) =>
+          void (await this.events.event(flow, 'ACCESS_POLICY_AGENT_EVENT', s.id, { agentId })),
+      }),
+    );
+    if (outcome.kind === 'throttled') {
+      const { scope, retryAfterSeconds } = outcome;
+      const record = { sessionId: session.id, user, clientIp: flow.client.ip, scope };
+      (this.o.audit ?? noAudit).write({ event: 'logon_throttled', ...record, retryAfterSeconds });
+      this.o.logger.warn({ ...record, retryAfterSeconds }, 'logon throttled');
+      return outcome;
+    }
     if ((outcome.kind === 'logon' && outcome.error) || outcome.kind === 'deny') {
-      const user = input.credentials?.username;
-      if (user) this.failures.byUser.set(user, (this.failures.byUser.get(user) ?? 0) + 1);
-      this.failures.byClient.set(flow.client.ip, (this.failures.byClient.get(flow.client.ip) ?? 0) + 1);
       const delay = this.o.failureDelayMs?.(flow.route) ?? 0;
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     }
@@ -309,6 +319,11 @@ export class Gateway {
         return this.redirect(flow, outcome.url);
       case 'deny':
         return this.denied(flow, outcome.reason);
+      case 'throttled':
+        return answerThrottled(flow.res, outcome, {
+          browser: flow.client.browser,
+          headers: { 'set-cookie': flow.setCookies },
+        });
     }
   }
 

@@ -14,11 +14,19 @@ export interface PolicyInput {
 
 /** Where the policy stopped: it needs input, or it ended. */
 export type PolicyOutcome =
-  | { kind: 'logon'; error?: string }
+  /** credentialsRefused: an authenticate step refused the credentials just given. */
+  | { kind: 'logon'; error?: string; credentialsRefused?: true }
   | { kind: 'question'; key: string; prompt: string; echo: boolean; error?: string }
   | { kind: 'allow' }
-  | { kind: 'deny'; reason?: string }
-  | { kind: 'redirect'; url: string };
+  | { kind: 'deny'; reason?: string; credentialsRefused?: true }
+  | { kind: 'redirect'; url: string }
+  /** Too many failed logons: refused before the credentials were checked (the gateway's throttle). */
+  | {
+      kind: 'throttled';
+      scope: 'user_address' | 'user' | 'address';
+      retryAfterSeconds: number;
+      until: number;
+    };
 
 /** The facts of the request the policy runs in, for plugins and rules. */
 export interface PolicyRequest {
@@ -134,13 +142,20 @@ export class PolicyRunner {
       const back = 'authenticate' in step ? lastLogonBefore(steps, i) : -1;
       const attempts = Number((await this.engine.data.get(id, ATTEMPTS_VAR)) ?? 0) + 1;
       await this.engine.data.set(id, ATTEMPTS_VAR, String(attempts));
+      // Counted by the logon throttle as a failed guess (an authorize refusal is not one).
+      const refused = 'authenticate' in step ? { credentialsRefused: true as const } : {};
       if (back >= 0 && attempts < this.profile.max_logon_attempts) {
         return this.pause(id, back, {
           kind: 'logon',
           error: 'Logon failed. Check your user name and password.',
+          ...refused,
         });
       }
-      return this.end(id, { kind: 'deny', ...(result.reason ? { reason: result.reason } : {}) });
+      return this.end(id, {
+        kind: 'deny',
+        ...(result.reason ? { reason: result.reason } : {}),
+        ...refused,
+      });
     }
     return this.end(id, { kind: 'deny', reason: 'the access policy has no ending' });
   }

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { PolicyOutcome } from './policy.js';
-import { logonPage, questionPage, sendHtml, sendProblem } from './http/pages.js';
+import { esc, logonPage, messagePage, questionPage, sendHtml, sendProblem } from './http/pages.js';
 
 /** Answer a policy that needs input: a form for browsers, a 401 challenge for API clients. */
 export function askForInput(
@@ -31,4 +31,30 @@ export function askForInput(
     `${outcome.error ? `${outcome.error}. ` : ''}${outcome.prompt}: send the answer in the X-Sessiongate-Answer header, with the session cookie`,
     { ...o.headers, ...challenge },
   );
+}
+
+/**
+ * Answer a logon the throttle refused: 429 with Retry-After; browsers get a page that says
+ * when to try again, API clients SG_ERR_LOGON_THROTTLED. The session stays as it was.
+ */
+export function answerThrottled(
+  res: ServerResponse,
+  outcome: Extract<PolicyOutcome, { kind: 'throttled' }>,
+  o: { browser: boolean; headers: Record<string, string | string[]> },
+): void {
+  const minutes = Math.ceil(outcome.retryAfterSeconds / 60);
+  const wait =
+    outcome.retryAfterSeconds < 60 ? `${outcome.retryAfterSeconds} seconds` : plural(minutes, 'minute');
+  const at = new Date(outcome.until).toISOString().slice(11, 16);
+  const message = `Too many failed logons for this account or from this address. Try again in ${wait} (after ${at} UTC).`;
+  const headers = { ...o.headers, 'retry-after': String(outcome.retryAfterSeconds) };
+  if (!o.browser) {
+    return sendProblem(res, false, 429, 'SG_ERR_LOGON_THROTTLED', 'Too many failed logons', message, headers);
+  }
+  const again = `<p><a href="/sg/logon">Try again</a> after ${esc(at)} UTC.</p>`;
+  sendHtml(res, 429, messagePage('Too many failed logons', message, again), headers);
+}
+
+function plural(n: number, unit: string): string {
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }

@@ -34,7 +34,8 @@ export function engineProfile(name: string, p: ProfileConfig): AccessProfile {
     maxSessionsPerUser: p.max_sessions_per_user?.limit ?? 0,
     onUserLimit: p.max_sessions_per_user?.on_limit ?? 'evict_oldest',
     maxConcurrentSessions: p.max_concurrent_sessions,
-    maxInProgressPerClientIp: p.max_in_progress_per_client_ip,
+    maxInProgressPerClientIp: p.max_in_progress_per_client_ip.limit,
+    onClientIpLimit: p.max_in_progress_per_client_ip.on_limit,
     extra: { cookie_name: p.cookie.name, realm: p.realm, ...p.settings },
   });
 }

@@ -21,7 +21,10 @@ export interface AccessProfile {
   maxSessionsPerUser: number;
   onUserLimit: 'evict_oldest' | 'refuse';
   maxConcurrentSessions: number;
+  /** Max unfinished logons of one client address (0 = unlimited). Default 20. */
   maxInProgressPerClientIp: number;
+  /** Over it: close that address's oldest unfinished logon (default) or refuse the new one. */
+  onClientIpLimit: 'evict_oldest' | 'refuse';
   /** Further settings readable with `data.get(..., { config: true })`. */
   extra: Record<string, string | number | boolean>;
 }
@@ -33,7 +36,9 @@ export const PROFILE_DEFAULTS: Omit<AccessProfile, 'name'> = {
   maxSessionsPerUser: 0,
   onUserLimit: 'evict_oldest',
   maxConcurrentSessions: 0,
-  maxInProgressPerClientIp: 0,
+  // Bounds what cookieless requests from one address can keep in the store (docs/security.md).
+  maxInProgressPerClientIp: 20,
+  onClientIpLimit: 'evict_oldest',
   extra: {},
 };
 
@@ -50,6 +55,7 @@ export function limitsOf(p: AccessProfile): SessionLimits {
     onUserLimit: p.onUserLimit,
     maxConcurrentSessions: p.maxConcurrentSessions,
     maxInProgressPerClientIp: p.maxInProgressPerClientIp,
+    onClientIpLimit: p.onClientIpLimit,
   };
 }
 
@@ -70,6 +76,7 @@ export function effectiveConfig(
     on_user_limit: p.onUserLimit,
     max_concurrent_sessions: String(p.maxConcurrentSessions),
     max_in_progress_per_client_ip: String(p.maxInProgressPerClientIp),
+    on_client_ip_limit: p.onClientIpLimit,
   };
   for (const [k, v] of Object.entries(p.extra)) out[k] = String(v);
   return out;

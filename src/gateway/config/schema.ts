@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { pluginSpecSchema } from '../../plugins/load.js';
+import { LOGON_THROTTLE_DEFAULTS, logonThrottle } from './throttle-schema.js';
 import { profileIdentityKeys, routeIdentityKeys } from './identity-schema.js';
 import { checkAutoSecureReachable, checkCookiePrefix } from './cookie-prefix.js';
 
@@ -46,6 +47,14 @@ const perUser = z.preprocess(
   ),
 );
 
+const perAddress = z.preprocess(
+  (v) => (typeof v === 'number' ? { limit: v } : v),
+  z.strictObject(
+    { limit: whole, on_limit: z.enum(['evict_oldest', 'refuse']).default('evict_oldest') },
+    { error: 'expected a number or {limit, on_limit}' },
+  ),
+);
+
 export const profileSchema = z.strictObject({
   cookie: z
     .strictObject({
@@ -65,7 +74,10 @@ export const profileSchema = z.strictObject({
   policy_timeout: whole.default(300),
   max_sessions_per_user: perUser.optional(),
   max_concurrent_sessions: whole.default(0),
-  max_in_progress_per_client_ip: whole.default(0),
+  /** Unfinished logons per client address; the default bounds what cookieless floods can store. */
+  max_in_progress_per_client_ip: perAddress.default({ limit: 20, on_limit: 'evict_oldest' }),
+  /** Failed logons counted in the store per user, per address and per user+address pair. */
+  logon_throttle: logonThrottle.default(LOGON_THROTTLE_DEFAULTS),
   /** Failed logons wait a random time in this range before the answer (APM min/max failure delay). */
   failure_delay_ms: z
     .strictObject({ min: whole.default(1000), max: whole.default(3000) })
