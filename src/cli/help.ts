@@ -134,8 +134,11 @@ export const ADMIN_USAGE: Record<string, string> = {
     '  Adds a user with an scrypt password hash. Without --password-stdin a random password is\n' +
     '  made and printed alone on a line (the only time it is shown).',
   'users passwd':
-    'sessiongate users passwd NAME [--password-stdin]\n' +
-    '  Sets a new password (a random one, printed once, without --password-stdin).',
+    'sessiongate users passwd NAME [--password-stdin] [--keep-sessions | --url URL [--token-file PATH] | --store URL]\n' +
+    '  Sets a new password (a random one, printed once, without --password-stdin), then ends every\n' +
+    '  session of NAME with reason password_changed and says how many on stderr: in the store (--store,\n' +
+    "  else the --config file's store, else sqlite:./var/sessiongate.db; sqlite or redis), or through a\n" +
+    '  running gateway with --url (needed for a memory store). --keep-sessions leaves them open.',
   'users remove': 'sessiongate users remove NAME\n  Removes the user and everything stored for it.',
   'users list':
     'sessiongate users list [--json]\n  Names, groups, disabled, whether a password and a TOTP secret are set (never a hash).',

@@ -6,6 +6,7 @@ import { Keyring } from '../session/keyring.js';
 import { expectPositionals, parseCommand, usage } from './args.js';
 import type { Io } from './context.js';
 import { json, table, text } from './output.js';
+import { endSessions, sessionsTarget } from './passwd-sessions.js';
 import { builtinFile, keyFileOf } from './plugin-config.js';
 import type { Command } from './session-commands.js';
 
@@ -114,20 +115,47 @@ export const usersAdd: Command = async (args, io) => {
   return 0;
 };
 
+/**
+ * `users passwd NAME`: a new password, then the user's other sessions end (ASVS 3.3.3), in the
+ * store or through `--url`; `--keep-sessions` leaves them. The new password is printed first,
+ * so a failure to end the sessions never loses it.
+ */
 export const usersPasswd: Command = async (args, io) => {
   const command = 'users passwd';
   const { values, positionals } = parseCommand(
     args,
-    { ...USERS_OPTIONS, 'password-stdin': { type: 'boolean' } },
+    {
+      ...USERS_OPTIONS,
+      'password-stdin': { type: 'boolean' },
+      'keep-sessions': { type: 'boolean' },
+      store: { type: 'string' },
+      url: { type: 'string' },
+      'token-file': { type: 'string' },
+    },
     { command },
   );
   const name = userArg(positionals, command);
+  const target = sessionsTarget(values, configOf(values, command), io, command);
   const editor = open(usersPath(values, io, command));
   existing(editor, name);
   const { password, generated } = await passwordFrom(values['password-stdin'] ?? false, io, command);
   editor.set(name, { password: await hashPassword(password) });
   editor.save();
   if (generated) io.out(`${password}\n`);
+  if (target.kind === 'keep') return 0;
+  let ended: { closed: number; note?: string };
+  try {
+    ended = await endSessions(target, name);
+  } catch (err) {
+    const why = err instanceof SessionGateError ? `${err.code}: ${err.message}` : (err as Error).message;
+    throw new Error(
+      `the password of ${name} was changed, but their sessions were not ended (${why}); ` +
+        `end them with: sessiongate session kill --user ${name}`,
+      { cause: err },
+    );
+  }
+  const count = `${ended.closed} session${ended.closed === 1 ? '' : 's'}`;
+  io.err(`sessiongate: ended ${count} of ${name}${ended.note ? ` (${ended.note})` : ''}\n`);
   return 0;
 };
 
