@@ -102,7 +102,8 @@ export const ERROR_CODES = {
   SG_ERR_ORIGIN_MISMATCH: { status: 403, summary: 'A gateway form was posted from another origin.' },
   SG_ERR_BAD_REQUEST: {
     status: 400,
-    summary: 'The request to a gateway URI is malformed (body too large, missing field).',
+    summary:
+      'The request is refused before any decision: a malformed or ambiguous target (encoded `/`, `\\`, NUL, dot segment with `;`), two Host headers, a Transfer-Encoding other than `chunked`; or a malformed gateway form (body too large, missing field).',
   },
   SG_ERR_UPSTREAM_UNAVAILABLE: {
     status: 502,

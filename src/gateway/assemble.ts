@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
@@ -16,6 +21,7 @@ import { openStore } from '../store/open.js';
 import { ruleContext } from '../rules/context.js';
 import { loadRuleFiles, RuleLoadError, RuleSet, type LoadedRule } from '../rules/ruleset.js';
 import { cidrList, ConfigError, profileOf, type LoadedConfig } from './config/load.js';
+import type { GatewayConfig } from './config/schema.js';
 import { startDemoUpstream } from './demo-upstream.js';
 import { CredentialInjector } from './credentials.js';
 import { Gateway } from './gateway.js';
@@ -166,7 +172,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
           cert: readFileSync(resolve(baseDir, tls.cert)),
           key: readFileSync(resolve(baseDir, tls.key)),
         },
-        gateway.handle,
+        withHsts(gateway.handle, config.listen.hsts),
       )
     : createHttpServer(serverOptions, gateway.handle);
   server.on('upgrade', gateway.upgrade);
@@ -226,4 +232,20 @@ async function loadRules(loaded: LoadedConfig): Promise<Map<string, LoadedRule>>
     if (err instanceof RuleLoadError) throw new ConfigError(file, [`rules: ${err.message}`]);
     throw err;
   }
+}
+
+/** The request listener of a TLS listener: Strict-Transport-Security on every answer. */
+function withHsts(
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+  hsts: GatewayConfig['listen']['hsts'],
+): (req: IncomingMessage, res: ServerResponse) => void {
+  if (!hsts) return handle;
+  const value =
+    `max-age=${hsts.max_age}` +
+    (hsts.include_subdomains ? '; includeSubDomains' : '') +
+    (hsts.preload ? '; preload' : '');
+  return (req, res) => {
+    res.setHeader('strict-transport-security', value);
+    handle(req, res);
+  };
 }

@@ -13,8 +13,10 @@ import { Forwarding } from './forwarding.js';
 import type { AddressMatcher } from './http/addresses.js';
 import { clientFacts } from './http/client.js';
 import { clearedCookie, readCookie, sessionCookie } from './http/cookies.js';
+import { admitRequest } from './http/admit.js';
+import { configuredLocation, sameOriginPath } from './http/location.js';
 import { basicCredentials } from './http/body.js';
-import { sendProblem } from './http/pages.js';
+import { PAGE_HEADERS, sendProblem } from './http/pages.js';
 import { stripClientHeaders } from './identity/headers.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
 import { answerThrottled, askForInput } from './respond.js';
@@ -113,11 +115,16 @@ export class Gateway {
    */
   private serve(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
     const client = clientFacts(req, this.o.trusted);
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    if (path.startsWith('/sg/')) return this.uris.handle(req, res, client, path);
+    const admitted = admitRequest(req);
+    if (typeof admitted === 'string') return refuseRequest(res, client.browser, admitted);
+    const { path } = admitted;
+    if (path.startsWith('/sg/')) {
+      if (admitted.encodedSlash) return refuseRequest(res, client.browser, ENCODED_SLASH);
+      return this.uris.handle(req, res, client, path);
+    }
     const route = matchRoute(this.o.routes, req.headers.host ?? '', path);
+    if (route && admitted.encodedSlash && !route.config.allow_encoded_slashes)
+      return refuseRequest(res, client.browser, ENCODED_SLASH);
     if (!route) {
       return sendProblem(
         res,
@@ -172,7 +179,7 @@ export class Gateway {
     }
     if (session.state === 'allow') return this.forwarding.proxy(flow, session);
     if (session.state === 'redirect')
-      return this.redirect(flow, session.variables['sessiongate.policy.redirect'] ?? '/');
+      return this.redirect(flow, configuredLocation(session.variables['sessiongate.policy.redirect'] ?? '/'));
     return this.denied(flow);
   }
 
@@ -314,9 +321,9 @@ export class Gateway {
           headers: { 'set-cookie': flow.setCookies },
         });
       case 'allow':
-        return this.redirect(flow, session?.variables['session.server.landinguri'] ?? '/');
+        return this.redirect(flow, sameOriginPath(session?.variables['session.server.landinguri'] ?? '/'));
       case 'redirect':
-        return this.redirect(flow, outcome.url);
+        return this.redirect(flow, configuredLocation(outcome.url));
       case 'deny':
         return this.denied(flow, outcome.reason);
       case 'throttled':
@@ -342,9 +349,11 @@ export class Gateway {
     );
   }
 
+  /** `location` has been through sameOriginPath or configuredLocation. */
   private redirect(flow: Flow, location: string): void {
     flow.res.writeHead(302, {
-      location: safeLocation(location),
+      ...PAGE_HEADERS,
+      location,
       'set-cookie': flow.setCookies,
       'cache-control': 'no-store',
     });
@@ -352,13 +361,15 @@ export class Gateway {
   }
 }
 
-function wantsHtml(req: IncomingMessage): boolean {
-  return (req.headers.accept ?? '').includes('text/html');
+const ENCODED_SLASH = 'an encoded / or \\ (%2F, %5C) in the path';
+
+/** A request refused before any decision: 400, and the connection closed (its framing is doubtful). */
+function refuseRequest(res: ServerResponse, browser: boolean, reason: string): void {
+  sendProblem(res, browser, 400, 'SG_ERR_BAD_REQUEST', 'Bad request', `Refused: ${reason}.`, {
+    connection: 'close',
+  });
 }
 
-/** Only local paths or http(s) URLs go into Location (no header injection, no javascript:). */
-function safeLocation(location: string): string {
-  if (/[\r\n]/.test(location)) return '/';
-  if (location.startsWith('/') && !location.startsWith('//')) return location;
-  return /^https?:\/\//i.test(location) ? location : '/';
+function wantsHtml(req: IncomingMessage): boolean {
+  return (req.headers.accept ?? '').includes('text/html');
 }

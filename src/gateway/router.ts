@@ -68,10 +68,19 @@ function hostMatches(pattern: string, host: string): boolean {
   return p.startsWith('*.') ? h.endsWith(p.slice(1)) : h === p;
 }
 
+/**
+ * Prefixes match case-insensitively and at a segment boundary (`/`, or `;` where path
+ * parameters start): an application that ignores case or drops `;params` (IIS, Tomcat) must
+ * not be reachable past a route's acl as `/ADMIN` or `/admin;x`. A stricter route wins.
+ */
 function pathMatches(prefix: string, path: string): boolean {
   if (prefix === '/') return true;
   const p = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
-  return path === p || path.startsWith(`${p}/`) || path.startsWith(`${p}?`);
+  if (path.length < p.length) return false;
+  const head = path.slice(0, p.length);
+  if (head !== p && head.toLowerCase() !== p.toLowerCase()) return false;
+  const next = path.charCodeAt(p.length);
+  return Number.isNaN(next) || next === 47 /* / */ || next === 59; /* ; */
 }
 
 /**

@@ -4,7 +4,8 @@ import type { SessionEngine } from '../session/engine.js';
 import type { ClientFacts } from './http/client.js';
 import { readCookie, clearedCookie } from './http/cookies.js';
 import { readSmallBody, sameOrigin } from './http/body.js';
-import { loggedOutPage, sendHtml, sendProblem, STYLESHEET } from './http/pages.js';
+import { configuredLocation, sameOriginPath } from './http/location.js';
+import { loggedOutPage, PAGE_HEADERS, sendHtml, sendProblem, STYLESHEET } from './http/pages.js';
 import type { Flow } from './flow.js';
 import type { Gateway } from './gateway.js';
 import { JWKS_PATH } from './identity/assertion.js';
@@ -27,7 +28,11 @@ export class GatewayUris {
 
   async handle(req: IncomingMessage, res: ServerResponse, client: ClientFacts, path: string): Promise<void> {
     if (path === '/sg/static/sg.css' && req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600' });
+      res.writeHead(200, {
+        ...PAGE_HEADERS,
+        'content-type': 'text/css; charset=utf-8',
+        'cache-control': 'max-age=3600',
+      });
       res.end(STYLESHEET);
       return;
     }
@@ -51,11 +56,34 @@ export class GatewayUris {
     return undefined;
   }
 
+  /**
+   * Logout clears the cookie of every profile, so it ends every session those cookies name:
+   * a session whose cookie is gone from the browser but alive in the store would still
+   * answer to its token. Returns them with the route of each.
+   */
+  private async closeAll(req: IncomingMessage) {
+    const closed: { route: ActiveRoute; session: SessionRecord }[] = [];
+    const seen = new Set<string>();
+    for (const route of this.routes) {
+      const token = readCookie(req.headers.cookie, cookieOptions(route.profile, false).name);
+      if (!token || seen.has(token)) continue;
+      seen.add(token);
+      const v = await this.engine.validate(token);
+      if (!v.valid) continue;
+      const mine = this.routes.find((r) => r.profileName === v.session.profile) ?? route;
+      await this.engine.close(v.session.id, 'logout');
+      this.logger.info({ sessionId: v.session.id }, 'logout');
+      closed.push({ route: mine, session: v.session });
+    }
+    return closed;
+  }
+
   private async logon(req: IncomingMessage, res: ServerResponse, client: ClientFacts): Promise<void> {
     const found = await this.find(req, client);
     if (!found || found.session.state !== 'inprogress') {
       // No policy in progress (expired, or already done): start over from the application.
-      res.writeHead(302, { location: found?.session.variables['session.server.landinguri'] ?? '/' });
+      const landing = found?.session.variables['session.server.landinguri'] ?? '/';
+      res.writeHead(302, { ...PAGE_HEADERS, location: sameOriginPath(landing), 'cache-control': 'no-store' });
       res.end();
       return;
     }
@@ -103,20 +131,21 @@ export class GatewayUris {
         'Log out from this site only.',
       );
     }
-    const found = await this.find(req, client);
+    const closed = await this.closeAll(req);
+    const found = closed[0];
     const cookies = this.routes.map((r) => clearedCookie(cookieOptions(r.profile, client.proto === 'https')));
-    if (found) {
-      await this.engine.close(found.session.id, 'logout');
-      this.logger.info({ sessionId: found.session.id }, 'logout');
-    }
     const to = found?.route.profile.logout_redirect;
     if (to) {
-      res.writeHead(303, { location: to, 'set-cookie': [...new Set(cookies)] });
+      res.writeHead(303, {
+        ...PAGE_HEADERS,
+        location: configuredLocation(to),
+        'set-cookie': [...new Set(cookies)],
+      });
       res.end();
       return;
     }
     if (!client.browser) {
-      res.writeHead(204, { 'set-cookie': [...new Set(cookies)] });
+      res.writeHead(204, { ...PAGE_HEADERS, 'set-cookie': [...new Set(cookies)] });
       res.end();
       return;
     }

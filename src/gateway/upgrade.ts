@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { SessionEngine } from '../session/engine.js';
 import type { AddressMatcher } from './http/addresses.js';
+import { admitRequest } from './http/admit.js';
 import { clientFacts } from './http/client.js';
 import { upgradeHeaders } from './identity/headers.js';
 import { readCookie } from './http/cookies.js';
@@ -22,8 +23,14 @@ export async function passUpgrade(
   head: Buffer,
 ): Promise<void> {
   const client = clientFacts(req, o.trusted);
-  const path = (req.url ?? '/').split('?')[0] ?? '/';
-  const route = path.startsWith('/sg/') ? undefined : matchRoute(o.routes, req.headers.host ?? '', path);
+  const admitted = admitRequest(req);
+  if (typeof admitted === 'string') {
+    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    return;
+  }
+  const path = admitted.path;
+  const candidate = path.startsWith('/sg/') ? undefined : matchRoute(o.routes, req.headers.host ?? '', path);
+  const route = admitted.encodedSlash && !candidate?.config.allow_encoded_slashes ? undefined : candidate;
   const cookie = route ? cookieOptions(route.profile, client.proto === 'https') : undefined;
   const token = cookie ? readCookie(req.headers.cookie, cookie.name) : undefined;
   const v = token ? await o.engine.validate(token) : undefined;

@@ -16,6 +16,20 @@ const listener = z.strictObject({
   host: text('a host name or address').default('127.0.0.1'),
   port: port.default(8080),
   tls: z.strictObject({ cert: text('a certificate file'), key: text('a key file') }).optional(),
+  /**
+   * Strict-Transport-Security on every answer of a TLS listener (browsers then refuse plain
+   * http for the host); false leaves it out.
+   */
+  hsts: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        max_age: whole.default(31_536_000),
+        include_subdomains: z.boolean().default(false),
+        preload: z.boolean().default(false),
+      }),
+    ])
+    .default({ max_age: 31_536_000, include_subdomains: false, preload: false }),
   /** Largest request head accepted; larger gets 431. */
   max_header_bytes: z.int().min(1024).max(1_048_576).default(16_384),
 });
@@ -131,6 +145,8 @@ export const routeSchema = z.strictObject({
     })
     .default({ connect_ms: 5000, headers_ms: 30_000, body_ms: 300_000 }),
   preserve_host: z.boolean().default(false),
+  /** Accept an encoded / or \ (%2F, %5C) in the path, forwarded still encoded (refused otherwise). */
+  allow_encoded_slashes: z.boolean().default(false),
   /** Pass the client's Authorization header upstream. Off by default: the gateway consumed it. */
   forward_authorization: z.boolean().default(false),
   credentials: credentials.optional(),
@@ -148,7 +164,12 @@ export type RouteConfig = z.infer<typeof routeSchema>;
  * are caught at start.
  */
 const configObject = z.strictObject({
-  listen: listener.default({ host: '127.0.0.1', port: 8080, max_header_bytes: 16_384 }),
+  listen: listener.default({
+    host: '127.0.0.1',
+    port: 8080,
+    max_header_bytes: 16_384,
+    hsts: { max_age: 31_536_000, include_subdomains: false, preload: false },
+  }),
   admin: z
     .strictObject({
       host: text('a host').default('127.0.0.1'),

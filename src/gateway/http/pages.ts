@@ -70,6 +70,19 @@ export function loggedOutPage(): string {
   return messagePage('Logged out', 'Your session has ended.', '<p><a href="/">Log on again</a></p>');
 }
 
+/**
+ * Headers of every page and answer the gateway writes itself: its pages need no script and
+ * load only their own stylesheet, must never be framed by another site (a logon form in a
+ * frame is clickjacking), and leak no URL to other sites through Referer.
+ */
+export const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-security-policy':
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+});
+
 /** Send a small page to browsers or `{ error: { code, message } }` to API clients. */
 export function sendProblem(
   res: ServerResponse,
@@ -86,6 +99,7 @@ export function sendProblem(
   }
   const body = browser ? messagePage(title, message) : JSON.stringify({ error: { code, message } }) + '\n';
   res.writeHead(status, {
+    ...PAGE_HEADERS,
     ...headers,
     'content-type': browser ? 'text/html; charset=utf-8' : 'application/json',
     'content-length': Buffer.byteLength(body),
@@ -101,6 +115,7 @@ export function sendHtml(
   headers: Record<string, string | string[]> = {},
 ): void {
   res.writeHead(status, {
+    ...PAGE_HEADERS,
     ...headers,
     'content-type': 'text/html; charset=utf-8',
     'content-length': Buffer.byteLength(html),
