@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
@@ -262,6 +263,47 @@ describe('identity headers, the strip list and the assertion', () => {
     assert.equal(decodeProtectedHeader(values[0]!).alg, 'ES256');
   });
 
+  it('a WebSocket upgrade gets the same: client copies gone, identity headers and assertion set', async () => {
+    const upgrades: string[][] = [];
+    const onUpgrade = (req: IncomingMessage, socket: Duplex) => {
+      upgrades.push(req.rawHeaders);
+      socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    };
+    up.server.on('upgrade', onUpgrade);
+    try {
+      const b = await loggedOn(fx.gw.url);
+      const { host } = new URL(fx.gw.url);
+      await new Promise<void>((ok, fail) => {
+        const req = request(`${fx.gw.url}/ws`, {
+          headers: {
+            host,
+            connection: 'Upgrade',
+            upgrade: 'websocket',
+            'sec-websocket-version': '13',
+            'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+            cookie: [...b.jar].map(([k, v]) => `${k}=${v}`).join('; '),
+            'x-username': 'mallory',
+            'x-forwarded-user': 'mallory',
+            'x-sessiongate-assertion': 'forged',
+          },
+        });
+        req.on('upgrade', (_res, socket) => (socket.destroy(), ok()));
+        req.on('response', (res) => fail(new Error(`answered ${res.statusCode}`)));
+        req.on('error', fail).end();
+      });
+      const raw = upgrades.at(-1);
+      assert.deepEqual(valuesOf(raw, 'x-username'), ['alice']);
+      assert.deepEqual(valuesOf(raw, 'x-forwarded-user'), []);
+      const [token, ...more] = valuesOf(raw, 'x-sessiongate-assertion');
+      assert.equal(more.length, 0);
+      const jwks = createRemoteJWKSet(new URL(`${fx.gw.url}/sg/.well-known/jwks.json`));
+      const { payload } = await jwtVerify(token!, jwks, { currentDate: new Date(fx.clock.now()) });
+      assert.equal(payload.sub, 'alice');
+    } finally {
+      up.server.off('upgrade', onUpgrade);
+    }
+  });
+
   it('GET /sg/.well-known/jwks.json lists public keys only', async () => {
     const res = await fetch(`${fx.gw.url}/sg/.well-known/jwks.json`);
     assert.equal(res.status, 200);
@@ -319,20 +361,29 @@ describe('signing key rotation', () => {
 });
 
 describe('identity configuration', () => {
-  it('refuses headers the proxy manages and the session id', () => {
-    const bad = (profile: string) =>
-      assert.throws(
-        () =>
-          parseConfig(
-            `profiles:\n  default:\n${profile}\nroutes: [ { upstream: "http://127.0.0.1:1" } ]\n`,
-            't.yaml',
-            '/tmp',
-          ),
-        ConfigError,
-      );
-    bad('    identity_headers: { Host: session.logon.last.username }');
-    bad('    identity_headers: { "X Bad": session.logon.last.username }');
-    bad('    identity_headers: { X-Session: session.user.sessionid }');
-    bad('    strip_headers: [ Cookie ]');
+  it('refuses headers the proxy manages and the session id, with the reason', () => {
+    const problems = (profile: string): string => {
+      const text = `profiles:\n  default:\n${profile}\nroutes: [ { upstream: "http://127.0.0.1:1" } ]\n`;
+      try {
+        parseConfig(text, 't.yaml', '/tmp');
+        return '';
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        return err.message;
+      }
+    };
+    assert.match(
+      problems('    identity_headers: { Host: session.logon.last.username }'),
+      /managed by the proxy/,
+    );
+    assert.match(problems('    identity_headers: { "X Bad": session.logon.last.username }'), /header name/);
+    assert.match(problems('    identity_headers: { X-Session: session.user.sessionid }'), /session id/);
+    assert.match(problems('    strip_headers: [ Cookie ]'), /managed by the proxy/);
+    assert.equal(
+      problems(
+        '    identity_headers: { X-User: session.logon.last.username }\n    strip_headers: [ X-Tenant ]',
+      ),
+      '',
+    );
   });
 });

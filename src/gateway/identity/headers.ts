@@ -6,18 +6,23 @@ import type { IdentityPlan } from './plan.js';
 /**
  * Removes the client's copies of the route's stripped headers from the request, before rules
  * run: from `req.headers` (what rules read) and `req.rawHeaders` (what the proxy copies to the
- * upstream). The common request carries none of them and costs one property read per name on
- * the already-parsed headers; only a request that has one is rewritten.
+ * upstream). The common request carries none of them: each raw name is checked against the
+ * plan's length and first-letter tables (no string made), and only a name that passes both is
+ * lowercased and looked up; only a request that has one is rewritten.
  *
  * @example
  * stripClientHeaders(req, route.identity); // X-Forwarded-User: mallory is gone
  */
 export function stripClientHeaders(req: IncomingMessage, plan: IdentityPlan): void {
-  const headers = req.headers;
-  const names = plan.strip;
-  for (let i = 0; i < names.length; i++) {
-    if (headers[names[i] as string] !== undefined) {
-      removeHeaders(req, plan.stripSet);
+  const raw = req.rawHeaders;
+  const { stripLengths, stripFirstChars, stripSet } = plan;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const n = name.length;
+    if (n < stripLengths.length && stripLengths[n] === 0) continue;
+    if (stripFirstChars[(name.charCodeAt(0) | 0x20) & 0xff] === 0) continue;
+    if (stripSet.has(name.toLowerCase())) {
+      removeHeaders(req, stripSet);
       return;
     }
   }

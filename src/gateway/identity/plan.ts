@@ -45,6 +45,10 @@ export interface IdentityPlan {
   /** Lowercase names removed from the client's request (checked on every request). */
   readonly strip: readonly string[];
   readonly stripSet: ReadonlySet<string>;
+  /** 1 at the lengths of stripped names (a longer name is always looked up). */
+  readonly stripLengths: Uint8Array;
+  /** 1 at (first char code | 0x20) & 0xff of stripped names: a letter's either case. */
+  readonly stripFirstChars: Uint8Array;
   readonly headers: readonly IdentityHeader[];
   /** Undefined: the route sends no assertion. */
   readonly assertion: AssertionSigner | undefined;
@@ -88,9 +92,17 @@ export function identityPlan(
     ...route.strip_headers.map((n) => n.toLowerCase()),
   ]);
   const settings = assertionSettings(route.identity_assertion ?? profile.identity_assertion, route);
+  const stripLengths = new Uint8Array(128);
+  const stripFirstChars = new Uint8Array(256);
+  for (const name of stripSet) {
+    if (name.length < stripLengths.length) stripLengths[name.length] = 1;
+    stripFirstChars[(name.charCodeAt(0) | 0x20) & 0xff] = 1;
+  }
   return Object.freeze({
     strip: Object.freeze([...stripSet]),
     stripSet,
+    stripLengths,
+    stripFirstChars,
     headers: Object.freeze(headers),
     assertion: settings ? new AssertionSigner(keys, settings, clock) : undefined,
     keys,
