@@ -39,6 +39,7 @@ admin:
   host: 127.0.0.1
   port: 8081
   token_file: ./var/admin.token
+  reveal_secure: false           # true: ?secure=1 answers secure values in clear (audited; never the page)
 
 # Where sessions live: memory (one process), sqlite:PATH (one machine, many processes),
 # redis://host:port or redis+cluster://host:port,host:port (many machines).
@@ -85,6 +86,7 @@ profiles:
       per_address: { limit: 100, window: 900 }
     failure_delay_ms: { min: 1000, max: 3000 }   # a failed logon waits this long
     max_logon_attempts: 3
+    keep_password: false         # true: keep the logon password after the policy (for rules that pass it on)
     realm: sessiongate           # shown on the logon page and in the Basic challenge
     # logout_redirect: https://example.org/bye
     # Steps, in order: logon, {authenticate: PLUGIN}, {authorize: PLUGIN},
