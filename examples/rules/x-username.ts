@@ -3,6 +3,11 @@
 //      set user [ACCESS::session data get "session.logon.last.username"]
 //      HTTP::header insert "X-USERNAME" $user
 //   }
+//
+// `insert` appends to the client's own X-USERNAME, if it sent one: configure the header as an
+// identity header (`identity_headers: { X-USERNAME: session.logon.last.username }`, as the
+// quickstart does) or in `strip_headers`, so the client's copies are gone before rules run
+// (docs/identity.md).
 import { defineRules } from '../../src/rules/define.js';
 
 export default defineRules({

@@ -19,7 +19,7 @@ Usage:
   sessiongate check-config [FILE]
   sessiongate init [DIR]
   sessiongate session <command> [options]
-  sessiongate users|credentials|plugin <command> [options]
+  sessiongate users|credentials|plugin|keys <command> [options]
   sessiongate --help | --version
 
 Commands:
@@ -40,8 +40,10 @@ Commands:
   credentials set|list|remove
                        edit the sealed file of the file-credentials plugin
   plugin run           call one hook of a configured plugin; prints the result as JSON
+  keys list|rotate-signing|remove-signing
+                       the identity assertion's signing keys in the key ring
 
-Run "sessiongate session --help" (or users, credentials, plugin) for the options.
+Run "sessiongate session --help" (or users, credentials, plugin, keys) for the options.
 Exit codes: 0 ok, 1 error, 2 usage error.
 `;
 
@@ -127,6 +129,12 @@ const CREDENTIALS_FILE = `Options (every credentials command):
   --key-file PATH      key ring that seals the file (default: config "keys", else ./var/keyring.json)
   -h, --help           show help`;
 
+const KEYS_FILE = `Options (every keys command):
+  --config FILE        gateway config file (YAML) to take the key ring from ("keys")
+  --key-file PATH      the key ring (default: config "keys", else ./var/keyring.json); rewritten
+                       atomically, mode 0600
+  -h, --help           show help`;
+
 /** Usage of the users, credentials and plugin commands, by "group command". */
 export const ADMIN_USAGE: Record<string, string> = {
   'users add':
@@ -160,12 +168,24 @@ export const ADMIN_USAGE: Record<string, string> = {
     '  in --args (session_id: given or generated) and the two cookies (default {}). Prints JSON:\n' +
     '  {"ok", "verdict"... | "passwords" | "private_keys", "cookie", "session_cookie", "failure"?}.\n' +
     '  What the plugin prints goes to stderr. Exit 0 ok, 1 the plugin failed, 2 usage error.',
+  'keys list':
+    'sessiongate keys list [--json]\n' +
+    "  The identity assertion's signing keys: id, algorithm, created, which one is active (never\n" +
+    '  key material). A missing key ring is created.',
+  'keys rotate-signing':
+    'sessiongate keys rotate-signing\n' +
+    '  Adds a new signing key and makes it the active one (prints its id). The gateway signs with\n' +
+    '  it from its next start; older public keys stay in /sg/.well-known/jwks.json.',
+  'keys remove-signing':
+    'sessiongate keys remove-signing ID\n' +
+    '  Removes an old (not the active) signing key: assertions it signed no longer verify.',
 };
 
 const GROUP_OPTIONS: Record<string, string> = {
   users: USERS_FILE,
   credentials: CREDENTIALS_FILE,
   plugin: '',
+  keys: KEYS_FILE,
 };
 
 /** Help of one of the users, credentials or plugin commands. */

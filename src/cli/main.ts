@@ -52,13 +52,14 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
 }
 
 /**
- * `users`, `credentials` and `plugin`: their modules (and the plugin code they pull in) load
+ * `users`, `credentials`, `plugin` and `keys`: their modules (and the plugin code they pull in) load
  * only when one of them runs.
  */
 const ADMIN_GROUPS: Record<string, () => Promise<Record<string, Command>>> = {
   users: async () => (await import('./users-commands.js')).USERS_COMMANDS,
   credentials: async () => (await import('./credentials-commands.js')).CREDENTIALS_COMMANDS,
   plugin: async () => ({ run: (await import('./plugin-commands.js')).pluginRun }),
+  keys: async () => (await import('./keys-commands.js')).KEYS_COMMANDS,
 };
 
 async function admin(group: string, argv: string[], io: Io): Promise<number> {

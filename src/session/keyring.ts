@@ -117,6 +117,24 @@ export class Keyring {
     return id;
   }
 
+  /**
+   * Remove an old signing key from the file: its public key leaves the JWKS at the next start,
+   * and assertions it signed no longer verify. The active key cannot be removed.
+   */
+  static removeSigning(path: string, id: string): void {
+    const file = JSON.parse(readFileSync(path, 'utf8')) as KeyringFile;
+    Keyring.fromFile(file, path);
+    if (file.signing?.active === id) {
+      throw new SessionGateError('SG_ERR_KEYRING', `${id} is the active signing key: rotate first`);
+    }
+    const keys = file.signing?.keys ?? [];
+    if (!file.signing || !keys.some((k) => k.id === id)) {
+      throw new SessionGateError('SG_ERR_KEYRING', `key ring ${path} has no signing key ${id}`);
+    }
+    file.signing.keys = keys.filter((k) => k.id !== id);
+    writeKeyringFile(path, file);
+  }
+
   private static fromFile(file: unknown, path: string): Keyring {
     const f = file as Partial<KeyringFile>;
     if (!f || f.version !== 1 || typeof f.active !== 'string' || !Array.isArray(f.keys)) {

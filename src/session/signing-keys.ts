@@ -16,6 +16,7 @@ export interface SigningKeyEntry {
 export interface SigningKey {
   readonly id: string;
   readonly alg: typeof SIGNING_ALG;
+  readonly created: string;
   readonly privateJwk: JsonWebKey;
   /** kty, crv, x, y with kid, alg and use: what `/sg/.well-known/jwks.json` lists. */
   readonly publicJwk: Readonly<Record<string, string>>;
@@ -96,5 +97,6 @@ function signingKey(entry: unknown, where: string): SigningKey {
     alg: SIGNING_ALG,
     use: 'sig',
   });
-  return Object.freeze({ id: e.id!, alg: SIGNING_ALG, privateJwk: jwk, publicJwk });
+  const created = typeof e.created === 'string' ? e.created : '';
+  return Object.freeze({ id: e.id!, alg: SIGNING_ALG, created, privateJwk: jwk, publicJwk });
 }
