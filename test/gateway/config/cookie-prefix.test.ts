@@ -18,9 +18,9 @@ async function cli(args: string[], cwd: string): Promise<{ code: number; stdout:
 }
 
 /** A config whose profile `web` has this cookie, on a listener with `listen` extras. */
-function configWith(cookie: string, extra = ''): string {
+function configWith(cookie: string, extra = '', listen = '{ host: 127.0.0.1, port: 0 }'): string {
   return [
-    'listen: { host: 127.0.0.1, port: 0 }',
+    `listen: ${listen}`,
     'store: memory',
     'admin: { enabled: false }',
     extra,
@@ -90,5 +90,7 @@ describe('config: cookie name prefixes', () => {
     ] as const) {
       assert.deepEqual(await problems(configWith(cookie, extra)), [], cookie);
     }
+    const tls = '{ host: 127.0.0.1, port: 0, tls: { cert: ./cert.pem, key: ./key.pem } }';
+    assert.deepEqual(await problems(configWith('{ name: __Host-sg }', '', tls)), [], 'auto over TLS');
   });
 });
