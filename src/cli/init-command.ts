@@ -82,7 +82,7 @@ profiles:
     # failed logons counted in the store; over a limit the logon gets 429 until the window ends
     logon_throttle:
       per_user_address: { limit: 5, window: 900 }   # window in seconds; limit 0 = off
-      per_user: { limit: 20, window: 3600 }
+      per_user: { limit: 30, window: 3600 }
       per_address: { limit: 100, window: 900 }
     failure_delay_ms: { min: 1000, max: 3000 }   # a failed logon waits this long
     max_logon_attempts: 3

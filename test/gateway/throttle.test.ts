@@ -114,11 +114,14 @@ describe('logon throttle', () => {
     assert.equal((await basicLogon(fx, 'alice', 'wonderland')).status, 200, 'after the window');
   });
 
-  it('one address cannot lock a user out: the same user from another address still logs on', async () => {
+  it('one address cannot lock a user out: an hour of guessing from it, the user logs on elsewhere', async () => {
     const fx = await start();
-    for (let i = 0; i < 30; i++) await basicLogon(fx, 'bob', `x${i}`, '203.0.113.66');
-    assert.equal((await basicLogon(fx, 'bob', 'builder', '203.0.113.66')).status, 429);
-    assert.equal((await basicLogon(fx, 'bob', 'builder', '192.0.2.10')).status, 200);
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 10; i++) await basicLogon(fx, 'bob', `x${round}.${i}`, '203.0.113.66');
+      assert.equal((await basicLogon(fx, 'bob', 'builder', '203.0.113.66')).status, 429);
+      assert.equal((await basicLogon(fx, 'bob', 'builder', '192.0.2.10')).status, 200, `round ${round}`);
+      fx.clock.advance(900_000);
+    }
     assert.equal(
       (await basicLogon(fx, 'alice', 'wonderland', '203.0.113.66')).status,
       200,
@@ -126,9 +129,9 @@ describe('logon throttle', () => {
     );
   });
 
-  it('guesses spread over addresses hit the per-user limit (20 an hour by default)', async () => {
+  it('guesses spread over addresses hit the per-user limit (30 an hour by default)', async () => {
     const fx = await start();
-    for (let a = 1; a <= 4; a++) {
+    for (let a = 1; a <= 6; a++) {
       for (let i = 0; i < 5; i++)
         assert.equal((await basicLogon(fx, 'alice', 'no', `192.0.2.${a}`)).status, 401);
     }

@@ -10,15 +10,16 @@ const counterLimit = z.strictObject(
 );
 
 /**
- * The defaults, reasoned in docs/security.md: a user+address pair gets the fewest tries (one
- * client guessing one account), a user more (a user on several devices; an attacker needs
- * `per_user / per_user_address` addresses to lock someone out, one address never can), and an
- * address the most (an office behind one NAT shares it; it stops spraying one password over
- * many users from one address, and only that address waits).
+ * The defaults, reasoned in docs/configuration.md: a user+address pair gets the fewest tries
+ * (one client guessing one account); a user more, enough that one address can never lock the
+ * user out: within one per-user window an address adds at most `per_user_address.limit` for
+ * each pair window that overlaps it (5 x 5 = 25 < 30 here). An address gets the most (an office
+ * behind one NAT shares it): it stops spraying one password over many users from one address,
+ * and only that address waits.
  */
 export const LOGON_THROTTLE_DEFAULTS = {
   per_user_address: { limit: 5, window: 900 },
-  per_user: { limit: 20, window: 3600 },
+  per_user: { limit: 30, window: 3600 },
   per_address: { limit: 100, window: 900 },
 };
 
