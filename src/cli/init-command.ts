@@ -97,6 +97,14 @@ profiles:
       - authenticate: users
       - allow
     settings: {}                 # extra profile settings rules may read
+    # Who the user is, for the application (docs/identity.md): headers the gateway sets from
+    # session variables, replacing any copy the client sent (those are removed before rules run,
+    # as are X-Forwarded-User, X-Remote-User, Forwarded, ... and the names in strip_headers).
+    identity_headers: { X-USERNAME: session.logon.last.username }
+    strip_headers: []
+    # A signed X-Sessiongate-Assertion (ES256 JWT; public keys at /sg/.well-known/jwks.json):
+    # true, or { lifetime: 60, issuer: sessiongate, audience: app.example.org }.
+    identity_assertion: false
 
 # Routes: the first whose host and path prefix match (longest path first) handles a request.
 routes:
@@ -111,6 +119,9 @@ routes:
     # credentials: { plugin: vault, account: svc-app, inject: basic }   # basic | bearer | {header: NAME}
     # acl: { users: [alice], groups: [admins] }   # who may use the route; absent = every allowed session
     rules: []                    # event rule files for this route (docs/rules.md)
+    # identity_headers: { X-Tenant: session.custom.tenant }   # added to the profile's; null drops one
+    # strip_headers: [ X-Debug-User ]                          # added to the profile's
+    # identity_assertion: true                                 # replaces the profile's setting
 
 # Event rules for every route (TypeScript files, docs/rules.md), and how long a rule
 # handler may run before the request fails with 500.
