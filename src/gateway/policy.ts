@@ -86,6 +86,21 @@ export class PolicyRunner {
   }
 
   async run(session: SessionRecord, input: PolicyInput, request: PolicyRequest): Promise<PolicyOutcome> {
+    try {
+      return await this.steps(session, input, request);
+    } catch (err) {
+      // Closed while its policy ran (evicted by newer logons from the address, expired, killed):
+      // an ending like deny, not a failure of the gateway.
+      if (!isSessionGateError(err, 'SG_ERR_SESSION_NOT_FOUND')) throw err;
+      return { kind: 'deny', reason: 'This logon ended before it was finished. Start again.' };
+    }
+  }
+
+  private async steps(
+    session: SessionRecord,
+    input: PolicyInput,
+    request: PolicyRequest,
+  ): Promise<PolicyOutcome> {
     const id = session.id;
     const steps = this.profile.policy;
     let i = Number(session.variables[STEP_VAR] ?? 0);

@@ -11,6 +11,9 @@ import {
   sessionsToEvict,
 } from './shared.js';
 
+/** How long an index entry without its session may be a create still under way (ms). */
+const IN_FLIGHT_MS = 60_000;
+
 /** How the indexes read sessions back (the store's own reads). */
 export interface SessionReader {
   /** The record as stored, or null. */
@@ -90,13 +93,29 @@ export class RedisIndexes {
 
   /**
    * In-progress sessions of a client address, oldest first (as memory.ts counts them: expired
-   * but unswept too).
+   * but unswept too). An entry whose session is missing or no longer matches is dropped only
+   * once it is older than IN_FLIGHT_MS: a create adds its entry BEFORE it writes the session, so
+   * a young entry without its session is most likely a create of this address still under way
+   * (dropping it would leave that session out of the index, and out of the limit, for good).
    */
-  async inProgressOfIp(ip: string): Promise<SessionRecord[]> {
+  async inProgressOfIp(ip: string, now: number): Promise<SessionRecord[]> {
     const key = this.keys.inProgressOfIp(ip);
-    const ids = (await this.client.zrange(key, 0, -1)) as SessionId[];
+    const flat = (await this.client.zrange(key, 0, -1, 'WITHSCORES')) as string[];
+    const ids: SessionId[] = [];
+    const young = new Set<SessionId>();
+    for (let i = 0; i < flat.length; i += 2) {
+      ids.push(flat[i]! as SessionId);
+      if (Number(flat[i + 1]) > now - IN_FLIGHT_MS) young.add(flat[i]! as SessionId);
+    }
     const found = await Promise.all(ids.map((id) => this.reader.get(id)));
-    return this.keepMatching(key, ids, found, (r) => r.state === 'inprogress' && r.clientIp === ip);
+    const belongs = (r: SessionRecord) => r.state === 'inprogress' && r.clientIp === ip;
+    const live = await this.keepMatching(
+      key,
+      ids.filter((id, i) => !young.has(id) || (found[i] && belongs(found[i]))),
+      found.filter((r, i) => !young.has(ids[i]!) || (r && belongs(r))),
+      belongs,
+    );
+    return live;
   }
 
   /** A page of one user's sessions (from the user's index); the cursor is `u:<last id>`. */
@@ -155,7 +174,7 @@ export class RedisIndexes {
         (limits.maxInProgressPerClientIp ?? 0) > 0 &&
         record.state === 'inprogress' &&
         record.clientIp !== null;
-      const ofIp = ipLimited ? await this.inProgressOfIp(record.clientIp!) : [];
+      const ofIp = ipLimited ? await this.inProgressOfIp(record.clientIp!, now) : [];
       // Not atomic with the insert (the address's index is another slot): creates racing from
       // one address may each evict the same oldest, leaving one over per racing create; the next
       // create evicts down to the limit again, so the bound is the limit plus the creates in flight.
