@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { parse, stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../../src/gateway/config/load.js';
+import { headerValue } from '../../src/gateway/identity/headers.js';
 import { Keyring } from '../../src/session/keyring.js';
 import { Browser, basic, startTestGateway, testUpstream, type GatewayFixture } from './harness.js';
 
@@ -385,5 +386,14 @@ describe('identity configuration', () => {
       ),
       '',
     );
+  });
+});
+
+describe('identity header values', () => {
+  it('printable ASCII as it is; anything else percent-encoded, so it cannot split the header', () => {
+    assert.equal(headerValue('alice smith'), 'alice smith');
+    assert.equal(headerValue('José'), 'Jos%C3%A9');
+    assert.equal(headerValue('a\r\nX-Evil: 1'), 'a%0D%0AX-Evil%3A%201');
+    assert.equal(headerValue('\ud800'), null, 'a lone surrogate cannot be encoded: no header');
   });
 });

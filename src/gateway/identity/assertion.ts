@@ -106,16 +106,16 @@ export class AssertionSigner {
     const { issuer, lifetime, audience } = this.settings;
     const iat = Math.floor(now / 1000);
     const kid = this.keys.active?.id ?? '';
-    const token = this.keys.privateKey().then((key) =>
-      new SignJWT({ groups: groups.split(',').filter(Boolean), session_hash: sessionHash(id) })
+    const token = this.keys.privateKey().then((key) => {
+      const jwt = new SignJWT({ groups: groups.split(',').filter(Boolean), session_hash: sessionHash(id) })
         .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: 'JWT' })
         .setIssuer(issuer)
         .setAudience(audience ?? bareHost(host))
-        .setSubject(sub)
         .setIssuedAt(iat)
-        .setExpirationTime(iat + lifetime)
-        .sign(key),
-    );
+        .setExpirationTime(iat + lifetime);
+      // A policy may allow without a logon: such a session has no user, and no `sub`.
+      return (sub === '' ? jwt : jwt.setSubject(sub)).sign(key);
+    });
     const entry: Cached = { host, sub, groups, freshUntil: now + (lifetime * 1000) / 2, token };
     this.#cache.delete(id); // re-inserted last: the Map's first entry is the least recently signed
     if (this.#cache.size >= MAX_CACHED) this.#cache.delete(this.#cache.keys().next().value!);
