@@ -60,6 +60,28 @@ describe('sqlite store specifics', () => {
     await again.dispose();
   });
 
+  it('brings a version 1 file up to date: its sessions stay, failure counters work', async () => {
+    const path = freshPath();
+    const first = SqliteStore.open(path);
+    const kept = sampleSession();
+    await first.create(kept, {}, T0);
+    await first.dispose();
+    const raw = new Database(path);
+    raw.exec('DROP TABLE failure_counters');
+    raw.pragma('user_version = 1');
+    raw.close();
+    const store = SqliteStore.open(path);
+    try {
+      assert.equal((await store.get(kept.id))?.id, kept.id);
+      assert.equal((await store.countFailure('k', 1000, T0)).count, 1);
+      const db = peek(path);
+      assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+      db.close();
+    } finally {
+      await store.dispose();
+    }
+  });
+
   it('refuses a corrupt file, a directory and a newer schema with SG_ERR_STORE_UNAVAILABLE', () => {
     const garbage = join(dir, 'garbage.db');
     writeFileSync(garbage, Buffer.alloc(8192, 0x5a));
