@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { get as httpsGet } from 'node:https';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { rawRequest } from '../support/raw-http.js';
 import { basic, Browser, startTestGateway, testUpstream, type GatewayFixture } from './harness.js';
@@ -202,6 +204,39 @@ describe("the gateway's own pages", () => {
       assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
       assert.equal(res.headers.get('referrer-policy'), 'no-referrer', path);
       assert.equal(res.headers.get('strict-transport-security'), null, 'no HSTS on plain http');
+    }
+  });
+});
+
+describe('Strict-Transport-Security', () => {
+  const fixtures = fileURLToPath(new URL('./proxy/fixtures/', import.meta.url));
+  const tlsConfig = (hsts: string) =>
+    CONFIG.replace(
+      'store: memory',
+      `store: memory\nlisten: { tls: { cert: ${fixtures}upstream-cert.pem, key: ${fixtures}upstream-key.pem }${hsts} }`,
+    );
+  const headOf = (url: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      httpsGet(`${url}/app`, { rejectUnauthorized: false, headers: { accept: 'text/html' } }, (res) => {
+        res.resume();
+        resolve(res.headers);
+      }).on('error', reject);
+    });
+
+  it('is sent on a TLS listener, as configured, and can be turned off', async () => {
+    for (const [hsts, expected] of [
+      ['', 'max-age=31536000'],
+      [', hsts: { max_age: 600, include_subdomains: true }', 'max-age=600; includeSubDomains'],
+      [', hsts: false', undefined],
+    ] as const) {
+      const tls = await startTestGateway(tlsConfig(hsts), { UPSTREAM: upstream.url });
+      try {
+        const headers = await headOf(tls.gw.url);
+        assert.equal(headers['strict-transport-security'], expected, hsts);
+        assert.equal(headers['x-frame-options'], 'DENY');
+      } finally {
+        await tls.close();
+      }
     }
   });
 });
