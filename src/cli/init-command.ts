@@ -32,6 +32,8 @@ listen:
   port: 8080
   # tls: { cert: ./tls/cert.pem, key: ./tls/key.pem }
   max_header_bytes: 16384        # larger request heads get 431
+  # Strict-Transport-Security on a tls listener (false: none).
+  hsts: { max_age: 31536000, include_subdomains: false, preload: false }
 
 # The admin API listener (loopback, bearer token from token_file).
 admin:
@@ -116,6 +118,7 @@ routes:
     timeouts: { connect_ms: 5000, headers_ms: 30000, body_ms: 300000 }
     preserve_host: false         # send the client's Host instead of the upstream's
     forward_authorization: false # pass the client's Authorization header upstream
+    allow_encoded_slashes: false # true: accept %2F / %5C in paths (forwarded still encoded)
     # credentials: { plugin: vault, account: svc-app, inject: basic }   # basic | bearer | {header: NAME}
     # acl: { users: [alice], groups: [admins] }   # who may use the route; absent = every allowed session
     rules: []                    # event rule files for this route (docs/rules.md)

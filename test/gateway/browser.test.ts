@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -100,5 +102,46 @@ describe('headless Chromium through the quickstart', { skip }, () => {
     const left = (await context.cookies(gw.url)).find((c) => c.name === 'MRHSession');
     assert.notEqual(left?.value, cookie.value, 'the old cookie is cleared');
     await page.close();
+  });
+});
+
+describe('headless Chromium against the attacks of the trust boundary', { skip }, () => {
+  it('after logon, a link to //evil.example/ or /\\evil.example/ stays on this site', async () => {
+    for (const link of ['//evil.example/', '/\\evil.example/']) {
+      await context.clearCookies();
+      const page = await context.newPage();
+      await page.goto(gw.url + link);
+      await page.getByLabel('User name').fill('demo');
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Log on' }).click();
+      await page.getByRole('heading', { name: 'Demo application' }).waitFor();
+      const landed = new URL(page.url());
+      assert.equal(landed.host, new URL(gw.url).host, link);
+      assert.equal(landed.pathname, '/evil.example/', link);
+      // The logon page again (a bookmark, the back button) sends the browser to the same place.
+      await page.goto(`${gw.url}/sg/logon`);
+      assert.equal(new URL(page.url()).host, new URL(gw.url).host, link);
+      await page.close();
+    }
+  });
+
+  it("another site cannot frame the gateway's logon page", async () => {
+    await context.clearCookies();
+    const attacker = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(`<!doctype html><title>evil</title><iframe id="f" src="${gw.url}/framed"></iframe>`);
+    });
+    await new Promise<void>((r) => attacker.listen(0, '127.0.0.2', r));
+    try {
+      const page = await context.newPage();
+      await page.goto(`http://127.0.0.2:${(attacker.address() as AddressInfo).port}/`);
+      const frame = page.frames().find((f) => f !== page.mainFrame());
+      assert.ok(frame, 'the frame exists');
+      const inside = await frame.content().catch(() => '');
+      assert.doesNotMatch(inside, /Log on to|name="password"/, 'the logon form did not render in the frame');
+      await page.close();
+    } finally {
+      await new Promise<void>((r) => attacker.close(() => r()));
+    }
   });
 });

@@ -24,12 +24,16 @@ export function basicCredentials(req: IncomingMessage): { username: string; pass
 
 /**
  * Same-origin check for gateway forms: the Origin (or, without it, the Referer) must name the
- * host the request was sent to.
+ * host the request was sent to. A page sent with `Referrer-Policy: no-referrer` (every gateway
+ * page) makes Chromium post its forms with `Origin: null` and no Referer; then the browser's
+ * own `Sec-Fetch-Site: same-origin` vouches for it — a header no page can set, and which
+ * another site's form (or a sandboxed frame) always gets as `cross-site` or `none`.
  */
 export function sameOrigin(req: IncomingMessage): boolean {
   const host = req.headers.host;
   const source = req.headers.origin ?? req.headers.referer;
-  if (!host || !source || source === 'null') return false;
+  if (!host) return false;
+  if (!source || source === 'null') return req.headers['sec-fetch-site'] === 'same-origin';
   try {
     return new URL(source).host === host;
   } catch {
