@@ -5,7 +5,12 @@
  */
 export interface AuditEvent {
   event:
-    'session_start' | 'policy_result' | 'variable_set' | 'variable_reveal' | 'session_kill' | 'session_close'
+    | 'session_start'
+    | 'policy_result'
+    | 'variable_set'
+    | 'variable_reveal'
+    | 'session_kill'
+    | 'session_close'
     /** A logon refused by the logon throttle (too many failures); `scope` says which counter. */
     | 'logon_throttled';
   sessionId: string;

@@ -65,7 +65,8 @@ function parse(data: Buffer, closed: boolean): RawResponse | undefined {
   }
   const body = text.slice(end + 4);
   const length = headers.get('content-length')?.[0];
-  if (length !== undefined && Buffer.byteLength(body, 'latin1') < Number(length)) return undefined;
+  // (A HEAD answer names a length but has no body: the close ends it.)
+  if (length !== undefined && !closed && Buffer.byteLength(body, 'latin1') < Number(length)) return undefined;
   if (length === undefined && !closed) return undefined;
   const connection = headers.get('connection')?.[0]?.toLowerCase();
   return {
