@@ -43,6 +43,7 @@ plugins:
 profiles:
   default:
     failure_delay_ms: { min: 0, max: 0 }
+    keep_password: true # a secure variable the page must show masked
     policy: [ logon, { authenticate: users }, allow ]
 routes:
   - { match: { path: / }, upstream: demo }

@@ -26,6 +26,14 @@ describe('matchRoute', () => {
     assert.equal(matchRoute(routes, 'other', '/apiary'), routes[0]);
     assert.equal(matchRoute([route('*', '/api')], 'other', '/apiary'), undefined);
   });
+
+  test('a prefix matches without case, and path parameters (;) end a segment', () => {
+    for (const path of ['/API/v1', '/Api', '/api;jsessionid=1/v1', '/API;x']) {
+      assert.equal(matchRoute(routes, 'other', path), routes[1], path);
+    }
+    assert.equal(matchRoute(routes, 'other', '/api%2Fx'), routes[0]);
+    assert.equal(matchRoute([route('*', '/Admin/')], 'other', '/admin/x')?.pathPrefix, '/Admin/');
+  });
 });
 
 describe('cookieOptions', () => {
