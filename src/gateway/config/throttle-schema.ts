@@ -32,7 +32,7 @@ export const LOGON_THROTTLE_DEFAULTS = {
  * ```yaml
  * logon_throttle:
  *   per_user_address: { limit: 5, window: 900 }
- *   per_user: { limit: 20, window: 3600 }
+ *   per_user: { limit: 30, window: 3600 }
  *   per_address: { limit: 100, window: 900 }
  * ```
  */
