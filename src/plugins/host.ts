@@ -1,9 +1,11 @@
+import { SessionGateError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import type { JsonObject } from '../core/session-types.js';
 import type { SessionEngine } from '../session/engine.js';
 import { PluginCallError } from './errors.js';
 import type { PluginRuntime } from './runtime.js';
+import { HooksInFlight } from './in-flight.js';
 import { HookStats } from './stats.js';
 import {
   argumentsFor,
@@ -49,6 +51,7 @@ export interface AaOutcome extends AaResult {
  */
 export class PluginHost {
   readonly stats = new HookStats();
+  private readonly inFlight = new HooksInFlight();
   private readonly plugins = new Map<string, Required<HostedPlugin>>();
 
   constructor(
@@ -67,9 +70,10 @@ export class PluginHost {
     for (const p of this.plugins.values()) {
       await this.engine.onClose(`plugin:${p.name}`, async (event) => {
         if (!Object.hasOwn(event.snapshot.cookies, p.name)) return; // never called in this session
+        const cookie = await this.inFlight.settled(event.sessionId, p.name);
         const out = await this.invoke(p.name, 'session_ended', event.sessionId, {
           session_id: event.sessionId,
-          cookie: event.snapshot.cookies[p.name] ?? {},
+          cookie: cookie ?? event.snapshot.cookies[p.name] ?? {},
           session_cookie: event.snapshot.sessionCookie,
         });
         if (!out.ok) throw new Error(`session_ended failed (${out.failure}): ${out.message}`);
@@ -124,15 +128,30 @@ export class PluginHost {
     const session = await this.engine.get(sessionId);
     if (!session) return { ok: false, failure: 'exception', message: `session ${sessionId} is gone` };
     const cookie = session.cookies[name] ?? {};
-    const out = await this.invoke(name, hook, sessionId, {
-      ...facts,
-      session_id: sessionId,
-      cookie,
-      session_cookie: session.sessionCookie,
-    });
-    const next = out.ok ? out : { cookie: undefined, sessionCookie: undefined };
-    await this.engine.savePluginState(sessionId, name, next.cookie ?? cookie, next.sessionCookie);
-    return out;
+    if (!Object.hasOwn(session.cookies, name)) {
+      // Taking part starts with the call: record it first, in one step with the session's
+      // liveness, so that a close while the hook runs still owes this plugin its session_ended.
+      const marked = await this.engine.savePluginState(sessionId, name, cookie).catch(goneAsNull);
+      if (!marked) return { ok: false, failure: 'exception', message: `session ${sessionId} is gone` };
+    }
+    const done = this.inFlight.begin(sessionId, name);
+    let out: Invocation | undefined;
+    try {
+      out = await this.invoke(name, hook, sessionId, {
+        ...facts,
+        session_id: sessionId,
+        cookie,
+        session_cookie: session.sessionCookie,
+      });
+      const next = out.ok ? out : { cookie: undefined, sessionCookie: undefined };
+      await this.engine.savePluginState(sessionId, name, next.cookie ?? cookie, next.sessionCookie);
+      done(undefined);
+      return out;
+    } catch (err) {
+      // The session closed while the hook ran: its session_ended gets what the hook returned.
+      done(out?.ok ? out.cookie : undefined);
+      throw err;
+    }
   }
 
   /**
@@ -207,4 +226,9 @@ export class PluginHost {
     if (!p) throw new Error(`no plugin named ${JSON.stringify(name)}`);
     return p;
   }
+}
+
+function goneAsNull(err: unknown): null {
+  if (err instanceof SessionGateError && err.code === 'SG_ERR_SESSION_NOT_FOUND') return null;
+  throw err;
 }
