@@ -11,6 +11,8 @@ export interface AuditEvent {
     | 'variable_reveal'
     | 'session_kill'
     | 'session_close'
+    /** The session's token was rotated at logon: `sessionId` is the id before, `newSessionId` after. */
+    | 'session_rotate'
     /** A logon refused by the logon throttle (too many failures); `scope` says which counter. */
     | 'logon_throttled';
   sessionId: string;

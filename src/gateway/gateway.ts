@@ -302,6 +302,13 @@ export class Gateway {
     }
     if (outcome.kind === 'allow') {
       const fresh = await this.o.engine.rotate(session.id);
+      (this.o.audit ?? noAudit).write({
+        event: 'session_rotate',
+        sessionId: session.id,
+        newSessionId: fresh.id,
+        user,
+        clientIp: flow.client.ip,
+      });
       flow.rotatedId = fresh.id;
       flow.setCookies.push(sessionCookie(flow.cookie, fresh.token));
     }

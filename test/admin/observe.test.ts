@@ -124,6 +124,12 @@ describe('a scripted session: audit lines and metrics', () => {
       'exactly one close line per session',
     );
     assert.equal(closes.find((l) => l.session_id === aliceId)!.user, 'alice');
+    // The logon's token rotation is on the trail, so alice's start links to her close.
+    const rotations = of('session_rotate');
+    assert.equal(rotations.length, 1);
+    assert.equal(rotations[0]!.new_session_id, aliceId);
+    assert.equal(rotations[0]!.session_id, policy[0]!.session_id);
+    assert.ok(gatewayStarts.some((l) => l.session_id === rotations[0]!.session_id));
     for (const l of lines) {
       assert.match(String(l.time), /^\d{4}-\d\d-\d\dT/);
       assert.equal(l.type, 'audit');
