@@ -17,6 +17,8 @@ const TIMED = [
   'ack',
   'retry',
   'fail',
+  'renew',
+  'release',
   'stats',
   'countFailure',
   'failures',

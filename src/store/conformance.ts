@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { newToken, type SessionId } from '../core/ids.js';
 import type { SessionRecord } from '../core/session-types.js';
 import { GUARD_CHECKS } from './conformance-guards.js';
+import { OUTBOX_CHECKS } from './conformance-outbox.js';
 import type { NewSession, SessionStore, ValidateOutcome } from './contract.js';
 
 /** What a backend's test file hands to the suite. */
@@ -433,6 +434,8 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
       assert.equal(stats.outboxFailed.r, 1);
       assert.equal(stats.outboxPending.r, 0);
     });
+
+    for (const [title, run] of OUTBOX_CHECKS) test(title, run);
 
     test('stats count sessions by state', async ({ store }) => {
       await store.create(sampleSession({ state: 'inprogress' }), {}, T0);

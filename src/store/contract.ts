@@ -124,6 +124,21 @@ export interface StoreStats {
   outboxPending: Record<string, number>;
   /** Close records given up after the retries, by subscriber. */
   outboxFailed: Record<string, number>;
+  /**
+   * By subscriber: when (epoch ms) its oldest unfinished close record was closed; absent when
+   * it has none. `now` minus this is how far the subscriber is behind.
+   */
+  outboxOldest: Record<string, number>;
+}
+
+export interface ReleaseOptions {
+  /** The records are offered again from this time on. */
+  now: number;
+  /**
+   * The handler had started on them (a shutdown cut it off): keep the attempt and flag the next
+   * delivery `redelivered`. Otherwise the claim is undone: the next delivery has the same attempt.
+   */
+  interrupted?: boolean;
 }
 
 /**
@@ -200,6 +215,13 @@ export interface SessionStore {
   retry(subscriber: string, seq: string, retryAt: number): Promise<void>;
   /** Give up on this record for this subscriber, keeping it for inspection. */
   fail(subscriber: string, seq: string, error: string, now: number): Promise<void>;
+  /**
+   * Heartbeat: move the lease end of the records `consumer` still holds among `seqs` to
+   * `leaseUntil`; returns those (records taken over, finished or released are left alone).
+   */
+  renew(subscriber: string, consumer: string, seqs: string[], leaseUntil: number): Promise<string[]>;
+  /** Hand back records `consumer` holds (a shutdown), so that any consumer can claim them at once. */
+  release(subscriber: string, consumer: string, seqs: string[], options: ReleaseOptions): Promise<void>;
 
   /**
    * Count one failure under `key` (an opaque name chosen by the caller, e.g. a hash of a user

@@ -11,6 +11,7 @@ import {
 import type {
   ClaimedClose,
   ClaimOptions,
+  ReleaseOptions,
   FailureCount,
   ListPage,
   ListQuery,
@@ -212,6 +213,15 @@ export class MemoryStore implements SessionStore {
     this.outbox.fail(subscriber, seq, error, now);
   }
 
+  async renew(subscriber: string, consumer: string, seqs: string[], leaseUntil: number): Promise<string[]> {
+    this.open();
+    return this.outbox.renew(subscriber, consumer, seqs, leaseUntil);
+  }
+  async release(subscriber: string, consumer: string, seqs: string[], o: ReleaseOptions): Promise<void> {
+    this.open();
+    this.outbox.release(subscriber, consumer, seqs, o);
+  }
+
   async countFailure(key: string, windowMs: number, now: number): Promise<FailureCount> {
     this.open();
     return this.failureCounters.count(key, windowMs, now);
@@ -238,6 +248,7 @@ export class MemoryStore implements SessionStore {
       byState,
       outboxPending: this.outbox.pendingCounts(),
       outboxFailed: this.outbox.failedCounts(),
+      outboxOldest: this.outbox.oldestClosedAt(),
     };
   }
 

@@ -1,5 +1,5 @@
 import type { CloseRecord } from '../core/session-types.js';
-import type { ClaimedClose, ClaimOptions } from './contract.js';
+import type { ClaimedClose, ClaimOptions, ReleaseOptions } from './contract.js';
 
 interface Pending {
   consumer: string | null;
@@ -83,6 +83,40 @@ export class MemoryOutbox {
     if (g.pending.delete(seq)) g.failed.set(seq, { error, failedAt: now });
   }
 
+  renew(name: string, consumer: string, refs: string[], leaseUntil: number): string[] {
+    const g = this.group(name);
+    return refs.filter((ref) => {
+      const p = g.pending.get(Number(ref));
+      if (p?.consumer !== consumer) return false;
+      p.leaseUntil = leaseUntil;
+      return true;
+    });
+  }
+
+  release(name: string, consumer: string, refs: string[], o: ReleaseOptions): void {
+    const g = this.group(name);
+    for (const ref of refs) {
+      const p = g.pending.get(Number(ref));
+      if (p?.consumer !== consumer) continue;
+      p.consumer = null;
+      p.leaseUntil = o.now;
+      if (o.interrupted) p.redelivered = true;
+      else p.attempts = Math.max(0, p.attempts - 1);
+    }
+  }
+
+  /** Per subscriber: the close time of its oldest record leased, waiting, or not yet delivered. */
+  oldestClosedAt(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, g] of this.groups) {
+      let oldest = g.lastSeq + 1 <= this.seq ? this.firstRecordAfter(g.lastSeq) : undefined;
+      for (const seq of g.pending.keys()) if (oldest === undefined || seq < oldest) oldest = seq;
+      const record = oldest === undefined ? undefined : this.records.get(oldest);
+      if (record) out[name] = record.closedAt;
+    }
+    return out;
+  }
+
   pendingCounts(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [name, g] of this.groups) out[name] = g.pending.size + (this.seq - g.lastSeq);
@@ -93,6 +127,11 @@ export class MemoryOutbox {
     const out: Record<string, number> = {};
     for (const [name, g] of this.groups) out[name] = g.failed.size;
     return out;
+  }
+
+  private firstRecordAfter(seq: number): number | undefined {
+    for (let next = seq + 1; next <= this.seq; next++) if (this.records.has(next)) return next;
+    return undefined;
   }
 
   private group(name: string): Group {

@@ -171,7 +171,50 @@ dropIfIdle(g, owner)
 return 1
 `;
 
-/** obStats(base) -> flat (group, pending incl. not yet delivered, failed) per group of this shard */
+/**
+ * obRenew(base, group, consumer, leaseUntil, ids...) -> the ids this consumer still holds, their
+ * lease moved to leaseUntil (a heartbeat).
+ */
+const OB_RENEW = `${OUTBOX_HELPERS}
+local g, consumer = ARGV[2], ARGV[3]
+local pendKey, leaseKey = ARGV[1] .. 'pend:' .. g, ARGV[1] .. 'lease:' .. g
+local out = {}
+for i = 5, #ARGV do
+  local p = redis.call('HGET', pendKey, ARGV[i])
+  if p and split(p) == consumer then
+    redis.call('ZADD', leaseKey, ARGV[4], ARGV[i])
+    out[#out + 1] = ARGV[i]
+  end
+end
+return out
+`;
+
+/**
+ * obRelease(base, group, consumer, now, interrupted(0/1), ids...): hand back what this consumer
+ * holds, offered again at now. Not started: the claim's attempt is undone; interrupted: the
+ * attempt stays and the next delivery is flagged redelivered.
+ */
+const OB_RELEASE = `${OUTBOX_HELPERS}
+local g, consumer = ARGV[2], ARGV[3]
+local pendKey, leaseKey = ARGV[1] .. 'pend:' .. g, ARGV[1] .. 'lease:' .. g
+for i = 6, #ARGV do
+  local p = redis.call('HGET', pendKey, ARGV[i])
+  if p then
+    local holder, attempts, redel, owner = split(p)
+    if holder == consumer then
+      if ARGV[5] == '1' then redel = '1' elseif attempts > 0 then attempts = attempts - 1 end
+      redis.call('HSET', pendKey, ARGV[i], '\t' .. attempts .. '\t' .. redel .. '\t' .. owner)
+      redis.call('ZADD', leaseKey, ARGV[4], ARGV[i])
+    end
+  end
+end
+return 1
+`;
+
+/**
+ * obStats(base) -> flat (group, pending incl. not yet delivered, failed, close time of the oldest
+ * unfinished entry or '') per group of this shard
+ */
 const OB_STATS = `${OUTBOX_HELPERS}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 local out = {}
@@ -181,6 +224,19 @@ for _, g in ipairs(groups()) do
   out[#out + 1] = g[1]
   out[#out + 1] = redis.call('HLEN', ARGV[1] .. 'pend:' .. g[1]) + lag
   out[#out + 1] = redis.call('HLEN', ARGV[1] .. 'fail:' .. g[1])
+  -- The oldest unfinished entry: the first in the PEL (leased or waiting for a retry) or the
+  -- first not yet delivered, whichever came first.
+  local oldest = redis.call('XPENDING', KEYS[1], g[1])[2]
+  local nextNew = redis.call('XRANGE', KEYS[1], '(' .. g[2], '+', 'COUNT', 1)[1]
+  if nextNew and (not oldest or cmpid(nextNew[1], oldest) < 0) then oldest = nextNew[1] end
+  local at = ''
+  if oldest then
+    local e = redis.call('XRANGE', KEYS[1], oldest, oldest)[1]
+    if e then
+      for i = 1, #e[2], 2 do if e[2][i] == 'at' then at = e[2][i + 1] end end
+    end
+  end
+  out[#out + 1] = at
 end
 return out
 `;
@@ -193,4 +249,6 @@ export const OUTBOX_SCRIPTS = {
   sgObRetry: OB_RETRY,
   sgObFail: OB_FAIL,
   sgObStats: OB_STATS,
+  sgObRenew: OB_RENEW,
+  sgObRelease: OB_RELEASE,
 } as const satisfies Record<string, string>;

@@ -1,6 +1,6 @@
 import { SessionGateError } from '../core/errors.js';
-import type { ClaimedClose, ClaimOptions } from './contract.js';
-import { decodeEntry, orderOf, parseSeq } from './redis-codec.js';
+import type { ClaimedClose, ClaimOptions, ReleaseOptions } from './contract.js';
+import { decodeEntry, orderOf, parseSeq, seqOf } from './redis-codec.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisClient } from './redis-connect.js';
 import type { ScriptRunner } from './redis-scripts.js';
@@ -133,21 +133,86 @@ export class RedisOutbox {
     );
   }
 
-  /** Per subscriber, summed over shards: entries leased or waiting (incl. undelivered), failed. */
-  async counts(): Promise<{ pending: Record<string, number>; failed: Record<string, number> }> {
+  async renew(name: string, consumer: string, seqs: string[], leaseUntil: number): Promise<string[]> {
+    checkName(name);
+    const held = await Promise.all(
+      [...this.byShard(seqs)].map(async ([shard, ids]) => {
+        const kept = (await this.scripts.run(
+          'sgObRenew',
+          this.keys.stream(shard),
+          this.keys.base(shard),
+          name,
+          consumer,
+          String(leaseUntil),
+          ...ids,
+        )) as string[];
+        return kept.map((id) => seqOf(shard, String(id)));
+      }),
+    );
+    const kept = new Set(held.flat());
+    return seqs.filter((seq) => kept.has(seq));
+  }
+
+  async release(name: string, consumer: string, seqs: string[], o: ReleaseOptions): Promise<void> {
+    checkName(name);
+    this.idle.delete(name);
+    const shards = this.byShard(seqs);
+    await Promise.all(
+      [...shards].map(([shard, ids]) =>
+        this.scripts.run(
+          'sgObRelease',
+          this.keys.stream(shard),
+          this.keys.base(shard),
+          name,
+          consumer,
+          String(o.now),
+          o.interrupted ? '1' : '0',
+          ...ids,
+        ),
+      ),
+    );
+    await this.replicate([...shards.keys()].map((s) => this.keys.stream(s)));
+  }
+
+  /**
+   * Per subscriber, summed over shards: entries leased or waiting (incl. undelivered), failed;
+   * and the close time of its oldest unfinished entry over all shards.
+   */
+  async counts(): Promise<{
+    pending: Record<string, number>;
+    failed: Record<string, number>;
+    oldest: Record<string, number>;
+  }> {
     const perShard = (await Promise.all(
       this.allShards.map((s) => this.scripts.run('sgObStats', this.keys.stream(s), this.keys.base(s))),
     )) as (string | number)[][];
     const pending: Record<string, number> = {};
     const failed: Record<string, number> = {};
+    const oldest: Record<string, number> = {};
     for (const flat of perShard) {
-      for (let i = 0; i + 2 < flat.length; i += 3) {
+      for (let i = 0; i + 3 < flat.length; i += 4) {
         const name = String(flat[i]);
         pending[name] = (pending[name] ?? 0) + Number(flat[i + 1]);
         failed[name] = (failed[name] ?? 0) + Number(flat[i + 2]);
+        if (flat[i + 3] === '') continue;
+        const at = Number(flat[i + 3]);
+        if (oldest[name] === undefined || at < oldest[name]) oldest[name] = at;
       }
     }
-    return { pending, failed };
+    return { pending, failed, oldest };
+  }
+
+  /** Stream ids of the given seqs, by shard (seqs this store never handed out are left out). */
+  private byShard(seqs: string[]): Map<number, string[]> {
+    const out = new Map<number, string[]>();
+    for (const seq of seqs) {
+      const at = parseSeq(seq, this.keys.shards);
+      if (!at) continue;
+      const ids = out.get(at.shard);
+      if (ids) ids.push(at.id);
+      else out.set(at.shard, [at.id]);
+    }
+    return out;
   }
 
   private async onEntry(

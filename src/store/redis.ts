@@ -5,6 +5,7 @@ import { copyRecord, type CloseReason, type CloseRecord, type SessionRecord } fr
 import type {
   ClaimedClose,
   ClaimOptions,
+  ReleaseOptions,
   FailureCount,
   ListPage,
   ListQuery,
@@ -285,6 +286,13 @@ export class RedisStore implements SessionStore {
     return this.guard(() => this.outbox.fail(subscriber, seq, error, now));
   }
 
+  async renew(subscriber: string, consumer: string, seqs: string[], leaseUntil: number): Promise<string[]> {
+    return this.guard(() => this.outbox.renew(subscriber, consumer, seqs, leaseUntil));
+  }
+  async release(subscriber: string, consumer: string, seqs: string[], o: ReleaseOptions): Promise<void> {
+    return this.guard(() => this.outbox.release(subscriber, consumer, seqs, o));
+  }
+
   countFailure(key: string, windowMs: number, now: number): Promise<FailureCount> {
     return this.guard(() => this.failureCounters.count(key, windowMs, now));
   }
@@ -300,11 +308,11 @@ export class RedisStore implements SessionStore {
 
   async stats(): Promise<StoreStats> {
     return this.guard(async () => {
-      const [{ sessions, byState }, { pending, failed }] = await Promise.all([
+      const [{ sessions, byState }, { pending, failed, oldest }] = await Promise.all([
         this.indexes.countsByState(),
         this.outbox.counts(),
       ]);
-      return { sessions, byState, outboxPending: pending, outboxFailed: failed };
+      return { sessions, byState, outboxPending: pending, outboxFailed: failed, outboxOldest: oldest };
     });
   }
 

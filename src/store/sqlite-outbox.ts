@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { SessionId } from '../core/ids.js';
 import type { CloseReason, CloseRecord, SessionRecord } from '../core/session-types.js';
-import type { ClaimedClose, ClaimOptions } from './contract.js';
+import type { ClaimedClose, ClaimOptions, ReleaseOptions } from './contract.js';
 
 interface OutboxRow {
   seq: number;
@@ -57,6 +57,25 @@ export class SqliteOutbox {
       dropPending: db.prepare<[string, number]>('DELETE FROM outbox_pending WHERE grp = ? AND seq = ?'),
       release: db.prepare<[number, string, number]>(
         'UPDATE outbox_pending SET consumer = NULL, lease_until = ? WHERE grp = ? AND seq = ?',
+      ),
+      renew: db.prepare<[number, string, number, string]>(
+        'UPDATE outbox_pending SET lease_until = ? WHERE grp = ? AND seq = ? AND consumer = ?',
+      ),
+      // Undo a claim that was never worked on, or keep its attempt and flag it when it was cut off.
+      releaseUnstarted: db.prepare<[number, string, number, string]>(
+        `UPDATE outbox_pending SET consumer = NULL, lease_until = ?, attempts = MAX(0, attempts - 1)
+         WHERE grp = ? AND seq = ? AND consumer = ?`,
+      ),
+      releaseInterrupted: db.prepare<[number, string, number, string]>(
+        `UPDATE outbox_pending SET consumer = NULL, lease_until = ?, redelivered = 1
+         WHERE grp = ? AND seq = ? AND consumer = ?`,
+      ),
+      // The oldest unfinished record of each group: the first pending one or the first not yet delivered.
+      oldest: db.prepare<[], { name: string; closedAt: number | null }>(
+        `SELECT g.name, (SELECT o.closed_at FROM outbox o WHERE o.seq = MIN(
+             COALESCE((SELECT MIN(p.seq) FROM outbox_pending p WHERE p.grp = g.name), 9e18),
+             COALESCE((SELECT MIN(o2.seq) FROM outbox o2 WHERE o2.seq > g.last_seq), 9e18))) AS closedAt
+         FROM outbox_groups g`,
       ),
       addFailed: db.prepare<[string, number, string, number]>(
         'INSERT OR REPLACE INTO outbox_failed (grp, seq, error, failed_at) VALUES (?, ?, ?, ?)',
@@ -133,6 +152,24 @@ export class SqliteOutbox {
     this.ensureGroup(name);
     const seq = Number(ref);
     if (this.s.dropPending.run(name, seq).changes > 0) this.s.addFailed.run(name, seq, error, now);
+  }
+
+  renew(name: string, consumer: string, refs: string[], leaseUntil: number): string[] {
+    this.ensureGroup(name);
+    return refs.filter((ref) => this.s.renew.run(leaseUntil, name, Number(ref), consumer).changes > 0);
+  }
+
+  release(name: string, consumer: string, refs: string[], o: ReleaseOptions): void {
+    this.ensureGroup(name);
+    const stmt = o.interrupted ? this.s.releaseInterrupted : this.s.releaseUnstarted;
+    for (const ref of refs) stmt.run(o.now, name, Number(ref), consumer);
+  }
+
+  /** Per subscriber: the close time of its oldest record leased, waiting, or not yet delivered. */
+  oldestClosedAt(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const { name, closedAt } of this.s.oldest.all()) if (closedAt !== null) out[name] = closedAt;
+    return out;
   }
 
   /** Per subscriber: records leased or waiting for a retry, plus those not yet delivered. */

@@ -6,6 +6,7 @@ import type { CloseReason, CloseRecord, SessionRecord, SessionState } from '../c
 import type {
   ClaimedClose,
   ClaimOptions,
+  ReleaseOptions,
   FailureCount,
   ListPage,
   ListQuery,
@@ -206,6 +207,13 @@ export class SqliteStore implements SessionStore {
     this.write(() => this.outbox.fail(subscriber, seq, error, now));
   }
 
+  async renew(subscriber: string, consumer: string, seqs: string[], leaseUntil: number): Promise<string[]> {
+    return this.write(() => this.outbox.renew(subscriber, consumer, seqs, leaseUntil));
+  }
+  async release(subscriber: string, consumer: string, seqs: string[], o: ReleaseOptions): Promise<void> {
+    this.write(() => this.outbox.release(subscriber, consumer, seqs, o));
+  }
+
   async countFailure(key: string, windowMs: number, now: number): Promise<FailureCount> {
     return this.write(() => this.failureCounters.count(key, windowMs, now));
   }
@@ -235,6 +243,7 @@ export class SqliteStore implements SessionStore {
             byState,
             outboxPending: this.outbox.pendingCounts(),
             outboxFailed: this.outbox.failedCounts(),
+            outboxOldest: this.outbox.oldestClosedAt(),
           };
         }) as StoreStats,
     );
