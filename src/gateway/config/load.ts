@@ -1,10 +1,18 @@
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { readFileSync, statSync } from 'node:fs';
 import { AddressMatcher } from '../http/addresses.js';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument, isNode } from 'yaml';
 import { SessionGateError } from '../../core/errors.js';
 import { configSchema, type GatewayConfig, type ProfileConfig } from './schema.js';
+import { crossCheck, parseCidr } from './static-checks.js';
+import {
+  MAX_CONFIG_BYTES,
+  readYamlSource,
+  tooLarge,
+  YamlSourceError,
+  type YamlSource,
+} from './yaml-source.js';
+
+export { parseCidr };
 
 /** A validated configuration and where it came from. */
 export interface LoadedConfig {
@@ -36,8 +44,12 @@ export function loadConfig(file: string, cwd = process.cwd()): LoadedConfig {
   const path = resolve(cwd, file);
   let source: string;
   try {
+    // A file over the limit is refused before it is read into memory.
+    const bytes = statSync(path).size;
+    if (bytes > MAX_CONFIG_BYTES) throw new YamlSourceError([tooLarge(bytes)]);
     source = readFileSync(path, 'utf8');
   } catch (err) {
+    if (err instanceof YamlSourceError) throw new ConfigError(file, err.problems);
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(file, [`cannot read the file (${code === 'ENOENT' ? 'no such file' : code})`]);
   }
@@ -46,26 +58,14 @@ export function loadConfig(file: string, cwd = process.cwd()): LoadedConfig {
 
 /** Check configuration text (what `check-config` and `serve` both use). */
 export function parseConfig(source: string, file: string, baseDir: string): LoadedConfig {
-  const lines = new LineCounter();
-  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => {
-        // linePos is filled only with prettyErrors; the offset is always there.
-        const at = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-        return `invalid YAML: ${e.message.split('\n')[0]}${at.line > 0 ? ` (line ${at.line})` : ''}`;
-      }),
-    );
+  let yaml: YamlSource;
+  try {
+    yaml = readYamlSource(source);
+  } catch (err) {
+    if (err instanceof YamlSourceError) throw new ConfigError(file, err.problems);
+    throw err;
   }
-  const lineOf = (path: (string | number)[]): string => {
-    for (let n = path.length; n >= 0; n--) {
-      const node = doc.getIn(path.slice(0, n), true);
-      if (isNode(node) && node.range) return ` (line ${lines.linePos(node.range[0]).line})`;
-    }
-    return '';
-  };
-  const raw: unknown = doc.toJS() ?? {};
+  const { raw, lineOf } = yaml;
   const parsed = configSchema.safeParse(raw);
   const problems = parsed.success
     ? []
@@ -78,7 +78,7 @@ export function parseConfig(source: string, file: string, baseDir: string): Load
         return [`${path.length ? path.join('.') : '(top level)'}: ${i.message}${lineOf(path)}`];
       });
   // References and addresses are checked even when the shape is wrong, so one run lists all.
-  for (const [path, message] of crossCheck(raw))
+  for (const [path, message] of crossCheck(raw, baseDir))
     problems.push(`${path.join('.')}: ${message}${lineOf(path)}`);
   if (!parsed.success || problems.length > 0) throw new ConfigError(file, problems);
   const config = parsed.data;
@@ -91,77 +91,6 @@ export function profileOf(config: GatewayConfig, name: string): ProfileConfig | 
 }
 
 const DEFAULT_PROFILE = configSchema.shape.profiles.unwrap().valueType.parse({});
-
-/**
- * Checks that need the whole file: names that must refer to something, addresses. It reads
- * the raw document and skips what is not of the right type (the schema reports that).
- */
-function crossCheck(raw: unknown): [(string | number)[], string][] {
-  const problems: [(string | number)[], string][] = [];
-  const obj = (v: unknown): Record<string, unknown> =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-  const top = obj(raw);
-  const names = list(top.plugins).map((p) => obj(p).name);
-  const plugins = new Set(names.filter((n): n is string => typeof n === 'string'));
-  names.forEach((name, i) => {
-    if (typeof name === 'string' && names.indexOf(name) !== i) {
-      problems.push([['plugins', i, 'name'], `plugin name ${name} is used twice`]);
-    }
-  });
-  const profiles = obj(top.profiles);
-  list(top.routes).forEach((r, i) => {
-    const route = obj(r);
-    const profile = route.profile ?? 'default';
-    if (
-      typeof profile === 'string' &&
-      profile !== '' &&
-      profile !== 'default' &&
-      !Object.hasOwn(profiles, profile)
-    ) {
-      problems.push([['routes', i, 'profile'], `no profile named ${profile} under profiles`]);
-    }
-    const plugin = obj(route.credentials).plugin;
-    if (typeof plugin === 'string' && !plugins.has(plugin)) {
-      problems.push([['routes', i, 'credentials', 'plugin'], `no plugin named ${plugin}`]);
-    }
-  });
-  for (const [name, profile] of Object.entries(profiles)) {
-    list(obj(profile).policy).forEach((s, i) => {
-      const step = obj(s);
-      const plugin = step.authenticate ?? step.authorize;
-      if (typeof plugin === 'string' && plugin !== '' && !plugins.has(plugin)) {
-        problems.push([['profiles', name, 'policy', i], `no plugin named ${plugin} under plugins`]);
-      }
-    });
-  }
-  list(top.trusted_proxies).forEach((cidr, i) => {
-    if (typeof cidr === 'string' && !parseCidr(cidr)) {
-      problems.push([['trusted_proxies', i], `expected an address or CIDR, got ${cidr}`]);
-    }
-  });
-  return problems;
-}
-
-/** `10.0.0.0/8`, `::1`, `192.168.1.7` → address, prefix and family; undefined if malformed. */
-export function parseCidr(
-  cidr: string,
-): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
-  const [address = '', bits] = cidr.split('/');
-  const v = isIP(address);
-  if (v === 0) return undefined;
-  const max = v === 4 ? 32 : 128;
-  const prefix = bits === undefined ? max : Number(bits);
-  if (
-    !Number.isInteger(prefix) ||
-    prefix < 0 ||
-    prefix > max ||
-    (bits !== undefined && !/^\d+$/.test(bits))
-  ) {
-    return undefined;
-  }
-  return { address, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };
-}
 
 /** A matcher of the given CIDRs (Node's own BlockList, IPv4 and IPv6); invalid ones are skipped. */
 export function cidrList(cidrs: string[]): AddressMatcher {
