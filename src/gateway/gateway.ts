@@ -73,7 +73,21 @@ export class Gateway {
   };
 
   private failed(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    this.o.logger.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'request failed');
+    const path = req.url?.split('?')[0];
+    if (isSessionGateError(err, 'SG_ERR_SESSION_NOT_FOUND')) {
+      // Ended under the request (a concurrent attempt's deny, a logout, an admin kill, a
+      // rule): a normal end. The answer is the one that end implies: this session is over.
+      this.o.logger.info({ path }, 'session ended while its request ran');
+      return sendProblem(
+        res,
+        wantsHtml(req),
+        403,
+        'SG_ERR_ACCESS_DENIED',
+        'Access denied',
+        'This session ended while the request was under way. Start again.',
+      );
+    }
+    this.o.logger.error({ err: (err as Error).message, path }, 'request failed');
     sendProblem(
       res,
       wantsHtml(req),

@@ -29,8 +29,12 @@ profiles:
       per_user: { limit: 0, window: 3600 }
       per_address: { limit: 0, window: 900 }
     policy: [logon, { authenticate: users }, allow]
+  ended:
+    cookie: { name: EndedSession }
+    policy: [logon, { authenticate: users }, allow]
 routes:
   - { match: { path: / }, upstream: \${UPSTREAM} }
+  - { match: { path: /ended }, upstream: \${UPSTREAM}, profile: ended, rules: [\${FIXTURES}/end-at-policy-completed.ts] }
 `;
 
 let fx: { gw: RunningGateway; logs: ReturnType<typeof recordingLogger>; dir: string };
@@ -42,7 +46,9 @@ before(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sg-races-'));
   const hash = await hashPassword('wonderland', { N: 1024, r: 8, p: 1 });
   writeFileSync(join(dir, 'users.yaml'), `users:\n  alice:\n    password: ${hash}\n`);
-  const text = CONFIG.replaceAll('${DIR}', dir).replaceAll('${UPSTREAM}', upstream.url);
+  const text = CONFIG.replaceAll('${DIR}', dir)
+    .replaceAll('${UPSTREAM}', upstream.url)
+    .replaceAll('${FIXTURES}', join(import.meta.dirname, 'fixtures'));
   const logs = recordingLogger();
   const gw = await startGateway(parseConfig(text, 'test.yaml', dir), { logger: logs, port: 0 });
   fx = { gw, logs, dir };
@@ -58,7 +64,9 @@ const ATTEMPTS = 8;
 
 /** Statuses of every attempt, and the request-failed log lines they caused. */
 function failures(): string[] {
-  return fx.logs.lines.filter((l) => l.level === 'error').map((l) => `${l.message} ${JSON.stringify(l.fields)}`);
+  return fx.logs.lines
+    .filter((l) => l.level === 'error')
+    .map((l) => `${l.message} ${JSON.stringify(l.fields)}`);
 }
 
 describe('concurrent wrong passwords on one in-progress session', () => {
@@ -69,7 +77,9 @@ describe('concurrent wrong passwords on one in-progress session', () => {
         const b = new Browser(fx.gw.url);
         assert.ok([200, 302].includes((await b.fetch('/app')).status));
         const answers = await Promise.all(
-          Array.from({ length: ATTEMPTS }, () => b.form('/sg/logon', { username: 'alice', password: 'nope' })),
+          Array.from({ length: ATTEMPTS }, () =>
+            b.form('/sg/logon', { username: 'alice', password: 'nope' }),
+          ),
         );
         for (const r of answers) {
           statuses.push(r.status);
@@ -136,6 +146,18 @@ describe('concurrent wrong passwords on one in-progress session', () => {
       [],
       `statuses: ${statuses.join(',')}`,
     );
+    assert.deepEqual(failures(), []);
+  });
+
+  it('a session ended as its policy completes: a deny page, logged as no failure', async () => {
+    const b = new Browser(fx.gw.url);
+    await (await b.fetch('/ended/x')).arrayBuffer();
+    const form = await b.form('/sg/logon', { username: 'alice', password: 'wonderland' });
+    assert.equal(form.status, 403, await form.text());
+    const api = await fetch(`${fx.gw.url}/ended/y`, {
+      headers: { accept: 'application/json', authorization: basic('alice', 'wonderland') },
+    });
+    assert.equal(api.status, 403, await api.text());
     assert.deepEqual(failures(), []);
   });
 
