@@ -110,7 +110,9 @@ export class GatewayUris {
       }
       const body = await readSmallBody(req);
       if (body === undefined)
-        return sendProblem(res, true, 400, 'SG_ERR_BAD_REQUEST', 'Bad request', 'The form is too large.');
+        return sendProblem(res, true, 400, 'SG_ERR_BAD_REQUEST', 'Bad request', 'The form is too large.', {
+          connection: 'close', // the rest of it is still on the connection, unread
+        });
       input = formInput(new URLSearchParams(body), found.session);
     }
     const outcome = await this.gateway.runPolicy(flow, found.session, input);

@@ -1,15 +1,42 @@
 import type { IncomingMessage } from 'node:http';
 
-/** Read a small request body (gateway forms); undefined when it is larger than `limit` bytes. */
-export async function readSmallBody(req: IncomingMessage, limit = 16_384): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * Read a small request body (gateway forms); undefined when it is larger than `limit` bytes.
+ * Then the rest of the body stays unread on the connection: the caller must answer with
+ * `Connection: close`, or the connection's next request would wait behind it.
+ *
+ * @example
+ * const body = await readSmallBody(req);
+ * if (body === undefined) return sendProblem(res, true, 400, ..., { connection: 'close' });
+ */
+export function readSmallBody(req: IncomingMessage, limit = 16_384): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      stop();
+      req.pause();
+      resolve(undefined);
+    };
+    const onEnd = (): void => {
+      stop();
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onError = (err: Error): void => {
+      stop();
+      reject(err);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
 }
 
 /** HTTP Basic credentials of a request, if any. */
