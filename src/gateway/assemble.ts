@@ -175,6 +175,10 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
         withHsts(gateway.handle, config.listen.hsts),
       )
     : createHttpServer(serverOptions, gateway.handle);
+  // A client may send its requests and then half-close (FIN): Node's default aborts the
+  // requests still being answered (every proxied one) and ends the connection without their
+  // answers. With this, the received requests are answered, then the connection is ended.
+  (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   server.on('upgrade', gateway.upgrade);
   // Upgraded sockets (WebSockets) leave the HTTP server's bookkeeping: closeAllConnections()
   // does not see them, and server.close() would wait for them forever.
