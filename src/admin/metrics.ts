@@ -66,6 +66,7 @@ export class AdminMetrics {
   private readonly policyTotal: Counter<'result'>;
   private readonly ruleErrors: Counter<'rule'>;
   private readonly throttledTotal: Counter<'scope'>;
+  private readonly clientAborted: Counter<'route'>;
   private readonly requests: Histogram<'route' | 'status'>;
   private readonly storeOps: Histogram<'op'>;
   private sample: { at: number; value: Promise<StoreSample>; pending: boolean } | undefined;
@@ -149,6 +150,12 @@ export class AdminMetrics {
       labelNames: ['scope'],
       registers,
     });
+    this.clientAborted = new Counter({
+      name: 'sessiongate_client_aborted_total',
+      help: 'Requests whose client went away (closed or reset the connection) before the answer was complete, by route.',
+      labelNames: ['route'],
+      registers,
+    });
     this.ruleErrors = new Counter({
       name: 'sessiongate_rule_errors_total',
       help: 'Errors thrown by event rules, by rule.',
@@ -212,8 +219,9 @@ export class AdminMetrics {
     if (hookStats) this.hookStats = hookStats;
   }
 
-  /** The gateway calls this when a request's answer is complete. */
+  /** The gateway calls this when a request is done; status 499: its client went away first. */
   readonly observeRequest = (route: string, status: number, seconds: number): void => {
+    if (status === 499) return void this.clientAborted.inc({ route });
     this.requests.observe({ route, status: String(status) }, seconds);
   };
 

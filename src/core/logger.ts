@@ -6,6 +6,8 @@ export interface Logger {
   info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
   error(fields: object, message: string): void;
+  /** Routine events worth a line only when looking closely (a client that went away). */
+  debug?(fields: object, message: string): void;
 }
 
 /** Drops everything; the default for library use. */

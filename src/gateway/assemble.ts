@@ -44,7 +44,8 @@ export interface StartOptions {
   onRuleError?: (rule: string) => void;
   /** Audit records of session starts and policy results (the admin layer provides the sink). */
   audit?: AuditSink;
-  /** Told of every answered request (route, status, seconds): the admin layer's metric. */
+  /** Told of every request (route, status, seconds; status 499: the client went away before
+   * the answer was complete): the admin layer's metrics. */
   observeRequest?: (route: string, status: number, seconds: number) => void;
   /** Wrap the opened store (the admin layer times its operations). */
   wrapStore?: (store: SessionStore) => SessionStore;

@@ -36,7 +36,7 @@ export interface GatewayOptions {
   audit?: AuditSink;
   /** Upstream logon with credentials from a credential store (routes with `credentials`). */
   credentials?: CredentialInjector;
-  /** Told of every answered request (the admin layer's request-duration metric). */
+  /** Told of every request (the admin layer's metrics); status 499: the client went away first. */
   observeRequest?: (route: string, status: number, seconds: number) => void;
 }
 
@@ -74,6 +74,11 @@ export class Gateway {
 
   private failed(req: IncomingMessage, res: ServerResponse, err: unknown): void {
     const path = req.url?.split('?')[0];
+    if (clientGone(req, err)) {
+      // Routine: the client closed or reset the connection (counted by observe as a 499).
+      this.o.logger.debug?.({ path }, 'client went away');
+      return;
+    }
     if (isSessionGateError(err, 'SG_ERR_SESSION_NOT_FOUND')) {
       // Ended under the request (a concurrent attempt's deny, a logout, an admin kill, a
       // rule): a normal end. The answer is the one that end implies: this session is over.
@@ -114,12 +119,14 @@ export class Gateway {
   ): void {
     const t0 = performance.now();
     res.once('close', () => {
+      // Closed before the answer was complete: the client went away (nginx's 499, never sent).
+      const status = res.writableFinished ? res.statusCode : CLIENT_ABORTED;
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const route = path.startsWith('/sg/')
         ? undefined
         : matchRoute(this.o.routes, req.headers.host ?? '', path);
       const label = path.startsWith('/sg/') ? '/sg/' : route ? `${route.host}${route.pathPrefix}` : 'none';
-      report(label, res.statusCode, (performance.now() - t0) / 1000);
+      report(label, status, (performance.now() - t0) / 1000);
     });
   }
 
@@ -380,6 +387,15 @@ export class Gateway {
     });
     flow.res.end();
   }
+}
+
+/** The status reported for a request whose client went away before its answer was complete. */
+export const CLIENT_ABORTED = 499;
+
+/** The client reset or closed the connection under the request (Node's `aborted` error). */
+function clientGone(req: IncomingMessage, err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return req.socket.destroyed || code === 'ECONNRESET' || (err as Error | undefined)?.message === 'aborted';
 }
 
 const ENCODED_SLASH = 'an encoded / or \\ (%2F, %5C) in the path';
