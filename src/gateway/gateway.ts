@@ -266,18 +266,20 @@ export class Gateway {
         },
       });
       flow.setCookies.push(sessionCookie(flow.cookie, token));
-      const started = await this.events.event(flow, 'ACCESS_SESSION_STARTED', id);
-      if (started.removed) {
-        this.denied(flow, 'The session was refused.');
-        return undefined;
-      }
-      if (started.responded) return undefined;
+      // Recorded before the rules run: a session they refuse was created all the same (it
+      // existed, and its close is recorded), so starts and closes add up.
       (this.o.audit ?? noAudit).write({
         event: 'session_start',
         sessionId: id,
         clientIp: flow.client.ip,
         profile: flow.route.profileName,
       });
+      const started = await this.events.event(flow, 'ACCESS_SESSION_STARTED', id);
+      if (started.removed) {
+        this.denied(flow, 'The session was refused.');
+        return undefined;
+      }
+      if (started.responded) return undefined;
       return (await this.o.engine.get(id)) ?? undefined;
     } catch (err) {
       if (!isSessionGateError(err)) throw err;
