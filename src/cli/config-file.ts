@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { SessionGateError } from '../core/errors.js';
 import { accessProfile, type AccessProfile } from '../session/profile.js';
+import { readYamlSource, YamlSourceError } from '../gateway/config/yaml-source.js';
 
 /** What the CLI takes from the gateway config file; every other key is left to the gateway. */
 export interface CliConfig {
@@ -74,10 +74,12 @@ export function loadCliConfig(file: string, cwd: string): CliConfig {
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text) ?? {};
+    // The gateway's reader: linear time, size limit, duplicate keys and alias bombs refused.
+    doc = readYamlSource(text).raw;
   } catch (err) {
-    const first = ((err as Error).message.split('\n')[0] ?? 'invalid YAML').replace(/:$/, '');
-    throw new SessionGateError('SG_ERR_CONFIG', `${file}: invalid YAML: ${first}`);
+    if (!(err instanceof YamlSourceError)) throw err;
+    const more = err.problems.length > 1 ? ` (and ${err.problems.length - 1} more)` : '';
+    throw new SessionGateError('SG_ERR_CONFIG', `${file}: ${err.problems[0] ?? 'invalid YAML'}${more}`);
   }
   const parsed = schema.safeParse(doc);
   if (!parsed.success) {

@@ -104,7 +104,7 @@ describe('check-config and serve: one validation', () => {
     assert.throws(
       () => parseConfig([...BASE, 'store: memory'].join('\n'), 'gw.yaml', '/tmp'),
       (err: { problems?: string[] }) =>
-        err.problems?.some((p) => /store: .*twice.*\(line 6\)/.test(p)) === true,
+        err.problems?.some((p) => /unique: store is written twice \(line 6\)/.test(p)) === true,
     );
   });
 

@@ -78,7 +78,10 @@ function addressProblems(top: Record<string, unknown>): Problem[] {
   const problems: Problem[] = [];
   list(top.trusted_proxies).forEach((cidr, i) => {
     if (typeof cidr === 'string' && !parseCidr(cidr)) {
-      problems.push([['trusted_proxies', i], `expected an address or CIDR, got ${JSON.stringify(cidr)}`]);
+      problems.push([
+        ['trusted_proxies', i],
+        `expected an address or CIDR, got ${/^[\x21-\x7e]{1,80}$/.test(cidr) ? cidr : JSON.stringify(cidr.slice(0, 80))}`,
+      ]);
     }
   });
   const listen = obj(top.listen);

@@ -72,7 +72,7 @@ export function readYamlSource(source: string): YamlSource {
   return { raw, lineOf: lineFinder(doc, lineAt) };
 }
 
-/** `KEY: written twice` for every repeated scalar key, at the repeat. */
+/** `map keys must be unique` for every repeated scalar key, at the repeat. */
 function duplicateKeys(doc: Document, lineAt: (offset: number) => string): string[] {
   const problems: string[] = [];
   visit(doc, {
@@ -83,7 +83,9 @@ function duplicateKeys(doc: Document, lineAt: (offset: number) => string): strin
         if (key === undefined || key === null || typeof key === 'object') continue;
         if (seen.has(key)) {
           const at = isNode(pair.key) && pair.key.range ? lineAt(pair.key.range[0]) : '';
-          problems.push(`${String(key)}: written twice in one mapping${at}`);
+          problems.push(
+            `invalid YAML: map keys must be unique: ${String(key).slice(0, 80)} is written twice${at}`,
+          );
         }
         seen.add(key);
       }
