@@ -83,6 +83,8 @@ export class Gateway {
       // Ended under the request (a concurrent attempt's deny, a logout, an admin kill, a
       // rule): a normal end. The answer is the one that end implies: this session is over.
       this.o.logger.info({ path }, 'session ended while its request ran');
+      // Already answered (bookkeeping after a proxied answer): the connection stays as it is.
+      if (res.writableEnded) return;
       return sendProblem(
         res,
         wantsHtml(req),
@@ -93,6 +95,7 @@ export class Gateway {
       );
     }
     this.o.logger.error({ err: (err as Error).message, path }, 'request failed');
+    if (res.writableEnded) return; // the answer went out whole: keep the connection
     sendProblem(
       res,
       wantsHtml(req),
