@@ -51,8 +51,7 @@ export function send(
   });
 }
 
-const basic = (user: string) =>
-  `Basic ${Buffer.from(`${user}:${PASSWORD}`).toString('base64')}`;
+const basic = (user: string) => `Basic ${Buffer.from(`${user}:${PASSWORD}`).toString('base64')}`;
 
 function tokenIn(reply: Reply, cookieName: string): string | undefined {
   const set = reply.setCookies.findLast((c) => c.startsWith(`${cookieName}=`));
@@ -89,7 +88,11 @@ export async function end(s: LoggedOn, base: string, adminBase: string | undefin
   } else if (s.ending === 'admin_kill') {
     if (!adminBase) throw new Error('admin_kill needs a gateway with the admin listener');
     const bearer = readFileSync(tokenFile, 'utf8').trim();
-    const r = await send(`${adminBase}/api/v1/sessions/${s.id}`, { authorization: `Bearer ${bearer}` }, 'DELETE');
+    const r = await send(
+      `${adminBase}/api/v1/sessions/${s.id}`,
+      { authorization: `Bearer ${bearer}` },
+      'DELETE',
+    );
     if (r.status !== 204) throw new Error(`admin kill of ${s.id}: ${r.status} ${r.body}`);
   }
 }

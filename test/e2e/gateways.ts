@@ -156,7 +156,10 @@ export async function serve(c: GatewayConfig, workers = 1, ms = 20_000): Promise
     }
     return parsed;
   };
-  const listeningPids = () => logs().filter((l) => l.msg === 'listening').map((l) => l.pid);
+  const listeningPids = () =>
+    logs()
+      .filter((l) => l.msg === 'listening')
+      .map((l) => l.pid);
   const g: GatewayProcess = {
     proc,
     base: `http://127.0.0.1:${c.port}`,

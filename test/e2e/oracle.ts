@@ -127,8 +127,8 @@ export function judge({ calls, plugin, killed = new Set(), logs = [] }: OracleIn
       continue;
     }
     const earlierKilled = list.slice(0, -1).every((c) => killed.has(c.pid));
-    const flagged = list.slice(1).every((c) => c.redelivered === true) ||
-      redeliveryLogged(logs, id, `plugin:${plugin}`);
+    const flagged =
+      list.slice(1).every((c) => c.redelivered === true) || redeliveryLogged(logs, id, `plugin:${plugin}`);
     const apartMs = list[list.length - 1]!.t - list[0]!.t;
     v.duplicates.push({ id, count: list.length, apartMs, allowed: earlierKilled && flagged });
   }
@@ -156,16 +156,20 @@ export function judgeAudit(closes: AuditClose[], ids: Iterable<string>, killedAn
   for (const id of ids) {
     const list = byId.get(id) ?? [];
     if (list.length === 0) missing++;
-    else if (list.length > 1 && !(killedAny && list.slice(1).every((c) => c.redelivered === true))) repeated++;
+    else if (list.length > 1 && !(killedAny && list.slice(1).every((c) => c.redelivered === true)))
+      repeated++;
   }
   if (missing) problems.push(`${missing} closed session(s) without a session_close audit record`);
-  if (repeated) problems.push(`${repeated} session(s) with more than one session_close (not a flagged redelivery)`);
+  if (repeated)
+    problems.push(`${repeated} session(s) with more than one session_close (not a flagged redelivery)`);
   return problems;
 }
 
 /** A short account of a verdict for assertion messages and the report. */
 export function summary(v: Verdict): string {
-  const dups = v.duplicates.map((d) => `${d.id.slice(0, 8)}×${d.count}/${d.apartMs}ms${d.allowed ? '(ok)' : ''}`);
+  const dups = v.duplicates.map(
+    (d) => `${d.id.slice(0, 8)}×${d.count}/${d.apartMs}ms${d.allowed ? '(ok)' : ''}`,
+  );
   return (
     `participated ${v.participated}, exactly once ${v.once}, missing ${v.missing.length}, ` +
     `unexpected ${v.unexpected.length}, stale cookie ${v.wrongCookie.length}, ` +

@@ -1,10 +1,10 @@
 // What the end-to-end scenarios share: a folder with the recorder's control file, sessions
 // logged on through several gateways and ended, and waiting (bounded) until the close
 // pipeline has delivered what the oracle expects.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { end, endingOf, inParallel, logon, unfinishedLogon, type LoggedOn } from './driver.js';
+import { end, endingOf, inParallel, logon, send, unfinishedLogon, type LoggedOn } from './driver.js';
 import { shared, until, type GatewayProcess } from './gateways.js';
 import { endedBySession, readCalls, readCloses } from './oracle.js';
 
@@ -45,8 +45,10 @@ export async function populate(
     6,
     (i) => logon(gateways[i % gateways.length]!.base, `${prefix}${i}`, endingOf(i), i % gateways.length),
   );
-  const open = await inParallel(Array.from({ length: unfinished }, (_, i) => i), 3, (i) =>
-    unfinishedLogon(gateways[i % gateways.length]!.base),
+  const open = await inParallel(
+    Array.from({ length: unfinished }, (_, i) => i),
+    3,
+    (i) => unfinishedLogon(gateways[i % gateways.length]!.base),
   );
   return { sessions, unfinished: open };
 }
@@ -70,7 +72,7 @@ export function endedUsers(dir: string, plugin: string): Set<string> {
 export async function allEnded(dir: string, plugin: string, users: string[], ms: number): Promise<number> {
   const t0 = Date.now();
   await until(
-    `session_ended of ${plugin} for all ${users.length} sessions (have ${endedUsers(dir, plugin).size})`,
+    `session_ended of ${plugin} for all ${users.length} sessions`,
     () => {
       const have = endedUsers(dir, plugin);
       return users.every((u) => have.has(u));
@@ -104,17 +106,20 @@ export function median(xs: number[]): number {
 
 /** Wait until no close record is pending for any subscriber (the admin API's stats; bounded). */
 export async function drained(admin: GatewayProcess, dir: string, ms: number): Promise<void> {
-  const { readFileSync } = await import('node:fs');
   const bearer = readFileSync(shared(dir).token, 'utf8').trim();
-  const { send } = await import('./driver.js');
   const end = Date.now() + ms;
-  let last = '';
   for (;;) {
-    const r = await send(`${admin.adminBase!}/api/v1/stats`, { authorization: `Bearer ${bearer}` });
-    const pending = (JSON.parse(r.body) as { close_pipeline: { pending: Record<string, number> } })
-      .close_pipeline.pending;
-    last = JSON.stringify(pending);
-    if (Object.values(pending).every((n) => n === 0)) return;
+    let last: string;
+    // The admin listener may be restarting (its worker was killed): try again until the end.
+    const r = await send(`${admin.adminBase!}/api/v1/stats`, { authorization: `Bearer ${bearer}` }).catch(
+      (err: Error) => ({ status: 0, body: err.message }),
+    );
+    if (r.status === 200) {
+      const pending = (JSON.parse(r.body) as { close_pipeline: { pending: Record<string, number> } })
+        .close_pipeline.pending;
+      last = JSON.stringify(pending);
+      if (Object.values(pending).every((n) => n === 0)) return;
+    } else last = `${r.status} ${r.body}`;
     if (Date.now() > end) throw new Error(`close pipeline not drained within ${ms} ms: ${last}`);
     await new Promise((r) => setTimeout(r, 100));
   }
