@@ -16,7 +16,7 @@ import {
   type HookResult,
   type PluginKind,
 } from './types.js';
-import { aaResult, checkKind, cookiesOf, credentialResult } from './validate-result.js';
+import { aaResult, checkKind, checkResult, credentialResult } from './validate-result.js';
 
 export interface HostedPlugin {
   name: string;
@@ -177,7 +177,8 @@ export class PluginHost {
         );
       });
       const result = await Promise.race([p.runtime.call(hook, argumentsFor(hook, args), ctx), deadline]);
-      const cookies = cookiesOf(result);
+      // Every field is checked before anything is stored: a malformed result changes nothing.
+      const cookies = checkResult(p.runtime.kind, hook, result);
       this.stats.record(name, hook, performance.now() - started);
       return { ok: true, result, ...cookies };
     } catch (err) {

@@ -30,22 +30,97 @@ function checkJson(v: unknown, path: string, seen: Set<unknown>): void {
   seen.delete(v);
 }
 
-function stringArray(v: unknown, what: string): string[] {
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
-    throw new PluginCallError('malformed', `${what} must be a list of strings`);
+/** Control, format (bidi overrides, zero-width) and lone surrogate characters. */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029]/u;
+
+interface TextRule {
+  max: number;
+  /** Whitespace (spaces, tabs, line breaks) is refused. */
+  noSpace?: boolean;
+  /** Line breaks and tabs are allowed (free text); other invisible characters never are. */
+  multiline?: boolean;
+  /** Further characters refused, e.g. `,` in a group name (groups are stored comma-joined). */
+  refuse?: string;
+}
+
+/** The documented text types of a result field; throws `malformed` naming the field. */
+function text(v: unknown, what: string, rule: TextRule): string {
+  if (typeof v !== 'string') throw new PluginCallError('malformed', `${what} must be a string`);
+  const min = rule.noSpace ? 1 : 0;
+  if (v.length < min || v.length > rule.max) {
+    throw new PluginCallError('malformed', `${what} must be ${min} to ${rule.max} characters long`);
+  }
+  const bare = rule.multiline ? v.replace(/[\t\n]|\r\n/g, '') : v;
+  if (INVISIBLE.test(bare)) throw new PluginCallError('malformed', `${what} holds a control character`);
+  if (rule.noSpace && /\s/u.test(v)) throw new PluginCallError('malformed', `${what} holds whitespace`);
+  for (const c of rule.refuse ?? '') {
+    if (v.includes(c)) throw new PluginCallError('malformed', `${what} holds ${JSON.stringify(c)}`);
   }
   return v;
 }
+
+/** A user name (or a question key): one line of visible characters, no whitespace. */
+const NAME: TextRule = { max: 256, noSpace: true };
+/** A group: visible characters and spaces, no comma. */
+const GROUP: TextRule = { max: 256, refuse: ',' };
+const PROMPT: TextRule = { max: 1024 };
+const REASON: TextRule = { max: 4096, multiline: true };
+/** Free text (metadata, passwords): any well-formed string; limited only by the message size. */
+const FREE: TextRule = { max: Number.MAX_SAFE_INTEGER, multiline: true };
+
+function textList(v: unknown, what: string, rule: TextRule): string[] {
+  if (!Array.isArray(v)) throw new PluginCallError('malformed', `${what} must be a list of strings`);
+  return v.map((x, i) => text(x, `${what}[${i}]`, rule));
+}
+
+const given = (v: unknown): boolean => v !== undefined && v !== null;
 
 /** The checked cookies of any hook's result (absent = unchanged). */
 export function cookiesOf(result: HookResult): { cookie?: JsonObject; sessionCookie?: JsonObject } {
   const r = (result ?? {}) as Record<string, unknown>;
   const out: { cookie?: JsonObject; sessionCookie?: JsonObject } = {};
-  if (r.cookie !== undefined && r.cookie !== null) out.cookie = jsonObject(r.cookie, 'cookie');
-  if (r.session_cookie !== undefined && r.session_cookie !== null) {
-    out.sessionCookie = jsonObject(r.session_cookie, 'session_cookie');
-  }
+  if (given(r.cookie)) out.cookie = jsonObject(r.cookie, 'cookie');
+  if (given(r.session_cookie)) out.sessionCookie = jsonObject(r.session_cookie, 'session_cookie');
   return out;
+}
+
+/**
+ * Check every field of a hook's result against its documented type (docs/plugins.md) and
+ * return its cookies; throws `malformed` naming the first bad field, so the host denies
+ * before anything of the result is stored.
+ *
+ * @example
+ * ```ts
+ * checkResult('aa', 'authenticate', { verdict: 'ACCEPT', gateway_user: 'alice' }); // → {}
+ * checkResult('aa', 'authenticate', { verdict: 'ACCEPT', gateway_user: 'a\r\nb' }); // throws
+ * ```
+ */
+export function checkResult(
+  kind: PluginKind,
+  hook: string,
+  result: HookResult,
+): { cookie?: JsonObject; sessionCookie?: JsonObject } {
+  if (given(result) && (typeof result !== 'object' || Array.isArray(result))) {
+    throw new PluginCallError('malformed', `${hook} must return an object or nothing`);
+  }
+  if (kind === 'aa' && (hook === 'authenticate' || hook === 'authorize')) aaResult(result);
+  if (hook === 'get_password_list' || hook === 'get_private_key_list') credentialResult(result);
+  return cookiesOf(result);
+}
+
+function question(q: unknown): NonNullable<AaResult['question']> {
+  if (!q || typeof q !== 'object' || Array.isArray(q)) {
+    throw new PluginCallError('malformed', 'question must be an object { key, prompt, disable_echo }');
+  }
+  const { key, prompt, disable_echo: echoOff } = q as Record<string, unknown>;
+  if (given(echoOff) && typeof echoOff !== 'boolean' && echoOff !== 0 && echoOff !== 1) {
+    throw new PluginCallError('malformed', 'question.disable_echo must be true or false');
+  }
+  return {
+    key: text(key, 'question.key', { max: 128, noSpace: true }),
+    prompt: text(prompt, 'question.prompt', PROMPT),
+    disable_echo: echoOff !== false && echoOff !== 0,
+  };
 }
 
 /** Check an `aa` result: a known verdict, a question with NEEDINFO, typed optional fields. */
@@ -55,32 +130,23 @@ export function aaResult(result: HookResult): AaResult {
   if (typeof verdict !== 'string' || !(VERDICTS as readonly string[]).includes(verdict)) {
     throw new PluginCallError(
       'malformed',
-      `verdict must be one of ${VERDICTS.join(', ')}, got ${JSON.stringify(verdict)}`,
+      `verdict must be one of ${VERDICTS.join(', ')}, got ${JSON.stringify(verdict)?.slice(0, 40)}`,
     );
   }
   const out: AaResult = { verdict: verdict as AaResult['verdict'] };
-  if (verdict === 'NEEDINFO') {
-    const q = r.question as Record<string, unknown> | undefined;
-    if (!q || typeof q.key !== 'string' || !q.key || typeof q.prompt !== 'string') {
-      throw new PluginCallError('malformed', 'NEEDINFO needs question: { key, prompt }');
-    }
-    out.question = {
-      key: q.key,
-      prompt: q.prompt,
-      disable_echo: q.disable_echo !== false && q.disable_echo !== 0,
-    };
+  if (verdict === 'NEEDINFO' && !given(r.question)) {
+    throw new PluginCallError('malformed', 'NEEDINFO needs question: { key, prompt }');
   }
-  if (r.gateway_user !== undefined && r.gateway_user !== null) {
-    if (typeof r.gateway_user !== 'string')
-      throw new PluginCallError('malformed', 'gateway_user must be a string');
-    out.gateway_user = r.gateway_user;
+  if (given(r.question)) {
+    const q = question(r.question);
+    if (verdict === 'NEEDINFO') out.question = q;
   }
-  if (r.gateway_groups !== undefined && r.gateway_groups !== null) {
-    out.gateway_groups = stringArray(r.gateway_groups, 'gateway_groups');
+  if (given(r.gateway_user)) out.gateway_user = text(r.gateway_user, 'gateway_user', NAME);
+  if (given(r.gateway_groups)) out.gateway_groups = textList(r.gateway_groups, 'gateway_groups', GROUP);
+  if (given(r.additional_metadata)) {
+    out.additional_metadata = text(r.additional_metadata, 'additional_metadata', FREE);
   }
-  for (const k of ['additional_metadata', 'reason'] as const) {
-    if (r[k] !== undefined && r[k] !== null) out[k] = String(r[k]);
-  }
+  if (given(r.reason)) out.reason = text(r.reason, 'reason', REASON);
   return out;
 }
 
@@ -88,19 +154,18 @@ export function aaResult(result: HookResult): AaResult {
 export function credentialResult(result: HookResult): CredentialResult {
   const r = (result ?? {}) as Record<string, unknown>;
   const out: CredentialResult = {};
-  if (r.passwords !== undefined && r.passwords !== null)
-    out.passwords = stringArray(r.passwords, 'passwords');
-  if (r.private_keys !== undefined && r.private_keys !== null) {
-    const keys = r.private_keys;
-    if (
-      !Array.isArray(keys) ||
-      !keys.every(
-        (k) => Array.isArray(k) && k.length === 2 && typeof k[0] === 'string' && typeof k[1] === 'string',
-      )
-    ) {
+  if (given(r.passwords)) out.passwords = textList(r.passwords, 'passwords', FREE);
+  if (given(r.private_keys)) {
+    if (!Array.isArray(r.private_keys)) {
       throw new PluginCallError('malformed', 'private_keys must be a list of [type, pem] pairs');
     }
-    out.private_keys = keys as [string, string][];
+    out.private_keys = r.private_keys.map((k: unknown, i) => {
+      if (!Array.isArray(k) || k.length !== 2) {
+        throw new PluginCallError('malformed', `private_keys[${i}] must be a [type, pem] pair`);
+      }
+      const type = text(k[0], `private_keys[${i}][0]`, { max: 64, noSpace: true });
+      return [type, text(k[1], `private_keys[${i}][1]`, FREE)] as [string, string];
+    });
   }
   return out;
 }
