@@ -24,13 +24,29 @@ export interface LoadedConfig {
 
 /** Every problem of a config file, each `path: message (line N)`. */
 export class ConfigError extends SessionGateError {
+  readonly problems: string[];
   constructor(
     readonly file: string,
-    readonly problems: string[],
+    problems: string[],
   ) {
-    super('SG_ERR_CONFIG', `${file}: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
+    // Keys and values from the file may hold line breaks or terminal controls: each problem
+    // stays one printable line.
+    const lines = problems.map(printable);
+    super('SG_ERR_CONFIG', `${file}: ${lines.length} problem(s):\n  ${lines.join('\n  ')}`);
+    this.problems = lines;
   }
 }
+
+/**
+ * One printable line without a URL password: control characters (line breaks, escapes, bidi
+ * overrides) written as \u escapes, and `scheme://user:PASSWORD@` as `scheme://user:***@`.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const printable = (line: string): string =>
+  line
+    .replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:)[^\s@/]*@/gi, '$1***@');
 
 /**
  * Read, parse and check a `sessiongate.yaml`; throws a ConfigError listing every problem.

@@ -133,7 +133,7 @@ export function upstreamProblem(url: string): string | undefined {
   try {
     parsed = new URL(url);
   } catch {
-    return `cannot read ${JSON.stringify(url.slice(0, 200))} as a URL (host, port 1 to 65535)`;
+    return 'cannot be read as a URL (http://HOST[:PORT][/PATH], port 1 to 65535)';
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'expected http:// or https://';
   if (parsed.hostname === '') return 'expected a host';

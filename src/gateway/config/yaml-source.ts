@@ -24,6 +24,13 @@ const MAX_EXPANDED_NODES = 100_000;
 export const tooLarge = (bytes: number): string =>
   `the file is larger than ${MAX_CONFIG_BYTES} bytes (${bytes} bytes); not read`;
 
+/** YAML errors listed before the rest are summed up in one line. */
+const MAX_YAML_ERRORS = 10;
+
+/** The first line of a library message, without the file text it quotes. */
+const withoutQuote = (message: string): string =>
+  (message.split('\n')[0] ?? '').split('"')[0]!.replace(/[\s:]+$/, '') || 'cannot be read';
+
 /** A config file read as YAML: its plain value, and where a path of it is written. */
 export interface YamlSource {
   raw: unknown;
@@ -56,8 +63,14 @@ export function readYamlSource(source: string): YamlSource {
   const lineAt = (offset: number) => ` (line ${lines.linePos(offset).line})`;
   const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   if (doc.errors.length > 0) {
+    // The first errors only: the rest usually follow from them. The library quotes the text
+    // it stumbled on, which may be a password: the quote is left out.
+    const shown = doc.errors
+      .slice(0, MAX_YAML_ERRORS)
+      .map((e) => `invalid YAML: ${withoutQuote(e.message)}${lineAt(e.pos[0])}`);
+    const more = doc.errors.length - shown.length;
     throw new YamlSourceError(
-      doc.errors.map((e) => `invalid YAML: ${e.message.split('\n')[0]}${lineAt(e.pos[0])}`),
+      more > 0 ? [...shown, `invalid YAML: ${more} more error(s) after these`] : shown,
     );
   }
   const problems = [...duplicateKeys(doc, lineAt), ...aliasBomb(doc, lineAt)];
@@ -67,7 +80,7 @@ export function readYamlSource(source: string): YamlSource {
     // Aliases are bounded above; the library's own bound stays as a second guard.
     raw = doc.toJS({ maxAliasCount: -1 }) ?? {};
   } catch (err) {
-    throw new YamlSourceError([`invalid YAML: ${(err as Error).message.split('\n')[0]}`]);
+    throw new YamlSourceError([`invalid YAML: ${withoutQuote((err as Error).message)}`]);
   }
   return { raw, lineOf: lineFinder(doc, lineAt) };
 }
