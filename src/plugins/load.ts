@@ -37,6 +37,13 @@ export const pluginSpecSchema = z
     configuration: z.string().optional(),
     config_file: z.string().optional(),
     timeout_ms: z.number().int().positive().optional(),
+    /** The longest answer read from a process or sps-python plugin (bytes); default 1 MiB. */
+    max_message_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -57,6 +64,13 @@ export const pluginSpecSchema = z
     if (p.runtime === 'process') {
       need('command', 'the executable and its arguments');
       need('kind', 'aa or credentialstore');
+    }
+    if (p.max_message_bytes !== undefined && p.runtime !== 'process' && p.runtime !== 'sps-python') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max_message_bytes'],
+        message: 'only process and sps-python plugins read messages; remove it',
+      });
     }
     if (p.configuration !== undefined && p.config_file !== undefined) {
       ctx.addIssue({
@@ -83,6 +97,7 @@ export async function loadPlugins(specs: PluginSpec[], env: PluginEnvironment): 
   for (const spec of specs) {
     const hosted = { name: spec.name, timeoutMs: spec.timeout_ms ?? 10_000 };
     const path = spec.path === undefined ? undefined : resolve(env.baseDir, spec.path);
+    const limits = spec.max_message_bytes === undefined ? {} : { maxMessageBytes: spec.max_message_bytes };
     switch (spec.runtime) {
       case 'builtin': {
         const make = BUILTIN_PLUGINS[spec.type!]!;
@@ -103,6 +118,7 @@ export async function loadPlugins(specs: PluginSpec[], env: PluginEnvironment): 
             spec.config,
             env.logger,
             env.baseDir,
+            limits,
           ),
         });
         break;
@@ -111,7 +127,8 @@ export async function loadPlugins(specs: PluginSpec[], env: PluginEnvironment): 
           spec.config_file !== undefined
             ? readFileSync(resolve(env.baseDir, spec.config_file), 'utf8')
             : (spec.configuration ?? '');
-        out.push({ ...hosted, runtime: new SpsPythonRuntime(path!, spec.name, ini, env.logger) });
+        const runtime = new SpsPythonRuntime(path!, spec.name, ini, env.logger, undefined, limits);
+        out.push({ ...hosted, runtime });
         break;
       }
     }

@@ -1,4 +1,5 @@
 import type { Logger } from '../core/logger.js';
+import type { RestartStatus } from './runtimes/backoff.js';
 import type { HookArgs, HookName, HookResult, PluginKind } from './types.js';
 
 /** Facts about one call that a runtime may use for logging. */
@@ -21,5 +22,7 @@ export interface PluginRuntime {
   call(hook: HookName, args: HookArgs, ctx: CallContext): Promise<HookResult>;
   /** Called after a call timed out, so the runtime can drop or restart what hangs. */
   abandon?(hook: HookName, ctx: CallContext): void;
+  /** How a runtime with a process of its own is doing (starts, quick exits, backoff). */
+  status?(): RestartStatus;
   close(): Promise<void>;
 }

@@ -2,7 +2,8 @@ import type { Logger } from '../../core/logger.js';
 import { PluginCallError } from '../errors.js';
 import type { CallContext, PluginRuntime } from '../runtime.js';
 import type { HookArgs, HookName, HookResult, PluginKind } from '../types.js';
-import { JsonLinesChild } from './json-lines.js';
+import type { RestartStatus } from './backoff.js';
+import { JsonLinesChild, type ChildOptions } from './json-lines.js';
 
 /**
  * Runs any executable as a plugin: kept running, JSON lines over stdio with SPS argument
@@ -19,6 +20,7 @@ export class ProcessRuntime implements PluginRuntime {
     config: Record<string, unknown>,
     logger: Logger,
     cwd?: string,
+    options: ChildOptions = {},
   ) {
     const [bin, ...args] = command;
     if (!bin) throw new Error('process plugin needs a command');
@@ -36,6 +38,7 @@ export class ProcessRuntime implements PluginRuntime {
       },
       name,
       logger,
+      options,
     );
   }
 
@@ -47,8 +50,14 @@ export class ProcessRuntime implements PluginRuntime {
     return result as HookResult;
   }
 
-  abandon(): void {
-    // Other calls may be in flight and fine; a hung one is simply dropped.
+  abandon(hook: HookName): void {
+    // Other calls may be in flight and fine; a hung one is simply dropped. But a process that
+    // stopped in the middle of an answer line would glue that half line to the next answer.
+    if (this.child.midLine()) this.child.restart(`${hook} ran past its deadline mid-answer`);
+  }
+
+  status(): RestartStatus {
+    return this.child.status();
   }
 
   close(): Promise<void> {

@@ -6,7 +6,8 @@ import type { Logger } from '../../core/logger.js';
 import { PluginCallError } from '../errors.js';
 import type { CallContext, PluginRuntime } from '../runtime.js';
 import { PLUGIN_KINDS, type HookArgs, type HookName, type HookResult, type PluginKind } from '../types.js';
-import { JsonLinesChild } from './json-lines.js';
+import type { RestartStatus } from './backoff.js';
+import { JsonLinesChild, LOG_LINE_LIMIT, type ChildOptions } from './json-lines.js';
 
 const RUNNER = fileURLToPath(new URL('./sps_runner.py', import.meta.url));
 
@@ -61,6 +62,7 @@ export class SpsPythonRuntime implements PluginRuntime {
     private readonly configuration: string,
     logger: Logger,
     python = process.env.SESSIONGATE_PYTHON ?? 'python3',
+    options: ChildOptions = {},
   ) {
     const folder = resolve(dir);
     this.manifest = readManifest(folder);
@@ -68,12 +70,13 @@ export class SpsPythonRuntime implements PluginRuntime {
     this.child = new JsonLinesChild(
       {
         command: python,
-        args: ['-u', RUNNER, folder, this.manifest.entry_point],
+        args: ['-u', RUNNER, folder, this.manifest.entry_point, String(LOG_LINE_LIMIT)],
         cwd: folder,
         protocolOnFd3: true,
       },
       name,
       logger,
+      options,
     );
   }
 
@@ -94,6 +97,10 @@ export class SpsPythonRuntime implements PluginRuntime {
 
   abandon(hook: HookName): void {
     this.child.restart(`${hook} ran past its deadline`);
+  }
+
+  status(): RestartStatus {
+    return this.child.status();
   }
 
   close(): Promise<void> {

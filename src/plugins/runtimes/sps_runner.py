@@ -17,27 +17,50 @@ import sys
 
 
 class _Lines(io.TextIOBase):
-    def __init__(self, stream, send, current):
+    """Forwards what the plugin prints, a line at a time, each cut to `limit` bytes of UTF-8
+    (the rest is counted in "dropped"), so a huge print costs neither process its memory."""
+
+    def __init__(self, stream, send, current, limit):
         super().__init__()
         self._stream = stream
         self._send = send
         self._current = current
+        self._limit = limit
         self._buffer = ""
+        self._dropped = 0
 
     def writable(self):
         return True
 
     def write(self, text):
-        self._buffer += text
-        while "\n" in self._buffer:
-            line, self._buffer = self._buffer.split("\n", 1)
-            self._send({"id": self._current["id"], "log": line, "stream": self._stream})
-        return len(text)
+        rest = text
+        while True:
+            newline = rest.find("\n")
+            self._keep(rest if newline < 0 else rest[:newline])
+            if newline < 0:
+                return len(text)
+            self._emit()
+            rest = rest[newline + 1:]
 
     def flush(self):
-        if self._buffer:
-            line, self._buffer = self._buffer, ""
-            self._send({"id": self._current["id"], "log": line, "stream": self._stream})
+        if self._buffer or self._dropped:
+            self._emit()
+
+    def _keep(self, piece):
+        room = max(0, self._limit - len(self._buffer))
+        self._buffer += piece[:room]
+        if len(piece) > room:
+            self._dropped += len(piece[room:].encode("utf-8", "replace"))
+
+    def _emit(self):
+        data = self._buffer.encode("utf-8", "replace")
+        kept = data[: self._limit].decode("utf-8", "ignore")
+        dropped = self._dropped + len(data) - len(kept.encode("utf-8"))
+        self._buffer, self._dropped = "", 0
+        message = {"id": self._current["id"], "log": kept, "stream": self._stream}
+        if dropped:
+            message["dropped"] = dropped
+        self._send(message)
 
 
 def _keyword_arguments(method, args):
@@ -49,16 +72,16 @@ def _keyword_arguments(method, args):
 
 
 def main():
-    plugin_dir, entry_point = sys.argv[1], sys.argv[2]
+    plugin_dir, entry_point, log_limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
     channel = os.fdopen(3, "w", buffering=1, encoding="utf-8")
 
     def send(message):
-        channel.write(json.dumps(message) + "\n")
+        channel.write(json.dumps(message, allow_nan=False) + "\n")
         channel.flush()
 
     current = {"id": None}
-    sys.stdout = _Lines("stdout", send, current)
-    sys.stderr = _Lines("stderr", send, current)
+    sys.stdout = _Lines("stdout", send, current, log_limit)
+    sys.stderr = _Lines("stderr", send, current, log_limit)
     sys.path.insert(0, plugin_dir)
     spec = importlib.util.spec_from_file_location("main", os.path.join(plugin_dir, entry_point))
     module = importlib.util.module_from_spec(spec)
@@ -78,7 +101,7 @@ def main():
             sys.stdout.flush()
             sys.stderr.flush()
             try:
-                answer = json.dumps({"id": request["id"], "result": result})
+                answer = json.dumps({"id": request["id"], "result": result}, allow_nan=False)
             except (TypeError, ValueError) as err:
                 answer = json.dumps({"id": request["id"], "error": "result is not JSON: %s" % err})
             channel.write(answer + "\n")
