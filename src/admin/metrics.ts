@@ -15,11 +15,19 @@ export interface HookFigures {
 /** What the metrics read on every scrape; admin code never imports the plugin layer itself. */
 export type HookStatsProvider = () => HookFigures[];
 
+/** The process of one plugin, as the plugin host reports it (`PluginHost.stats.plugins()`). */
+export interface PluginProcessFigures {
+  plugin: string;
+  status: { state: string; starts: number; quick_exits: number };
+}
+export type PluginStatusProvider = () => PluginProcessFigures[];
+
 export interface MetricsOptions {
   /** The store the session gauges read; may also be given later with `attach`. */
   store?: SessionStore;
   clock?: Clock;
   hookStats?: HookStatsProvider;
+  pluginStatus?: PluginStatusProvider;
   /** Also export Node's process metrics (CPU, memory, event loop lag). Default false. */
   processMetrics?: boolean;
   /** The close pipeline counts as stuck when its backlog has not shrunk for this long (s). Default 120. */
@@ -72,6 +80,7 @@ export class AdminMetrics {
   private sample: { at: number; value: Promise<StoreSample>; pending: boolean } | undefined;
   private store: SessionStore | undefined;
   private hookStats: HookStatsProvider | undefined;
+  private pluginStatus: PluginStatusProvider | undefined;
   private backlogWatch: { total: number; since: number } | undefined;
 
   constructor(o: MetricsOptions = {}) {
@@ -80,6 +89,7 @@ export class AdminMetrics {
     this.stuckAfterMs = (o.stuckAfterSeconds ?? 120) * 1000;
     this.store = o.store;
     this.hookStats = o.hookStats;
+    this.pluginStatus = o.pluginStatus;
     const registers = [this.registry];
     if (o.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sessiongate_' });
 
@@ -196,6 +206,7 @@ export class AdminMetrics {
             this.inc({ plugin: h.plugin, hook: h.hook, failure }, n);
       },
     });
+    this.pluginProcessMetrics(registers);
 
     this.requests = new Histogram({
       name: 'sessiongate_http_request_duration_seconds',
@@ -213,10 +224,36 @@ export class AdminMetrics {
     });
   }
 
+  /** Starts of plugin processes, and which plugins are down (exiting before they come up). */
+  private pluginProcessMetrics(registers: Registry[]): void {
+    const processes = () => this.pluginStatus?.() ?? [];
+    new Counter({
+      name: 'sessiongate_plugin_process_starts_total',
+      help: 'Processes started for a process or sps-python plugin (the first included), by plugin.',
+      labelNames: ['plugin'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of processes()) this.inc({ plugin: p.plugin }, p.status.starts);
+      },
+    });
+    new Gauge({
+      name: 'sessiongate_plugin_down',
+      help: 'Whether a plugin process keeps exiting before it comes up and its next start is held back (1) or not (0).',
+      labelNames: ['plugin'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of processes()) this.set({ plugin: p.plugin }, p.status.state === 'down' ? 1 : 0);
+      },
+    });
+  }
+
   /** Give the store (and the plugin host's figures) once the gateway has opened them. */
-  attach(store: SessionStore, hookStats?: HookStatsProvider): void {
+  attach(store: SessionStore, hookStats?: HookStatsProvider, pluginStatus?: PluginStatusProvider): void {
     this.store = store;
     if (hookStats) this.hookStats = hookStats;
+    if (pluginStatus) this.pluginStatus = pluginStatus;
   }
 
   /** The gateway calls this when a request is done; status 499: its client went away first. */

@@ -62,7 +62,11 @@ export function prepareAdmin(
       wrapStore: (store) => timedStore(store, metrics.observeStore),
     },
     async attach(running, listen, cwd, port) {
-      metrics.attach(running.store, () => running.host.stats.all());
+      metrics.attach(
+        running.store,
+        () => running.host.stats.all(),
+        () => running.host.stats.plugins(),
+      );
       await auditCloses(running.engine, audit, (reason) => metrics.sessionClosed(reason));
       let admin: RunningAdmin | undefined;
       let banner: string | undefined;

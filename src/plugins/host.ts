@@ -62,6 +62,7 @@ export class PluginHost {
     for (const p of plugins) {
       if (this.plugins.has(p.name)) throw new Error(`plugin name ${p.name} is used twice`);
       this.plugins.set(p.name, { timeoutMs: 10_000, ...p });
+      this.stats.watch(p.name, p.runtime);
     }
   }
 

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { AdminMetrics } from '../../src/admin/metrics.js';
 import { ManualClock } from '../../src/core/clock.js';
+import { MemoryStore } from '../../src/store/memory.js';
 import { PluginHost } from '../../src/plugins/host.js';
 import { RestartBackoff } from '../../src/plugins/runtimes/backoff.js';
 import { ProcessRuntime } from '../../src/plugins/runtimes/process.js';
@@ -36,7 +38,7 @@ async function setup(make: (logger: Logger, clock: ManualClock) => PluginRuntime
     host.authenticate('p', id, { key_value_pairs: { act: JSON.stringify(act) } });
   const cannotStayUp = () =>
     logger.lines.filter((l) => l.message === 'plugin process cannot stay up; next start delayed');
-  return { call, clock, runtime, cannotStayUp };
+  return { call, clock, runtime, cannotStayUp, host };
 }
 
 describe('a plugin process that exits at once is restarted with backoff', () => {
@@ -180,5 +182,38 @@ describe('an sps-python runner that cannot start is held back too', () => {
     for (let i = 0; i < 10; i++) assert.equal((await call()).failure, 'crash');
     assert.equal(runtime.status?.().starts, 1);
     assert.equal(runtime.status?.().state, 'down');
+  });
+});
+
+describe('a plugin that cannot stay up is visible', () => {
+  it('in host.stats.plugins() and in the metrics: process starts and down', async () => {
+    const startsFile = join(dir, 'starts-metrics');
+    writeFileSync(startsFile, '');
+    const { call, host } = await setup(
+      (logger, clock) =>
+        new ProcessRuntime(
+          'aa',
+          'p',
+          [process.execPath, fixture('process-exits.mjs')],
+          { starts_file: startsFile },
+          logger,
+          undefined,
+          { clock, backoff },
+        ),
+    );
+    await call();
+    await call();
+    assert.deepEqual(
+      host.stats.plugins().map((p) => [p.plugin, p.status.state, p.status.starts]),
+      [['p', 'down', 1]],
+    );
+    const metrics = new AdminMetrics({
+      store: new MemoryStore(),
+      hookStats: () => host.stats.all(),
+      pluginStatus: () => host.stats.plugins(),
+    });
+    const text = await metrics.registry.metrics();
+    assert.match(text, /^sessiongate_plugin_process_starts_total\{plugin="p"\} 1$/m);
+    assert.match(text, /^sessiongate_plugin_down\{plugin="p"\} 1$/m);
   });
 });
