@@ -1,36 +1,70 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Client } from 'undici';
 import { rawRequest } from '../support/raw-http.js';
-import { basic, startTestGateway, type GatewayFixture } from './harness.js';
+import { startChildGateway, type ChildGateway } from './fuzz/child-gateway.js';
+import {
+  caseArb,
+  type HttpCase,
+  type RaceCase,
+  type RawCase,
+  type RequestCase,
+} from './fuzz/request-cases.js';
+import { rawBytes } from './fuzz/request-cases.js';
+import { basic, Browser } from './harness.js';
+import { RawConnection } from './raw-connection.js';
 
-// A fuzz campaign of the request path: generated requests (dot segments and encodings,
-// absolute-form targets, Host variants, cookies, Authorization values) against a gateway whose
-// /admin route only bob may use. The upstream resolves every path it receives as leniently as
-// real servers do (decodes every escape, `\` as `/`, drops `;params`, merges slashes, resolves
-// dot segments, ignores case), and the invariants are: the upstream never serves /admin to
-// anyone but bob, never receives a request without a gateway-set user, and the gateway never
-// answers 5xx or dies. `npm test` runs FUZZ_RUNS (default 2000) cases; `npm run fuzz` 100,000.
+// The request campaign: seeded generated requests against `sessiongate serve` (a child process,
+// so its memory can be watched) with the example rules, a route acl (/admin: bob only), a route
+// whose ACCESS_SESSION_STARTED rule refuses every session, and a logon policy. Structured
+// requests go over kept-alive connections (their own connection when a client library would
+// refuse them), raw malformed and cut-off ones over raw sockets, and concurrent logon attempts
+// hit one in-progress session. The upstream resolves paths as leniently as real servers do
+// (decodes every escape, `\` as `/`, drops `;params`, merges slashes, resolves dot segments,
+// ignores case). Checked: the upstream never serves /admin to anyone but bob and never gets a
+// request without a gateway-set user; no 5xx; every request answered or its connection closed
+// within BOUND_MS; the gateway alive, with no error lines and bounded memory; a normal logon
+// works at the end. `npm test`: 1500 cases; FUZZ_FULL=1 (`npm run fuzz`): 100,000 cases.
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
+const FULL = process.env.FUZZ_FULL === '1';
+const CASES = Number(process.env.FUZZ_RUNS ?? (FULL ? 100_000 : 1500));
 const SEED = Number(process.env.FUZZ_SEED ?? 20261205);
+/** Kept-alive connections sending cases at once. */
+const LANES = 4;
+const BOUND_MS = 5000;
+/** What the gateway's RSS may grow by between the end of the warm-up (a fifth) and the end. */
+const RSS_GROWTH_LIMIT = 96 * 1024 * 1024;
 
+const LOOSE = { limit: 1000000, window: 60 };
 const CONFIG = `
+listen: { host: 127.0.0.1, port: 0 }
 store: memory
-keys: \${DIR}/keyring.json
+keys: ./keyring.json
+admin: { enabled: false }
+audit: { file: ./audit.log }
+log: { level: warn }
+rules:
+  - \${ROOT}/examples/rules/mrhsession-401.ts
+  - \${ROOT}/examples/rules/x-username.ts
+  - \${ROOT}/examples/rules/last-logon.ts
 plugins:
   - { name: users, runtime: builtin, type: local-users, config: { users_file: ./users.yaml } }
 profiles:
   default:
-    policy: [ logon, { authenticate: users }, allow ]
-    identity_headers: { X-Fuzz-User: session.logon.last.username }
-    logon_throttle: { per_user_address: { limit: 1000000, window: 60 }, per_user: { limit: 1000000, window: 60 }, per_address: { limit: 1000000, window: 60 } }
+    policy: [ logon, { authenticate: users }, { event: lastLogon }, allow ]
+    identity_headers: { X-Fuzz-User: session.logon.last.username, X-USERNAME: session.logon.last.username }
+    failure_delay_ms: { min: 0, max: 5 }
+    max_logon_attempts: 3
+    logon_throttle: { per_user_address: ${JSON.stringify(LOOSE)}, per_user: ${JSON.stringify(LOOSE)}, per_address: ${JSON.stringify(LOOSE)} }
 routes:
   - { match: { path: / }, upstream: \${UPSTREAM} }
   - { match: { path: /admin }, upstream: \${UPSTREAM}, acl: { users: [bob] } }
+  - { match: { path: /refused }, upstream: \${UPSTREAM}, rules: [ \${ROOT}/examples/rules/subnet.ts ] }
 `;
 
 /** The path as a lenient application would serve it. */
@@ -48,166 +82,262 @@ function resolvedByLenientServer(path: string): string {
 }
 
 const violations: string[] = [];
+const outcomes = new Map<string, number>();
 let served = 0;
+let requests = 0;
 let upstream: Server;
-let fx: GatewayFixture;
-let port: number;
-let client: Client;
-const cookies: Record<string, string> = {};
+let gw: ChildGateway;
+let host: string;
+const cookies = { alice: '', bob: '', fresh: '' };
+
+const count = (key: string): void => void outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+const violation = (what: string): void => void (violations.length < 50 && violations.push(what));
 
 before(async () => {
   upstream = createServer((req, res) => {
     served++;
     const user = req.headers['x-fuzz-user'];
     const where = resolvedByLenientServer(req.url ?? '');
-    if (typeof user !== 'string') violations.push(`no gateway user: ${req.url}`);
+    if (typeof user !== 'string') violation(`upstream: no gateway user: ${req.url}`);
     else if ((where === '/admin' || where.startsWith('/admin/')) && user !== 'bob')
-      violations.push(`${user} reached ${req.url}`);
+      violation(`upstream: ${user} reached ${req.url}`);
     req.resume();
-    res.end('ok');
+    req.on('end', () => res.end('ok'));
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  fx = await startTestGateway(CONFIG, { UPSTREAM: upstreamUrl });
-  port = Number(new URL(fx.gw.url).port);
-  client = new Client(fx.gw.url, { pipelining: 1 });
+  gw = await startChildGateway(CONFIG.replaceAll('${UPSTREAM}', upstreamUrl));
+  host = `127.0.0.1:${gw.port}`;
   for (const [user, password] of [
     ['alice', 'wonderland'],
     ['bob', 'builder'],
   ] as const) {
-    const res = await fetch(`${fx.gw.url}/app`, { headers: { authorization: basic(user, password) } });
-    await res.text();
-    cookies[user] = (res.headers.getSetCookie().findLast((c) => c.startsWith('MRHSession=')) ?? '').split(
-      ';',
-    )[0]!;
+    const res = await fetch(`${gw.url}/app`, { headers: { authorization: basic(user, password) } });
+    await res.arrayBuffer();
+    assert.equal(res.status, 200, `${user} logs on`);
+    cookies[user] = sessionCookie(res);
   }
+  await refreshInProgress();
 });
 after(async () => {
-  await client?.close();
-  await fx?.close();
+  await gw?.stop();
   await new Promise<void>((r) => upstream?.close(() => r()));
 });
 
-// Mostly spellings that are decided on (and must land on the right route), some that are
-// refused (encoded slashes, backslashes, NUL, malformed escapes, `..;`).
-const segment = fc.oneof(
-  {
-    weight: 30,
-    arbitrary: fc.constantFrom(
-      ...['admin', 'ADMIN', 'Admin', '%61dmin', '%41%44MIN', 'adm%69n', 'admin;x=1', 'admin;', '.', '..'],
-      ...['%2e', '%2E%2e', '.%2e', '', 'x', 'app', 'sg', 'static', 'sg.css', 'logon', 'logout', 'a%20b'],
-      ...['~', '%7e', '.well-known', 'jwks.json', '%c3%a9', '*', '%3f', '%23', 'a.b', '...'],
-    ),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.constantFrom('%2f', '%2F', '%5c', '\\', '%00', '%zz', '%', '%%32%66', '..;', '.;x'),
-  },
-);
-const pathArb = fc
-  .tuple(
-    fc.array(segment, { minLength: 0, maxLength: 7 }),
-    fc.constantFrom('', '', '/', '/', '?q=1', '?../admin', '?a=%2f', '#f'),
-  )
-  .map(([segs, tail]) => `/${segs.join('/')}${tail}`);
-const targetArb = fc.oneof(
-  { weight: 4, arbitrary: pathArb },
-  {
-    weight: 1,
-    arbitrary: fc
-      .tuple(
-        fc.constantFrom('http://', 'HTTP://', 'https://'),
-        fc.constantFrom('127.0.0.1', 'evil.example', 'a@b', ''),
-        pathArb,
-      )
-      .map(([scheme, host, path]) => `${scheme}${host}${path === '/' ? '' : path}`),
-  },
-);
-const cookieArb = fc.constantFrom('alice', 'bob', 'none', 'bogus', 'alice+bob', 'bob+alice');
-const authArb = fc.constantFrom(
-  undefined,
-  basic('alice', 'wonderland'),
-  basic('bob', 'builder'),
-  basic('bob', 'wrong'),
-  basic('mallory', 'x'),
-  'Basic !!!',
-  'Bearer abc',
-  'Basic ' + Buffer.from('bob').toString('base64'),
-);
-const hostArb = fc.constantFrom(
-  ...['self', 'self', 'self', 'self', 'self', 'self', 'other', 'other'],
-  'dup',
-  'none',
-);
-const methodArb = fc.constantFrom('GET', 'GET', 'POST', 'HEAD', 'DELETE', 'OPTIONS');
+function sessionCookie(res: Response): string {
+  return (res.headers.getSetCookie().findLast((c) => c.startsWith('MRHSession=')) ?? '').split(';')[0]!;
+}
 
-function cookieHeader(which: string): string | undefined {
+/** A new in-progress session (its logon form being asked) for the cases that post forms. */
+async function refreshInProgress(): Promise<void> {
+  const res = await fetch(`${gw.url}/app`, { headers: { accept: 'text/html' } });
+  await res.arrayBuffer();
+  cookies.fresh = sessionCookie(res);
+}
+
+function cookieHeader(which: HttpCase['cookie']): string | undefined {
   if (which === 'none') return undefined;
   if (which === 'bogus') return 'MRHSession=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+  if (which === 'fresh') return cookies.fresh;
   return which
     .split('+')
-    .map((u) => cookies[u])
+    .map((u) => cookies[u as 'alice' | 'bob'])
     .join('; ');
 }
 
-async function send(c: {
-  target: string;
-  cookie: string;
-  auth: string | undefined;
-  host: string;
-  method: string;
-  fuzzedFraming: boolean;
-}): Promise<number> {
+async function sendHttp(client: Client, c: HttpCase): Promise<void> {
   const headers: string[] = [];
-  const self = `127.0.0.1:${port}`;
-  if (c.host !== 'none') headers.push('host', c.host === 'other' ? 'evil.example' : self);
+  if (c.host !== 'none') headers.push('host', c.host === 'other' ? 'evil.example' : host);
   if (c.host === 'dup') headers.push('host', 'evil.example');
   const cookie = cookieHeader(c.cookie);
   if (cookie) headers.push('cookie', cookie);
   if (c.auth) headers.push('authorization', c.auth);
+  const body = c.method === 'POST' ? c.form : undefined;
+  if (body !== undefined)
+    headers.push('content-type', 'application/x-www-form-urlencoded', 'origin', `http://${host}`);
   const libraryWouldSend =
     !c.fuzzedFraming &&
     (c.host === 'self' || c.host === 'other') &&
     /^(\/|https?:\/\/(127\.0\.0\.1|evil\.example)([/?]|$))/.test(c.target) &&
     !/[#\\\0]/.test(c.target);
+  requests++;
+  let status: number;
   if (!libraryWouldSend) {
     // Raw bytes on their own connection: what a client library would refuse to send.
     let head = `${c.method} ${c.target} HTTP/1.1\r\n`;
     for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
     if (c.fuzzedFraming) head += 'Transfer-Encoding: gzip, chunked\r\n';
-    return (await rawRequest(port, `${head}Connection: close\r\n\r\n`)).status;
+    else if (body !== undefined) head += `Content-Length: ${Buffer.byteLength(body)}\r\n`;
+    try {
+      status = (await rawRequest(gw.port, `${head}Connection: close\r\n\r\n${body ?? ''}`, BOUND_MS)).status;
+    } catch (err) {
+      return violation(`no answer (${(err as Error).message.slice(0, 80)}) for ${JSON.stringify(c)}`);
+    }
+  } else {
+    try {
+      const res = await client.request({
+        method: c.method as 'GET',
+        path: c.target,
+        headers,
+        body: body ?? null,
+      });
+      await res.body.dump();
+      status = res.statusCode;
+    } catch (err) {
+      return violation(`${(err as Error).message} for ${JSON.stringify(c)}`);
+    }
   }
-  const res = await client.request({ method: c.method as 'GET', path: c.target, headers });
-  await res.body.dump();
-  return res.statusCode;
+  count(`http ${status}`);
+  if (status >= 500) violation(`${status} for ${JSON.stringify(c)}`);
 }
 
-describe(`request-path fuzz (${RUNS} cases, seed ${SEED})`, () => {
-  it('the upstream never receives what the acl refuses; no 5xx; the gateway stays up', async () => {
-    const statuses = new Map<number, number>();
-    await fc.assert(
-      fc.asyncProperty(
-        fc.record({
-          target: targetArb,
-          cookie: cookieArb,
-          auth: authArb,
-          host: hostArb,
-          method: methodArb,
-          fuzzedFraming: fc.integer({ min: 0, max: 19 }).map((n) => n === 0),
-        }),
-        async (c) => {
-          const status = await send(c);
-          statuses.set(status, (statuses.get(status) ?? 0) + 1);
-          assert.ok(status < 500, `${status} for ${JSON.stringify(c)}`);
-          assert.deepEqual(violations, []);
-        },
-      ),
-      { numRuns: RUNS, seed: SEED, endOnFailure: true, includeErrorInReport: true },
-    );
-    // A normal request still works at the end.
-    const res = await fetch(`${fx.gw.url}/admin/x`, { headers: { cookie: cookies.bob! } });
-    assert.equal(res.status, 200);
-    const summary = [...statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}: ${n}`);
-    process.stdout.write(`fuzz: ${RUNS} requests, ${served} reached the upstream; ${summary.join(', ')}\n`);
+/** Send raw bytes; read answers until the close, or probe a kept-alive connection once more. */
+async function sendRaw(c: RawCase): Promise<void> {
+  const { bytes, then } = rawBytes(c, host, { alice: cookies.alice, fresh: () => cookies.fresh });
+  const conn = await RawConnection.open(gw.port);
+  requests++;
+  try {
+    await conn.write(bytes);
+    if (then === 'reset') {
+      await new Promise((r) => setImmediate(r));
+      conn.socket.resetAndDestroy();
+      return count('raw reset');
+    }
+    if (then === 'fin') conn.socket.end();
+    let probed = then === 'fin';
+    const seen: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await conn.read(BOUND_MS);
+      if (r.kind === 'timeout')
+        return violation(
+          `raw ${c.template}: read ${i} neither answered nor closed in ${BOUND_MS} ms (${seen.join(', ')}; ${c.target})`,
+        );
+      if (r.kind === 'closed') {
+        // Requests sent before a half-close are still answered (unless one said close).
+        if (c.template === 'pipelined-then-fin' && seen.length < 2 && !seen.some((x) => x.endsWith('close')))
+          return violation(`raw ${c.template}: ${seen.length} of 2 answered before the close (${c.target})`);
+        return count(`raw ${c.template} closed`);
+      }
+      count(`raw ${r.status}`);
+      seen.push(`${r.status} ${r.headers.get('connection') ?? ''}`);
+      if (r.status >= 500) return violation(`raw ${c.template}: ${r.status}`);
+      if (r.headers.get('connection') === 'close') continue; // the close must follow
+      if (probed) return; // idle and kept alive, as it should be
+      // Kept alive: the connection's next request must be answered (or the connection closed).
+      probed = true;
+      requests++;
+      await conn.write(`GET /sg/static/sg.css HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+/** Concurrent logon attempts on one new session: each is answered, none with a 5xx. */
+async function sendRace(c: RaceCase): Promise<void> {
+  const accept = c.via === 'form' ? 'text/html' : 'application/json';
+  const b = new Browser(gw.url, accept);
+  await (await b.fetch('/app')).arrayBuffer();
+  requests += 1 + c.attempts;
+  const statuses = await Promise.all(
+    Array.from({ length: c.attempts }, async (_, i) => {
+      const password = i === c.right ? 'wonderland' : 'nope';
+      const res =
+        c.via === 'form'
+          ? await b.form('/sg/logon', { username: 'alice', password })
+          : await b.fetch('/app', { headers: { authorization: basic('alice', password) } });
+      await res.arrayBuffer();
+      return res.status;
+    }),
+  );
+  for (const s of statuses) {
+    count(`race ${c.via} ${s}`);
+    if (![200, 302, 401, 403, 429].includes(s)) violation(`race ${JSON.stringify(c)}: ${statuses.join(',')}`);
+  }
+}
+
+function runCase(client: Client, c: RequestCase): Promise<void> {
+  if (c.kind === 'http') return sendHttp(client, c);
+  if (c.kind === 'raw') return sendRaw(c);
+  return sendRace(c);
+}
+
+/** Cases in order, generated a thousand at a time from the seed (case i is the same every run). */
+function* cases(): Generator<RequestCase> {
+  for (let done = 0, chunk = 0; done < CASES; chunk++) {
+    const n = Math.min(1000, CASES - done);
+    for (const c of fc.sample(caseArb, { seed: SEED + chunk, numRuns: n })) yield c;
+    done += n;
+  }
+}
+
+describe(`request campaign (${CASES} cases, seed ${SEED})`, () => {
+  it('no 5xx, nothing left hanging, the acl holds, the gateway stays up with bounded memory', async () => {
+    const started = Date.now();
+    const source = cases();
+    let done = 0;
+    let warmRss = 0;
+    let peakRss = gw.rss();
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, gw.alive() ? gw.rss() : 0)), 250);
+    const lane = async (): Promise<void> => {
+      const client = new Client(gw.url, { pipelining: 1, headersTimeout: BOUND_MS, bodyTimeout: BOUND_MS });
+      try {
+        for (let next = source.next(); !next.done; next = source.next()) {
+          await runCase(client, next.value);
+          done++;
+          if (done % 200 === 0) await refreshInProgress();
+          if (done === Math.floor(CASES / 5)) warmRss = gw.rss();
+          if (!gw.alive()) return violation(`the gateway exited after ${done} cases`);
+        }
+      } finally {
+        await client.close();
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: LANES }, lane));
+    } finally {
+      clearInterval(sampler);
+    }
+    assert.ok(gw.alive(), 'the gateway is alive');
+    const endRss = gw.rss();
+    peakRss = Math.max(peakRss, endRss);
+
+    // A normal logon still works at the end.
+    const b = new Browser(gw.url);
+    assert.equal((await b.fetch('/app/end')).status, 200, 'the logon form');
+    assert.equal((await b.form('/sg/logon', { username: 'bob', password: 'builder' })).status, 302);
+    const app = await b.fetch('/admin/end');
+    assert.equal(app.status, 200);
+    assert.equal(await app.text(), 'ok');
+
+    const figures = {
+      campaign: 'requests',
+      seed: SEED,
+      cases: CASES,
+      requests,
+      reached_upstream: served,
+      checked: [
+        'no 5xx',
+        `every request answered or its connection closed within ${BOUND_MS} ms`,
+        'upstream never serves /admin to anyone but bob (lenient path resolution)',
+        'upstream never gets a request without a gateway-set user',
+        'gateway process alive, no error log lines',
+        `RSS growth after warm-up under ${RSS_GROWTH_LIMIT / 1048576} MB`,
+        'a normal logon works at the end',
+      ],
+      outcomes: Object.fromEntries([...outcomes].sort()),
+      violations: violations.length,
+      duration_ms: Date.now() - started,
+      rss_mb: { warm: mb(warmRss), end: mb(endRss), peak: mb(peakRss) },
+    };
+    if (process.env.FUZZ_FIGURES_DIR)
+      writeFileSync(join(process.env.FUZZ_FIGURES_DIR, 'requests.json'), JSON.stringify(figures, null, 2));
+    process.stdout.write(`request campaign: ${JSON.stringify({ ...figures, outcomes: undefined })}\n`);
+
+    assert.deepEqual(violations, []);
+    assert.deepEqual(gw.errorLines(), []);
+    assert.ok(endRss - warmRss < RSS_GROWTH_LIMIT, `RSS grew from ${mb(warmRss)} MB to ${mb(endRss)} MB`);
   });
 });
+
+const mb = (bytes: number): number => Math.round(bytes / 1048576);
