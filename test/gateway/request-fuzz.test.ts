@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { Client } from 'undici';
 import { rawRequest } from '../support/raw-http.js';
 import { startChildGateway, type ChildGateway } from './fuzz/child-gateway.js';
+import { lenientUpstream, reachesAdmin } from './fuzz/lenient-upstream.js';
 import {
   caseArb,
   type HttpCase,
@@ -67,20 +68,6 @@ routes:
   - { match: { path: /refused }, upstream: \${UPSTREAM}, rules: [ \${ROOT}/examples/rules/subnet.ts ] }
 `;
 
-/** The path as a lenient application would serve it. */
-function resolvedByLenientServer(path: string): string {
-  let p = path.split('?')[0] ?? '';
-  for (let i = 0; i < 3; i++)
-    p = p.replace(/%([0-9a-f]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
-  const out: string[] = [];
-  for (const raw of p.replaceAll('\\', '/').split('/')) {
-    const seg = raw.split(';')[0] ?? '';
-    if (seg === '..') out.pop();
-    else if (seg !== '' && seg !== '.') out.push(seg);
-  }
-  return `/${out.join('/')}`.toLowerCase();
-}
-
 const violations: string[] = [];
 const outcomes = new Map<string, number>();
 let served = 0;
@@ -94,17 +81,11 @@ const count = (key: string): void => void outcomes.set(key, (outcomes.get(key) ?
 const violation = (what: string): void => void (violations.length < 50 && violations.push(what));
 
 before(async () => {
-  upstream = createServer((req, res) => {
+  upstream = await lenientUpstream((url, user) => {
     served++;
-    const user = req.headers['x-fuzz-user'];
-    const where = resolvedByLenientServer(req.url ?? '');
-    if (typeof user !== 'string') violation(`upstream: no gateway user: ${req.url}`);
-    else if ((where === '/admin' || where.startsWith('/admin/')) && user !== 'bob')
-      violation(`upstream: ${user} reached ${req.url}`);
-    req.resume();
-    req.on('end', () => res.end('ok'));
+    if (user === undefined) violation(`upstream: no gateway user: ${url}`);
+    else if (reachesAdmin(url) && user !== 'bob') violation(`upstream: ${user} reached ${url}`);
   });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   gw = await startChildGateway(CONFIG.replaceAll('${UPSTREAM}', upstreamUrl));
   host = `127.0.0.1:${gw.port}`;
