@@ -121,7 +121,7 @@ export function killAll(): void {
 }
 
 /** Start `sessiongate serve` on a written config; resolves once `workers` processes listen. */
-export async function serve(c: GatewayConfig, workers = 1, ms = 20_000): Promise<GatewayProcess> {
+export async function serve(c: GatewayConfig, workers = 1, ms = 45_000): Promise<GatewayProcess> {
   const args = ['serve', '--config', c.file, '--semi-space-mb', '0', '--memory-reducer'];
   if (workers > 1) args.push('--workers', String(workers));
   const proc = spawn(process.execPath, [BIN, ...args], {

@@ -82,6 +82,10 @@ export interface Verdict {
   /** Sessions with more than one completed session_ended, and how far apart (ms). */
   duplicates: { id: string; count: number; apartMs: number; allowed: boolean }[];
   wrongCookie: string[];
+  /** Deliveries a kill cut off (started in a killed pid, never finished there). */
+  cutOff: number;
+  /** Sessions whose session_ended came again after a kill cut one off, without the flag. */
+  unflagged: string[];
   problems: string[];
 }
 
@@ -111,6 +115,8 @@ export function judge({ calls, plugin, killed = new Set(), logs = [] }: OracleIn
     unexpected: [],
     duplicates: [],
     wrongCookie: [],
+    cutOff: 0,
+    unflagged: [],
     problems: [],
   };
   for (const id of lastCookie.keys()) if (!ended.has(id)) v.missing.push(id);
@@ -132,8 +138,11 @@ export function judge({ calls, plugin, killed = new Set(), logs = [] }: OracleIn
     const apartMs = list[list.length - 1]!.t - list[0]!.t;
     v.duplicates.push({ id, count: list.length, apartMs, allowed: earlierKilled && flagged });
   }
+  checkRepeatsAfterKill(mine, killed, logs, plugin, v);
   if (v.missing.length) v.problems.push(`${v.missing.length} session(s) never got session_ended`);
   if (v.unexpected.length) v.problems.push(`${v.unexpected.length} session_ended for sessions never called`);
+  if (v.unflagged.length)
+    v.problems.push(`${v.unflagged.length} session_ended repeated after a kill without the redelivered flag`);
   if (v.wrongCookie.length) v.problems.push(`${v.wrongCookie.length} session_ended with a stale cookie`);
   const bad = v.duplicates.filter((d) => !d.allowed);
   if (bad.length) {
@@ -144,6 +153,32 @@ export function judge({ calls, plugin, killed = new Set(), logs = [] }: OracleIn
     );
   }
   return v;
+}
+
+/**
+ * A session_ended that a kill cut off (started in a killed pid, not finished there) may run
+ * again; that next call must be flagged redelivered (to the plugin or in a gateway log line).
+ */
+function checkRepeatsAfterKill(
+  calls: Call[],
+  killed: Set<number>,
+  logs: LogLine[],
+  plugin: string,
+  v: Verdict,
+) {
+  const starts = calls.filter((c) => c.hook === 'session_ended' && c.phase === 'start');
+  const finished = new Set(
+    calls
+      .filter((c) => c.hook === 'session_ended' && c.phase !== 'start')
+      .map((c) => `${c.pid}/${sessionKey(c)}`),
+  );
+  for (const cut of starts.filter((c) => killed.has(c.pid) && !finished.has(`${c.pid}/${sessionKey(c)}`))) {
+    v.cutOff++;
+    const next = starts.find((c) => sessionKey(c) === sessionKey(cut) && c.t >= cut.t && c !== cut);
+    if (next && next.redelivered !== true && !redeliveryLogged(logs, next.session_id, `plugin:${plugin}`)) {
+      v.unflagged.push(sessionKey(cut));
+    }
+  }
 }
 
 /** Audit closes: exactly one per session in `ids`, a repeat only flagged and after a kill. */
@@ -173,6 +208,7 @@ export function summary(v: Verdict): string {
   return (
     `participated ${v.participated}, exactly once ${v.once}, missing ${v.missing.length}, ` +
     `unexpected ${v.unexpected.length}, stale cookie ${v.wrongCookie.length}, ` +
+    `cut off by a kill ${v.cutOff} (redelivered unflagged ${v.unflagged.length}), ` +
     `repeated ${v.duplicates.length}${dups.length ? ` [${dups.slice(0, 10).join(' ')}]` : ''}` +
     (v.problems.length ? `\nproblems: ${v.problems.join('; ')}` : '')
   );

@@ -6,20 +6,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { redisRequired, redisSkip, startRedis, type RedisServer } from '../support/redis-servers.js';
-import {
-  freePort,
-  killAll,
-  serve,
-  shared,
-  sigkill,
-  until,
-  writeConfig,
-  type GatewayProcess,
-} from './gateways.js';
+import { freePort, killAll, serve, shared, sigkill, writeConfig, type GatewayProcess } from './gateways.js';
 import { judge, judgeAudit, readCalls, readCloses, summary } from './oracle.js';
 import {
   allAudited,
   allEnded,
+  deliveringPid,
   drained,
   endAll,
   knob,
@@ -105,18 +97,7 @@ if (skip && redisRequired()) {
         await endAll(dir, pop.sessions, gws, gws[0]!);
         // Kill whichever gateway is delivering, in the middle of a session_ended.
         const pids = gws.map((g) => g.listeningPids()[0]!);
-        let victim = -1;
-        await until(
-          'a gateway delivering session_ended',
-          () => {
-            const c = readCalls(shared(dir).calls).find(
-              (x) => x.hook === 'session_ended' && pids.includes(x.pid),
-            );
-            victim = c ? pids.indexOf(c.pid) : -1;
-            return victim >= 0;
-          },
-          20_000,
-        );
+        const victim = pids.indexOf(await deliveringPid(dir, pids, 20_000));
         sigkill(pids[victim]!);
         const killedAt = Date.now();
         await gws[victim]!.exited;

@@ -124,3 +124,24 @@ export async function drained(admin: GatewayProcess, dir: string, ms: number): P
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Wait (bounded) until one of `pids` is in the middle of a session_ended — started, not yet
+ * finished — and return that pid: the process to SIGKILL so the kill cuts a delivery off.
+ */
+export async function deliveringPid(dir: string, pids: number[], ms: number): Promise<number> {
+  let found: number | undefined;
+  await until(
+    `one of ${pids.join(', ')} in the middle of a session_ended`,
+    () => {
+      const calls = readCalls(shared(dir).calls).filter(
+        (c) => c.hook === 'session_ended' && pids.includes(c.pid),
+      );
+      const done = new Set(calls.filter((c) => c.phase !== 'start').map((c) => `${c.pid}/${c.session_id}`));
+      found = calls.findLast((c) => c.phase === 'start' && !done.has(`${c.pid}/${c.session_id}`))?.pid;
+      return found !== undefined;
+    },
+    ms,
+  );
+  return found!;
+}

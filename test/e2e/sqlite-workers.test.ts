@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
 import { freePort, killAll, serve, shared, sigkill, until, writeConfig } from './gateways.js';
 import { judge, judgeAudit, readCalls, readCloses, summary } from './oracle.js';
-import { allAudited, allEnded, drained, endAll, populate, scenarioDir, setBehaviour } from './scenario.js';
+import {
+  allAudited,
+  allEnded,
+  deliveringPid,
+  drained,
+  endAll,
+  populate,
+  scenarioDir,
+  setBehaviour,
+} from './scenario.js';
 
 after(() => killAll());
 
@@ -31,18 +40,8 @@ it(
     const workers = gw.listeningPids();
     const pop = await populate([gw], count);
     await endAll(dir, pop.sessions, [gw], gw);
-    let victim: number | undefined;
-    await until(
-      'a worker delivering session_ended',
-      () => {
-        victim = readCalls(shared(dir).calls).find(
-          (x) => x.hook === 'session_ended' && workers.includes(x.pid),
-        )?.pid;
-        return victim !== undefined;
-      },
-      20_000,
-    );
-    sigkill(victim!);
+    const victim = await deliveringPid(dir, workers, 20_000);
+    sigkill(victim);
     const killedAt = Date.now();
     await until('the primary starting another worker', () => gw.listeningPids().length >= 3, 20_000, gw);
     const users = pop.sessions.map((_, i) => `u${i}`);
@@ -50,7 +49,7 @@ it(
     const afterKill = Date.now() - killedAt;
     await drained(gw, dir, 20_000);
     const calls = readCalls(shared(dir).calls);
-    const v = judge({ calls, plugin: 'rec', killed: new Set([victim!]), logs: gw.logs() });
+    const v = judge({ calls, plugin: 'rec', killed: new Set([victim]), logs: gw.logs() });
     console.log(
       `# --workers 2, worker ${victim} SIGKILLed: all ended ${afterKill} ms after the kill; ${summary(v)}`,
     );
