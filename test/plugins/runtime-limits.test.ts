@@ -88,6 +88,19 @@ describe('what is read from a process plugin is bounded', () => {
   });
 });
 
+describe('protocol lines that parse as JSON but are no message', () => {
+  it('null, 7, "text", [] on stdout are logged as not JSON; the call is answered', async () => {
+    const { call, logger } = await setup(node());
+    for (const text of ['null', '7', '"text"', '[]'])
+      assert.equal((await call({ do: 'noise', text })).verdict, 'ACCEPT', text);
+    const noted = logger.lines.filter((l) => l.message === 'plugin printed a line that is not JSON');
+    assert.deepEqual(
+      noted.map((l) => l.fields.output),
+      ['null', '7', '"text"', '[]'],
+    );
+  });
+});
+
 describe('what is read from an sps-python plugin is bounded', () => {
   it('an 8 MiB print is logged once, cut; a 2 MiB result fails; the next call works', async () => {
     const { call, logger } = await setup(python());

@@ -192,6 +192,8 @@ export class JsonLinesChild {
     };
     try {
       msg = JSON.parse(line) as typeof msg;
+      // `null`, `7`, `[]` parse too but are no message.
+      if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) throw new Error('not an object');
     } catch {
       this.logger.warn(
         { plugin: this.plugin, output: cut(line, 200).text },
