@@ -30,7 +30,7 @@ import {
 // overrides the cases per runtime and kind; FUZZ_SEED the seed.
 const FULL = process.env.FUZZ_FULL === '1';
 const SEED = Number(process.env.FUZZ_SEED ?? 20261205);
-const CASES = Number(process.env.FUZZ_PLUGIN_CASES ?? (FULL ? 500 : 12));
+const CASES = Number(process.env.FUZZ_PLUGIN_CASES ?? (FULL ? 150 : 12));
 const MiB = 1024 * 1024;
 /** Time a call may take past its deadline: the event loop of a loaded machine. */
 const SLACK_MS = 750;

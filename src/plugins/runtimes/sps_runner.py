@@ -6,7 +6,9 @@ Answers go to file descriptor 3 as {"id", "result"} or {"id", "error"}. As SPS d
 hook call gets a new Plugin(configuration) instance and keyword arguments limited to the
 ones the method declares (all of them when it takes **kwargs). Whatever the plugin prints to
 stdout or stderr is forwarded line by line as {"id", "log", "stream"}, so the gateway can log
-it exactly as printed, tagged with the session of the call.
+it as printed, tagged with the session of the call; a line longer than the limit given as the
+third argument (bytes) is cut, with "dropped" = the bytes cut off. Usage:
+sps_runner.py PLUGIN_DIR ENTRY_POINT LOG_LINE_LIMIT
 """
 import importlib.util
 import inspect
