@@ -71,13 +71,20 @@ export async function logon(base: string, user: string, ending: Ending, via: num
 
 /**
  * A session the plugins never see: a request without credentials starts a logon (401) and the
- * session waits in `inprogress` until its policy timeout ends it. Returns its id.
+ * session waits in `inprogress` (the tests end it with an admin kill). Returns its id.
  */
 export async function unfinishedLogon(base: string): Promise<string> {
   const r = await send(`${base}/app/x`);
   const token = tokenIn(r, 'MRHSession');
   if (r.status !== 401 || !token) throw new Error(`unfinished logon via ${base}: ${r.status} ${r.body}`);
   return idOfToken(token as SessionToken);
+}
+
+/** Close a session by id through the admin API (`DELETE /api/v1/sessions/{id}`). */
+export async function adminKill(adminBase: string, tokenFile: string, id: string): Promise<void> {
+  const bearer = readFileSync(tokenFile, 'utf8').trim();
+  const r = await send(`${adminBase}/api/v1/sessions/${id}`, { authorization: `Bearer ${bearer}` }, 'DELETE');
+  if (r.status !== 204) throw new Error(`admin kill of ${id}: ${r.status} ${r.body}`);
 }
 
 /** End a session the way it was meant to end (idle ones are left to the sweeper). */
@@ -87,13 +94,7 @@ export async function end(s: LoggedOn, base: string, adminBase: string | undefin
     if (r.status !== 204) throw new Error(`logout of ${s.id}: ${r.status} ${r.body}`);
   } else if (s.ending === 'admin_kill') {
     if (!adminBase) throw new Error('admin_kill needs a gateway with the admin listener');
-    const bearer = readFileSync(tokenFile, 'utf8').trim();
-    const r = await send(
-      `${adminBase}/api/v1/sessions/${s.id}`,
-      { authorization: `Bearer ${bearer}` },
-      'DELETE',
-    );
-    if (r.status !== 204) throw new Error(`admin kill of ${s.id}: ${r.status} ${r.body}`);
+    await adminKill(adminBase, tokenFile, s.id);
   }
 }
 

@@ -69,7 +69,7 @@ export const shared = (dir: string) => ({
 
 /**
  * Write a gateway config: the recorder plugins in the policy of two profiles — `default` on
- * /app (long idle timeout) and `idle` on /idle (2 s idle timeout, ended by the sweeper).
+ * /app (long idle timeout) and `idle` on /idle (5 s idle timeout, ended by the sweeper; long enough for a logon on a loaded machine).
  */
 export function writeConfig(c: GatewayConfig): string {
   const files = shared(c.dir);
@@ -83,7 +83,7 @@ export function writeConfig(c: GatewayConfig): string {
   const steps = c.plugins.map((p) => `{ authenticate: ${p.name} }`).join(', ');
   const profile = `failure_delay_ms: { min: 0, max: 0 }
     max_in_progress_per_client_ip: 0
-    policy_timeout: 3
+    policy_timeout: 60
     policy: [logon, ${steps}, allow]`;
   const admin =
     c.adminPort === undefined
@@ -102,7 +102,7 @@ profiles:
     ${profile}
   idle:
     cookie: { name: IdleSession }
-    inactivity_timeout: 2
+    inactivity_timeout: 5
     ${profile}
 routes:
   - { match: { path: /app }, upstream: demo }

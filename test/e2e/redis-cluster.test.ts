@@ -41,7 +41,7 @@ if (skip && redisRequired()) {
       for (const c of configs) writeConfig(c);
       const gws = [await serve(configs[0]!), await serve(configs[1]!)];
       const before = await populate(gws, 24);
-      await endAll(dir, before.sessions, gws, gws[0]!);
+      await endAll(dir, before, gws, gws[0]!);
       await until(
         'session_ended being delivered',
         () => readCalls(shared(dir).calls).some((c) => c.hook === 'session_ended'),

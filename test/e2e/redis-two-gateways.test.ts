@@ -66,7 +66,7 @@ if (skip && redisRequired()) {
         setBehaviour(dir, { session_ended: { delay_ms: delay } });
         const { gws } = await twoGateways(dir, `${redis.url}?prefix=slow${process.pid}`);
         const pop = await populate(gws, count);
-        await endAll(dir, pop.sessions, gws, gws[0]!);
+        await endAll(dir, pop, gws, gws[0]!);
         const users = pop.sessions.map((_, i) => `u${i}`);
         const took = await allEnded(dir, 'rec', users, count * delay + 20_000);
         await drained(gws[0]!, dir, 20_000);
@@ -94,7 +94,7 @@ if (skip && redisRequired()) {
         setBehaviour(dir, { session_ended: { delay_ms: delay } });
         const { gws, configs } = await twoGateways(dir, `${redis.url}?prefix=kill${process.pid}`);
         const pop = await populate(gws, count);
-        await endAll(dir, pop.sessions, gws, gws[0]!);
+        await endAll(dir, pop, gws, gws[0]!);
         // Kill whichever gateway is delivering, in the middle of a session_ended.
         const pids = gws.map((g) => g.listeningPids()[0]!);
         const victim = pids.indexOf(await deliveringPid(dir, pids, 20_000));

@@ -4,7 +4,16 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { end, endingOf, inParallel, logon, send, unfinishedLogon, type LoggedOn } from './driver.js';
+import {
+  adminKill,
+  end,
+  endingOf,
+  inParallel,
+  logon,
+  send,
+  unfinishedLogon,
+  type LoggedOn,
+} from './driver.js';
 import { shared, until, type GatewayProcess } from './gateways.js';
 import { endedBySession, readCalls, readCloses } from './oracle.js';
 
@@ -53,14 +62,19 @@ export async function populate(
   return { sessions, unfinished: open };
 }
 
-/** End every session through the gateway it logged on at (admin kills through `admin`). */
+/**
+ * End every session through the gateway it logged on at (admin kills through `admin`), and the
+ * unfinished logons by admin kill: their close must reach the audit trail, never a plugin.
+ */
 export async function endAll(
   dir: string,
-  sessions: LoggedOn[],
+  pop: Population,
   gateways: GatewayProcess[],
   admin: GatewayProcess,
 ): Promise<void> {
-  await inParallel(sessions, 6, (s) => end(s, gateways[s.via]!.base, admin.adminBase, shared(dir).token));
+  const token = shared(dir).token;
+  await inParallel(pop.sessions, 6, (s) => end(s, gateways[s.via]!.base, admin.adminBase, token));
+  await inParallel(pop.unfinished, 3, (id) => adminKill(admin.adminBase!, token, id));
 }
 
 /** Users whose session the plugin `plugin` has completed session_ended for. */

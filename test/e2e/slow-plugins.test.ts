@@ -41,11 +41,11 @@ describe('slow session_ended plugins', () => {
       const { dir, config } = await gatewayWithHangingPlugin('hang');
       const gw = await serve(config);
       const pop = await populate([gw], COUNT);
-      await endAll(dir, pop.sessions, [gw], gw);
+      await endAll(dir, pop, [gw], gw);
       const ended = Date.now();
       const users = pop.sessions.map((_, i) => `u${i}`);
-      // Idle sessions end within 2-3 s of their logon; everything else at once.
-      const bound = 6000;
+      // Idle sessions end within 5-6 s of their logon; everything else at once.
+      const bound = 9000;
       const okTook = await allEnded(dir, 'ok', users, bound).catch((err: Error) => err);
       const ids = pop.sessions.map((s) => s.id);
       const auditTook = await allAudited(dir, ids, Math.max(500, bound - (Date.now() - ended))).then(
@@ -75,7 +75,7 @@ describe('slow session_ended plugins', () => {
       const { dir, config } = await gatewayWithHangingPlugin('term');
       const gw = await serve(config);
       const pop = await populate([gw], COUNT);
-      await endAll(dir, pop.sessions, [gw], gw);
+      await endAll(dir, pop, [gw], gw);
       await until(
         'the hanging plugin called',
         () => readCalls(shared(dir).calls).some((c) => c.plugin === 'hang' && c.hook === 'session_ended'),

@@ -39,11 +39,11 @@ it(
     const gw = await serve(config, 2);
     const workers = gw.listeningPids();
     const pop = await populate([gw], count);
-    await endAll(dir, pop.sessions, [gw], gw);
+    await endAll(dir, pop, [gw], gw);
     const victim = await deliveringPid(dir, workers, 20_000);
     sigkill(victim);
     const killedAt = Date.now();
-    await until('the primary starting another worker', () => gw.listeningPids().length >= 3, 20_000, gw);
+    await until('the primary starting another worker', () => gw.listeningPids().length >= 3, 45_000, gw);
     const users = pop.sessions.map((_, i) => `u${i}`);
     await allEnded(dir, 'rec', users, 15_000 + count * delay);
     const afterKill = Date.now() - killedAt;
