@@ -213,3 +213,21 @@ export function summary(v: Verdict): string {
     (v.problems.length ? `\nproblems: ${v.problems.join('; ')}` : '')
   );
 }
+
+/** From the kill to the next start of the session_ended the kill cut off (NaN: none was cut off). */
+export function takeoverMs(calls: Call[], victimPid: number, killedAt: number): number {
+  const mine = calls.filter((c) => c.hook === 'session_ended' && c.pid === victimPid);
+  const cut = mine.find(
+    (c) => c.phase === 'start' && !mine.some((d) => d.phase !== 'start' && d.session_id === c.session_id),
+  );
+  const again =
+    cut &&
+    calls.find(
+      (c) =>
+        c.hook === 'session_ended' &&
+        c.phase === 'start' &&
+        c.session_id === cut.session_id &&
+        c.t > killedAt,
+    );
+  return again ? again.t - killedAt : NaN;
+}

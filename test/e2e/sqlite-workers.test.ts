@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
 import { freePort, killAll, serve, shared, sigkill, until, writeConfig } from './gateways.js';
-import { judge, judgeAudit, readCalls, readCloses, summary } from './oracle.js';
+import { judge, judgeAudit, readCalls, readCloses, summary, takeoverMs } from './oracle.js';
 import {
   allAudited,
   allEnded,
@@ -51,7 +51,8 @@ it(
     const calls = readCalls(shared(dir).calls);
     const v = judge({ calls, plugin: 'rec', killed: new Set([victim]), logs: gw.logs() });
     console.log(
-      `# --workers 2, worker ${victim} SIGKILLed: all ended ${afterKill} ms after the kill; ${summary(v)}`,
+      `# --workers 2, worker ${victim} SIGKILLed: all ended ${afterKill} ms after the kill; ` +
+        `the cut-off delivery again ${takeoverMs(calls, victim, killedAt)} ms after; ${summary(v)}`,
     );
     assert.deepEqual(v.problems, [], summary(v));
     assert.ok(afterKill < 10_000 + count * delay, `took ${afterKill} ms after the kill`);
