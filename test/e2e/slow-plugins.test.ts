@@ -94,7 +94,19 @@ describe('slow session_ended plugins', () => {
         `# SIGTERM with a hanging session_ended: ${code === 'late' ? `still running after ${stopMs} ms` : `exit ${code} after ${stopMs} ms`}`,
       );
       if (code === 'late') gw.proc.kill('SIGKILL');
-      assert.notEqual(code, 'late', `serve did not stop within ${bound} ms of SIGTERM`);
+      const hangsAfter = readCalls(shared(dir).calls).filter(
+        (c) => c.plugin === 'hang' && c.hook === 'session_ended' && c.phase === 'start' && c.t > t0,
+      ).length;
+      const tail = gw
+        .logs()
+        .slice(-4)
+        .map((l) => JSON.stringify(l).slice(0, 240));
+      assert.notEqual(
+        code,
+        'late',
+        `serve did not stop within ${bound} ms of SIGTERM; the hanging plugin was called ` +
+          `${hangsAfter} more time(s) after it; last log lines:\n${tail.join('\n')}`,
+      );
       assert.equal(code, 0, gw.stderr());
 
       // The plugin recovers; the next start delivers what is left, once.
