@@ -108,6 +108,20 @@ describe('check-config and serve: one validation', () => {
     );
   });
 
+  it('many aliases are refused at once with the line of the first one too many', () => {
+    const aliases = Array.from({ length: 20_000 }, (_, i) => `      a${i + 1}: *a`);
+    const text = [...BASE, 'profiles:', '  default:', '    settings:', '      a0: &a x', ...aliases].join(
+      '\n',
+    );
+    const t = performance.now();
+    assert.throws(
+      () => parseConfig(text, 'gw.yaml', '/tmp'),
+      (err: { problems?: string[] }) =>
+        err.problems?.some((p) => /more than 1000 aliases \(line 1010\)/.test(p)) === true,
+    );
+    assert.ok(performance.now() - t < 5000, 'refused at once');
+  });
+
   it('checking time grows linearly with the keys of a mapping', () => {
     const file = (n: number) => {
       const keys = Array.from({ length: n }, (_, i) => `      k${i}: v${i}`);

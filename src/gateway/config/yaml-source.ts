@@ -17,6 +17,9 @@ import {
  */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 
+/** Most aliases (`*name`) in one file. */
+const MAX_ALIASES = 1000;
+
 /** Most values one file may expand to through aliases (`*name`); a real file has few. */
 const MAX_EXPANDED_NODES = 100_000;
 
@@ -116,6 +119,7 @@ function aliasBomb(doc: Document, lineAt: (offset: number) => string): string[] 
   const sizes = new Map<Node, number>();
   const open = new Set<Node>();
   let expanded = 0; // values that aliases add, in document order
+  let aliases = 0;
   let culprit: { node: Node; why: string } | undefined;
   const size = (node: unknown): number => {
     if (!isNode(node)) return 1;
@@ -125,6 +129,9 @@ function aliasBomb(doc: Document, lineAt: (offset: number) => string): string[] 
     if (node.anchor) anchors.set(node.anchor, node);
     let n = 1;
     if (isAlias(node)) {
+      // The library finds an alias's anchor by a scan from the start of the file: many
+      // aliases cost the square of their number, so their count is bounded.
+      if (++aliases > MAX_ALIASES) culprit ??= { node, why: `more than ${MAX_ALIASES} aliases in one file` };
       const target = anchors.get(node.source);
       if (target && open.has(target)) {
         culprit ??= { node, why: `alias *${node.source} is inside its own anchor` };
