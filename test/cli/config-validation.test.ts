@@ -117,7 +117,7 @@ describe('check-config and serve: one validation', () => {
     assert.throws(
       () => parseConfig(text, 'gw.yaml', '/tmp'),
       (err: { problems?: string[] }) =>
-        err.problems?.some((p) => /more than 1000 aliases \(line 1010\)/.test(p)) === true,
+        err.problems?.some((p) => /more than 1000 aliases in one file \(line 1010\)/.test(p)) === true,
     );
     assert.ok(performance.now() - t < 5000, 'refused at once');
   });
