@@ -51,6 +51,8 @@ export class Gateway {
   private readonly uris: GatewayUris;
   private readonly events: FlowEvents;
   private readonly forwarding: Forwarding;
+  /** The last policy run queued on each session id (removed when the queue empties). */
+  private readonly policyRuns = new Map<string, Promise<void>>();
 
   constructor(private readonly o: GatewayOptions) {
     this.uris = new GatewayUris(this, o.engine, o.routes, o.logger);
@@ -291,7 +293,37 @@ export class Gateway {
     }
   }
 
+  /**
+   * Concurrent logon attempts on one session run one after the other (in this process): each
+   * writes the logon variables the next step reads, so interleaved they could allow one user
+   * under another attempt's user name. One that waited runs on the session as it is then.
+   */
   async runPolicy(flow: Flow, session: SessionRecord, input: PolicyInput): Promise<PolicyOutcome> {
+    const prior = this.policyRuns.get(session.id);
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = prior ? prior.then(() => mine) : mine;
+    this.policyRuns.set(session.id, tail);
+    try {
+      if (prior) {
+        await prior;
+        const now = await this.o.engine.get(session.id);
+        if (now?.state !== 'inprogress')
+          return { kind: 'deny', reason: 'This logon ended before it was finished. Start again.' };
+        session = now;
+      }
+      return await this.runPolicyAlone(flow, session, input);
+    } finally {
+      release();
+      if (this.policyRuns.get(session.id) === tail) this.policyRuns.delete(session.id);
+    }
+  }
+
+  private async runPolicyAlone(
+    flow: Flow,
+    session: SessionRecord,
+    input: PolicyInput,
+  ): Promise<PolicyOutcome> {
     forget(flow); // the policy writes the session; rules from here on read the store
     const user = input.credentials?.username;
     const outcome = await this.throttle.run(flow.route.profile.logon_throttle, user, flow.client.ip, () =>

@@ -161,6 +161,32 @@ describe('concurrent wrong passwords on one in-progress session', () => {
     assert.deepEqual(failures(), []);
   });
 
+  it('the right password racing other names: the allowed session names the user who logged on', async () => {
+    const mismatches: string[] = [];
+    for (let trial = 0; trial < 15; trial++) {
+      const b = new Browser(fx.gw.url, 'application/json');
+      await (await b.fetch('/api')).arrayBuffer();
+      const token = b.jar.get('MRHSession')!;
+      const answers = await Promise.all(
+        [basic('alice', 'wonderland'), basic('mallory', 'x'), basic('mallory', 'y')].map(async (auth) => {
+          const r = await fetch(`${fx.gw.url}/api`, {
+            headers: { accept: 'application/json', cookie: `MRHSession=${token}`, authorization: auth },
+          });
+          await r.arrayBuffer();
+          return r;
+        }),
+      );
+      const allowed = answers.find((r) => r.status === 200);
+      if (!allowed) continue;
+      const cookie = allowed.headers.getSetCookie().findLast((c) => c.startsWith('MRHSession='))!;
+      const id = fx.gw.engine.sid(cookie.split(';')[0]!.slice('MRHSession='.length));
+      const user = (await fx.gw.engine.get(id))?.user;
+      const name = await fx.gw.engine.data.get(id, 'session.logon.last.username');
+      if (user !== 'alice' || name !== 'alice') mismatches.push(`user ${user}, last.username ${name}`);
+    }
+    assert.deepEqual(mismatches, []);
+  });
+
   it('a logon still works afterwards', async () => {
     const b = new Browser(fx.gw.url);
     await b.fetch('/app');
