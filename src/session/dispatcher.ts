@@ -4,7 +4,8 @@ import type { Clock } from '../core/clock.js';
 import { SessionGateError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { CloseRecord, SessionRecord } from '../core/session-types.js';
-import type { ClaimedClose, SessionStore } from '../store/contract.js';
+import type { SessionStore } from '../store/contract.js';
+import { CloseLane, type LaneContext } from './close-lane.js';
 import type { VariableReader } from './session-data.js';
 
 /** What a close-pipeline subscriber receives: the close record and its delivery facts. */
@@ -28,134 +29,121 @@ export interface SubscriberOptions {
   timeoutMs?: number;
 }
 
-interface Subscriber extends Required<SubscriberOptions> {
-  name: string;
-  handler: CloseHandler;
+/** How the dispatcher leases close records (see CloseLane). */
+export interface DispatcherOptions {
+  /** How long a claim holds without a renewal: the wait after a crash (default 5000 ms). */
+  leaseMs?: number;
+  /** How often held records are renewed while a handler runs (real ms; default a quarter lease). */
+  heartbeatMs?: number;
 }
-
-const BATCH = 100;
 
 /**
  * Delivers close records from the store's outbox to every subscriber exactly once: claim with
- * a lease, run the handler, ack; on failure retry with backoff, then record the failure. If
- * this process dies holding a lease, another takes the record over and marks it `redelivered`.
+ * a short lease renewed while working, run the handler, ack; on failure retry with backoff,
+ * then record the failure. Each subscriber progresses on its own (one lane each). If this
+ * process dies holding a lease, another takes the record over once the lease ends and marks it
+ * `redelivered`.
+ *
+ * @example
+ * ```ts
+ * const dispatcher = new CloseDispatcher(store, clock, logger, (s) => data.ofSnapshot(s));
+ * await dispatcher.subscribe('audit', (event) => write(event.sessionId, event.reason));
+ * dispatcher.start(250);
+ * await dispatcher.drain(5000); // at shutdown
+ * ```
  */
 export class CloseDispatcher {
-  private readonly subscribers = new Map<string, Subscriber>();
-  private readonly consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly lanes = new Map<string, CloseLane>();
+  private readonly context: LaneContext;
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
-  private again = false;
 
   constructor(
-    private readonly store: SessionStore,
-    private readonly clock: Clock,
-    private readonly logger: Logger,
-    private readonly readerOf: (snapshot: SessionRecord) => VariableReader,
-  ) {}
+    store: SessionStore,
+    clock: Clock,
+    logger: Logger,
+    readerOf: (snapshot: SessionRecord) => VariableReader,
+    options: DispatcherOptions = {},
+  ) {
+    const leaseMs = options.leaseMs ?? 5000;
+    this.context = {
+      store,
+      clock,
+      logger,
+      readerOf,
+      consumer: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+      leaseMs,
+      heartbeatMs: options.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 4)),
+    };
+  }
 
   async subscribe(name: string, handler: CloseHandler, options: SubscriberOptions = {}): Promise<void> {
-    if (!name || this.subscribers.has(name)) {
+    if (!name || this.lanes.has(name)) {
       throw new SessionGateError(
         'SG_ERR_UNKNOWN_SUBSCRIBER',
         `close subscriber name ${JSON.stringify(name)} is empty or taken`,
       );
     }
-    await this.store.ensureSubscriber(name);
-    this.subscribers.set(name, {
+    await this.context.store.ensureSubscriber(name);
+    this.lanes.set(
       name,
-      handler,
-      maxAttempts: options.maxAttempts ?? 8,
-      backoffMs: options.backoffMs ?? ((n) => Math.min(1000 * 2 ** (n - 1), 300_000)),
-      timeoutMs: options.timeoutMs ?? 30_000,
-    });
+      new CloseLane(this.context, {
+        name,
+        handler,
+        maxAttempts: options.maxAttempts ?? 8,
+        backoffMs: options.backoffMs ?? ((n) => Math.min(1000 * 2 ** (n - 1), 300_000)),
+        timeoutMs: options.timeoutMs ?? 30_000,
+      }),
+    );
   }
 
-  /** One round over all subscribers; concurrent calls share the round in flight. */
-  runOnce(): Promise<number> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = this.round().finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        this.kick();
-      }
-    });
-    return this.running;
+  /**
+   * One round: every subscriber delivers what is due, side by side; resolves with how many
+   * records were handled once all are done (a hanging subscriber delays this answer, never
+   * the others' deliveries).
+   */
+  async runOnce(): Promise<number> {
+    const counts = await Promise.all([...this.lanes.values()].map((lane) => lane.run()));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** Ask for a round soon (after a close in this process), without waiting for it. */
   kick(): void {
-    if (this.timer && this.subscribers.size > 0)
-      setImmediate(() => void this.runOnce().catch(() => undefined));
+    if (this.timer && this.lanes.size > 0) setImmediate(() => this.runInBackground());
   }
 
   start(intervalMs: number): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.runOnce().catch(() => undefined), intervalMs);
+    this.timer = setInterval(() => this.runInBackground(), intervalMs);
     this.timer.unref();
   }
 
+  /** Stop the timer and wait for the rounds under way (unbounded; see drain() for shutdown). */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await this.running?.catch(() => undefined);
+    await Promise.all([...this.lanes.values()].map((lane) => lane.settled()));
   }
 
-  private async round(): Promise<number> {
-    let handled = 0;
-    for (const sub of this.subscribers.values()) {
-      for (;;) {
-        const leaseMs = sub.timeoutMs * 2;
-        const batch = await this.store.claim(sub.name, this.consumer, {
-          now: this.clock.now(),
-          leaseMs,
-          limit: BATCH,
-        });
-        for (const record of batch) {
-          await this.deliver(sub, record);
-          handled++;
-        }
-        if (batch.length < BATCH) break;
-      }
-    }
-    return handled;
+  /**
+   * Shutdown: stop the timer, deliver what is due for at most `graceMs`, then stop every
+   * subscriber and hand back what it holds, so that the next start or another process takes
+   * it at once. Records never delivered stay in the outbox; nothing is lost.
+   */
+  async drain(graceMs: number): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    const lanes = [...this.lanes.values()];
+    const flushed = Promise.all(lanes.map((lane) => lane.run().catch(() => 0)));
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([flushed, grace]).finally(() => clearTimeout(timer));
+    await Promise.all(lanes.map((lane) => lane.stop()));
   }
 
-  private async deliver(sub: Subscriber, record: ClaimedClose): Promise<void> {
-    const event: SessionClosedEvent = { ...record, data: this.readerOf(record.snapshot) };
-    try {
-      await withTimeout(
-        Promise.resolve().then(() => sub.handler(event)),
-        sub.timeoutMs,
-      );
-      await this.store.ack(sub.name, record.seq);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      const fields = {
-        subscriber: sub.name,
-        sessionId: record.sessionId,
-        attempt: record.attempt,
-        error: message,
-      };
-      if (record.attempt >= sub.maxAttempts) {
-        this.logger.error(fields, 'close subscriber failed; giving up on this record');
-        await this.store.fail(sub.name, record.seq, message, this.clock.now());
-      } else {
-        this.logger.warn(fields, 'close subscriber failed; will retry');
-        await this.store.retry(sub.name, record.seq, this.clock.now() + sub.backoffMs(record.attempt));
-      }
+  private runInBackground(): void {
+    for (const lane of this.lanes.values()) {
+      // A store error ends this round only; the next tick tries again.
+      void lane.run().catch(() => undefined);
     }
   }
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`handler ran past ${ms} ms`)), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

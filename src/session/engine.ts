@@ -22,7 +22,12 @@ import {
   type SessionState,
 } from '../core/session-types.js';
 import type { ListPage, ListQuery, SessionPatch, SessionStore, ValidateOutcome } from '../store/contract.js';
-import { CloseDispatcher, type CloseHandler, type SubscriberOptions } from './dispatcher.js';
+import {
+  CloseDispatcher,
+  type CloseHandler,
+  type DispatcherOptions,
+  type SubscriberOptions,
+} from './dispatcher.js';
 import type { Keyring } from './keyring.js';
 import { accessProfile, effectiveConfig, limitsOf, type AccessProfile } from './profile.js';
 import { SessionData } from './session-data.js';
@@ -37,6 +42,8 @@ export interface EngineOptions {
   /** Idle touches closer together than this are not written (ms, default 1000). */
   touchResolutionMs?: number;
   logger?: Logger;
+  /** Leases of the close pipeline (default: 5 s, renewed every 1.25 s while delivering). */
+  closePipeline?: DispatcherOptions;
 }
 
 export interface CreateOptions {
@@ -119,8 +126,12 @@ export class SessionEngine {
     if (!this.profiles.has('default')) this.profiles.set('default', accessProfile('default'));
     const logger = options.logger ?? silentLogger;
     this.data = new SessionData(this.store, options.keyring, this.clock, (name) => this.profile(name));
-    this.dispatcher = new CloseDispatcher(this.store, this.clock, logger, (record) =>
-      this.data.ofSnapshot(record),
+    this.dispatcher = new CloseDispatcher(
+      this.store,
+      this.clock,
+      logger,
+      (record) => this.data.ofSnapshot(record),
+      options.closePipeline,
     );
   }
 
@@ -431,11 +442,16 @@ export class SessionEngine {
     this.dispatcher.start(options.dispatchIntervalMs ?? 250);
   }
 
-  /** Stop the background work and wait for the dispatcher's current round to finish. */
-  async stop(): Promise<void> {
+  /**
+   * Stop the background work. Without `graceMs`, wait for the dispatcher's current round to
+   * finish. With it (shutdown): deliver what is due for at most `graceMs`, then hand back every
+   * close record still held, so that the next start or another process takes it at once.
+   */
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
-    await this.dispatcher.stop();
+    if (options.graceMs === undefined) await this.dispatcher.stop();
+    else await this.dispatcher.drain(options.graceMs);
   }
 
   /** The configuration of a session's profile as it applies to that session now. */

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ManualClock } from '../../src/core/clock.js';
+import type { SessionClosedEvent } from '../../src/session/dispatcher.js';
+import { SessionEngine } from '../../src/session/engine.js';
+import { Keyring } from '../../src/session/keyring.js';
+import { MemoryStore } from '../../src/store/memory.js';
+
+/** Resolves when `check()` holds, tested after every `poke`; fails after `boundMs`. */
+function until(what: string, boundMs: number): { poke: (ok: boolean) => void; done: Promise<void> } {
+  let poke!: (ok: boolean) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: not within ${boundMs} ms`)), boundMs);
+    poke = (ok) => {
+      if (!ok) return;
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+  return { poke, done };
+}
+
+const hangForever = () => new Promise<void>(() => undefined);
+
+async function closeSessions(engine: SessionEngine, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = await engine.create({ state: 'allow' });
+    await engine.remove(s.id);
+    ids.push(s.id);
+  }
+  return ids;
+}
+
+describe('close pipeline: independent subscribers and shutdown', () => {
+  it('a subscriber that hangs does not hold back the others', async () => {
+    const clock = new ManualClock();
+    const engine = new SessionEngine({ store: new MemoryStore(), clock, keyring: Keyring.ephemeral() });
+    const audit: string[] = [];
+    const all = until('the audit subscriber to get all 20 records', 5000);
+    await engine.onClose('plugin:stuck', hangForever, { timeoutMs: 600_000 });
+    await engine.onClose('audit', (e) => {
+      audit.push(e.sessionId);
+      all.poke(audit.length === 20);
+    });
+    const ids = await closeSessions(engine, 20);
+    void engine.dispatch();
+    await all.done;
+    assert.deepEqual(audit, ids, 'in close order, once each');
+    // The last ack follows its handler: wait for it, boundedly.
+    let stats = await engine.store.stats();
+    for (let i = 0; i < 1000 && stats.outboxPending.audit !== 0; i++) {
+      await new Promise(setImmediate);
+      stats = await engine.store.stats();
+    }
+    assert.equal(stats.outboxPending.audit, 0);
+    assert.equal(stats.outboxPending['plugin:stuck'], 20);
+    assert.equal(stats.outboxOldest['plugin:stuck'], clock.now());
+    await engine.stop({ graceMs: 0 });
+  });
+
+  it('stop() is bounded by its grace period and hands back what is undelivered', async () => {
+    const store = new MemoryStore();
+    const clock = new ManualClock();
+    const keyring = Keyring.ephemeral();
+    const first = new SessionEngine({ store, clock, keyring });
+    const holding = until('the hanging handler to start', 5000);
+    await first.onClose('plugin:stuck', () => (holding.poke(true), hangForever()), { timeoutMs: 600_000 });
+    const ids = await closeSessions(first, 3);
+    first.start({ dispatchIntervalMs: 5 });
+    await holding.done;
+    const stopped = until('stop() to return', 2000);
+    void first.stop({ graceMs: 20 }).then(() => stopped.poke(true));
+    await stopped.done;
+
+    // The next start (or another process) takes them at once: no lease to wait out.
+    const next = new SessionEngine({ store, clock, keyring });
+    const got: SessionClosedEvent[] = [];
+    await next.onClose('plugin:stuck', (e) => void got.push(e));
+    assert.equal(await next.dispatch(), 3);
+    assert.deepEqual(
+      got.map((e) => [e.sessionId, e.attempt, e.redelivered]),
+      [
+        [ids[0], 2, true], // its handler was cut off: it may have run
+        [ids[1], 1, false],
+        [ids[2], 1, false],
+      ],
+    );
+  });
+});
