@@ -49,6 +49,8 @@ export class CloseLane {
   private renewedAt = 0;
   private renewing: Promise<void> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** The timeout of the handler running now. */
+  private deadline: NodeJS.Timeout | undefined;
   /** Moving average of a delivery's duration (clock ms); sizes the claims. */
   private deliveryMs: number | undefined;
 
@@ -90,6 +92,8 @@ export class CloseLane {
   async stop(): Promise<void> {
     this.stopping = true;
     this.stopHeartbeat();
+    // A handler still running is abandoned: its timeout must not keep a stopping process alive.
+    if (this.deadline) clearTimeout(this.deadline);
     const held = this.held;
     this.held = [];
     if (held.length === 0) return;
@@ -172,6 +176,7 @@ export class CloseLane {
       await withTimeout(
         Promise.resolve().then(() => sub.handler(event)),
         sub.timeoutMs,
+        (t) => (this.deadline = t),
       );
       // Even when stop() handed it back meanwhile: done is done, and the ack spares a repeat.
       await store.ack(sub.name, record.seq);
@@ -243,10 +248,11 @@ export class CloseLane {
   }
 }
 
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+function withTimeout<T>(work: Promise<T>, ms: number, onTimer: (t: NodeJS.Timeout) => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`handler ran past ${ms} ms`)), ms);
+    onTimer(timer);
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
