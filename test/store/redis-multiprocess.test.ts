@@ -178,9 +178,12 @@ if (skip && redisRequired()) {
         victim.child.kill('SIGKILL');
         await new Promise((r) => victim.child.once('exit', r));
         for (const p of rest) await p.call('subscribe', { names: ['slow'] });
-        // Before the lease ends nobody may take them; after it (2 x the handler timeout) anyone can.
-        for (const p of rest) assert.equal((await p.call('dispatch', { now: now + 1_000 })).handled, 0);
-        const later = now + 2 * 600_000;
+        // The victim claimed a first batch of 10 (claims are sized to the lease): the others
+        // deliver the rest at once, and what it held once its 5 s lease has gone unrenewed.
+        let early = 0;
+        for (const p of rest) early += Number((await p.call('dispatch', { now: now + 1_000 })).handled);
+        assert.equal(early, ids.length - 10, 'only what the victim never claimed, before its lease ends');
+        const later = now + 5_000;
         await Promise.all(rest.map((p) => p.call('run', { now: later })));
         const got = () => rest.flatMap((p) => p.lines.filter((l) => l.startsWith('closed slow ')));
         await waitFor(
@@ -192,10 +195,12 @@ if (skip && redisRequired()) {
         const lines = got();
         assert.equal(lines.length, ids.length, 'each record exactly once');
         assert.deepEqual(new Set(lines.map((l) => l.split(' ')[2])), new Set(ids));
+        const held = victim.lines.find((l) => l.startsWith('holding slow '))!.split(' ')[2];
         assert.ok(
-          lines.every((l) => l.endsWith(' true')),
-          'every taken-over record is flagged redelivered',
+          lines.some((l) => l === `closed slow ${held} true`),
+          'the record whose handler was cut off is flagged redelivered',
         );
+        assert.equal(lines.filter((l) => l.endsWith(' true')).length, 10, 'exactly the 10 it held');
       },
     );
   });
