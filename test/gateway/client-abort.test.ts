@@ -8,23 +8,13 @@ import { startGateway, type RunningGateway } from '../../src/gateway/assemble.js
 import { parseConfig } from '../../src/gateway/config/load.js';
 import { hashPassword } from '../../src/plugins/builtin/password.js';
 import { recordingLogger, until } from '../plugins/helpers.js';
-import { basic, Browser, testUpstream } from './harness.js';
+import { basic, Browser, testUpstream, LOGON_CONFIG } from './harness.js';
 import { RawConnection } from './raw-connection.js';
 
 // A client that goes away in the middle of its request body is routine: no error line in the
 // log (debug at most), and it is counted in sessiongate_client_aborted_total.
 
-const CONFIG = `
-store: memory
-keys: \${DIR}/keyring.json
-plugins:
-  - { name: users, runtime: builtin, type: local-users, config: { users_file: ./users.yaml } }
-profiles:
-  default:
-    policy: [logon, { authenticate: users }, allow]
-routes:
-  - { match: { path: / }, upstream: \${UPSTREAM} }
-`;
+const CONFIG = LOGON_CONFIG;
 
 let gw: RunningGateway;
 let dir: string;

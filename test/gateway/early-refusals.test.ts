@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Browser, startTestGateway, testUpstream, type GatewayFixture } from './harness.js';
+import { Browser, startTestGateway, testUpstream, type GatewayFixture, LOGON_CONFIG } from './harness.js';
 import { RawConnection } from './raw-connection.js';
 
 // A request refused before its body was read (a logon form over 16 KiB, a cross-site form, a
@@ -8,17 +8,7 @@ import { RawConnection } from './raw-connection.js';
 // hanging: either the rest of the body is drained and the next request answered, or the
 // answer says `Connection: close` and the connection closes.
 
-const CONFIG = `
-store: memory
-keys: \${DIR}/keyring.json
-plugins:
-  - { name: users, runtime: builtin, type: local-users, config: { users_file: ./users.yaml } }
-profiles:
-  default:
-    policy: [logon, { authenticate: users }, allow]
-routes:
-  - { match: { path: / }, upstream: \${UPSTREAM} }
-`;
+const CONFIG = LOGON_CONFIG;
 
 let fx: GatewayFixture;
 let upstream: Awaited<ReturnType<typeof testUpstream>>;

@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { basic, startTestGateway, testUpstream, type GatewayFixture } from './harness.js';
+import { basic, startTestGateway, testUpstream, type GatewayFixture, LOGON_CONFIG } from './harness.js';
 import { RawConnection } from './raw-connection.js';
 
 // A client may send its requests and then half-close (FIN) the connection: the requests that
 // were received are still answered, proxied ones as much as the gateway's own.
 
-const CONFIG = `
-store: memory
-keys: \${DIR}/keyring.json
-plugins:
-  - { name: users, runtime: builtin, type: local-users, config: { users_file: ./users.yaml } }
-profiles:
-  default:
-    policy: [logon, { authenticate: users }, allow]
-routes:
-  - { match: { path: / }, upstream: \${UPSTREAM} }
-`;
+const CONFIG = LOGON_CONFIG;
 
 let fx: GatewayFixture;
 let upstream: Awaited<ReturnType<typeof testUpstream>>;

@@ -127,5 +127,18 @@ export class Browser {
   }
 }
 
+/** One route to `${UPSTREAM}` behind a password logon (local-users): the smallest allowing setup. */
+export const LOGON_CONFIG = `
+store: memory
+keys: \${DIR}/keyring.json
+plugins:
+  - { name: users, runtime: builtin, type: local-users, config: { users_file: ./users.yaml } }
+profiles:
+  default:
+    policy: [logon, { authenticate: users }, allow]
+routes:
+  - { match: { path: / }, upstream: \${UPSTREAM} }
+`;
+
 export const basic = (user: string, password: string): string =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;

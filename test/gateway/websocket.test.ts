@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Upstream } from '../../src/gateway/proxy/upstream.js';
-import { Browser, basic, startTestGateway, type GatewayFixture } from './harness.js';
+import { Browser, basic, startTestGateway, type GatewayFixture, LOGON_CONFIG } from './harness.js';
 
 // WebSockets through the whole gateway: the upgrade of an allowed session reaches the
 // upstream (without the gateway cookie); anything else is refused with 401 at the gateway.
@@ -12,17 +12,7 @@ import { Browser, basic, startTestGateway, type GatewayFixture } from './harness
 const HAS_UPGRADE = typeof (Upstream.prototype as { upgrade?: unknown }).upgrade === 'function';
 const skip = HAS_UPGRADE ? false : 'the proxy layer has no Upstream.upgrade yet';
 
-const CONFIG = `
-store: memory
-keys: \${DIR}/keyring.json
-plugins:
-  - { name: users, runtime: builtin, type: local-users, config: { users_file: ./users.yaml } }
-profiles:
-  default:
-    policy: [logon, { authenticate: users }, allow]
-routes:
-  - { match: { path: / }, upstream: \${UPSTREAM} }
-`;
+const CONFIG = LOGON_CONFIG;
 
 let fx: GatewayFixture;
 let wss: WebSocketServer;
