@@ -21,7 +21,7 @@ import { stripClientHeaders } from './identity/headers.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
 import { answerThrottled, askForInput } from './respond.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
-import { GatewayUris } from './sg-uris.js';
+import { GatewayUris, type PolicySteps } from './sg-uris.js';
 import { LogonThrottle } from './throttle.js';
 import { passUpgrade } from './upgrade.js';
 
@@ -45,7 +45,7 @@ export interface GatewayOptions {
  * a new `inprogress` session with the standard variables when there is none, the access
  * policy, and proxying for allowed sessions. The gateway's own URIs live under `/sg/`.
  */
-export class Gateway {
+export class Gateway implements PolicySteps {
   /** Failed logons counted in the store (shared by every process on it), read before each logon. */
   private readonly throttle: LogonThrottle;
   private readonly uris: GatewayUris;

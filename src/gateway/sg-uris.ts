@@ -7,12 +7,20 @@ import { readSmallBody, sameOrigin } from './http/body.js';
 import { configuredLocation, sameOriginPath } from './http/location.js';
 import { loggedOutPage, PAGE_HEADERS, sendHtml, sendProblem, STYLESHEET } from './http/pages.js';
 import type { Flow } from './flow.js';
-import type { Gateway } from './gateway.js';
 import { JWKS_PATH } from './identity/assertion.js';
 import { sendJwks } from './identity/jwks.js';
 import { cookieOptions, type ActiveRoute } from './router.js';
-import type { PolicyInput } from './policy.js';
+import type { PolicyInput, PolicyOutcome } from './policy.js';
 import type { SessionRecord } from '../core/session-types.js';
+
+/**
+ * The two steps of the request flow a logon form posts into: run the access policy with the
+ * form's answers, then answer the browser with its outcome (Gateway implements them).
+ */
+export interface PolicySteps {
+  runPolicy(flow: Flow, session: SessionRecord, input: PolicyInput): Promise<PolicyOutcome>;
+  finish(flow: Flow, session: SessionRecord | undefined, outcome: PolicyOutcome): Promise<void>;
+}
 
 /**
  * The gateway's own URIs (`/sg/...`): the logon and question forms, logout, and the
@@ -20,7 +28,7 @@ import type { SessionRecord } from '../core/session-types.js';
  */
 export class GatewayUris {
   constructor(
-    private readonly gateway: Gateway,
+    private readonly gateway: PolicySteps,
     private readonly engine: SessionEngine,
     private readonly routes: ActiveRoute[],
     private readonly logger: Logger,

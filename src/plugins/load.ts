@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import type { Logger } from '../core/logger.js';
-import type { Keyring } from '../session/keyring.js';
+import type { PluginEnvironment } from './builtin/environment.js';
 import { BUILTIN_PLUGINS } from './builtin/index.js';
 import type { HostedPlugin } from './host.js';
 import { ModuleRuntime } from './runtimes/module.js';
@@ -82,14 +81,6 @@ export const pluginSpecSchema = z
   });
 
 export type PluginSpec = z.infer<typeof pluginSpecSchema>;
-
-/** What built-in plugins may use from the gateway. */
-export interface PluginEnvironment {
-  /** Relative paths in plugin settings resolve against this folder (the config file's). */
-  baseDir: string;
-  keyring: Keyring;
-  logger: Logger;
-}
 
 /** Build the runtimes of the configured plugins (nothing is started until a hook is called). */
 export async function loadPlugins(specs: PluginSpec[], env: PluginEnvironment): Promise<HostedPlugin[]> {

@@ -14,7 +14,16 @@ import type { Dispatcher } from 'undici';
 import { stripResponseHeaders } from './headers.js';
 import { BadResponseError, ClientAbortedError, classifyError } from './errors.js';
 import type { ForwardResult } from './errors.js';
-import type { ForwardOptions, Upstream } from './upstream.js';
+import type { ForwardOptions } from './forward-options.js';
+
+/** What an upgrade needs from its upstream (Upstream provides it). */
+export interface UpgradeTarget {
+  readonly pool: Dispatcher;
+  /** Tunnelled connection pairs, so that closing the upstream can destroy them. */
+  readonly tunnels: Set<Duplex>;
+  headersFor(req: IncomingMessage, o: ForwardOptions): string[];
+  upstreamPath(req: IncomingMessage, o: ForwardOptions): string;
+}
 
 /** The status line and headers of a response written on a raw socket. Throws on an invalid
  * header name or value (never writes CR/LF from a header into the stream). */
@@ -43,7 +52,7 @@ function setNoDelay(s: Duplex): void {
 }
 
 export function proxyUpgrade(
-  upstream: Upstream,
+  upstream: UpgradeTarget,
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import type { BuiltinEnvironment } from './index.js';
+import type { BuiltinEnvironment } from './environment.js';
 
 /**
  * Check a built-in plugin's `config` when the plugin is built, so a mistake stops the gateway

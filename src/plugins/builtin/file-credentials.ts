@@ -15,7 +15,7 @@ import {
   type Credentials,
 } from './credentials-file.js';
 import { WatchedFile } from './files.js';
-import type { BuiltinEnvironment } from './index.js';
+import type { BuiltinEnvironment } from './environment.js';
 
 const configSchema = z.strictObject({
   /** The sealed credentials file, relative to the config file's folder. */

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { JsonObject } from '../../core/session-types.js';
 import { definePlugin, type AaHookResult, type AaPlugin } from '../define.js';
 import { configPath, parsePluginConfig, requiredString } from './config.js';
-import type { BuiltinEnvironment } from './index.js';
+import type { BuiltinEnvironment } from './environment.js';
 import { LOGON_FAILED, PASSWORD_KEY } from './local-users.js';
 
 const ms = z.int({ error: 'expected a whole number of milliseconds' }).min(1).max(600_000);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { definePlugin, type AaHookResult, type AaPlugin } from '../define.js';
 import { configPath, parsePluginConfig, requiredString } from './config.js';
 import { WatchedFile } from './files.js';
-import type { BuiltinEnvironment } from './index.js';
+import type { BuiltinEnvironment } from './environment.js';
 import { verifyPassword } from './password.js';
 import { parseUsers, type Users } from './users-file.js';
 

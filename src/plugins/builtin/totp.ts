@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Keyring } from '../../session/keyring.js';
 import { definePlugin, type AaHookResult, type AaPlugin } from '../define.js';
 import { configPath, parsePluginConfig, requiredString } from './config.js';
-import type { BuiltinEnvironment } from './index.js';
+import type { BuiltinEnvironment } from './environment.js';
 import { watchUsers } from './local-users.js';
 import { matchTotp, newTotpSecret, otpauthUri } from './totp-code.js';
 import type { UsersFileEditor } from './users-file.js';
