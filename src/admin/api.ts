@@ -345,6 +345,18 @@ async function stats({ query, res }: ApiCall, { engine, metrics }: ApiDeps): Pro
       backlog_growing_since:
         sample.backlogGrowingSince === null ? null : new Date(sample.backlogGrowingSince).toISOString(),
       stuck: sample.stuck,
+      subscribers: Object.fromEntries(
+        Object.entries(sample.subscribers).map(([name, lag]) => [
+          name,
+          {
+            pending: lag.pending,
+            failed: lag.failed,
+            oldest_age_seconds: Math.round(lag.oldestAgeMs / 1000),
+            behind: lag.behind,
+            stuck: lag.stuck,
+          },
+        ]),
+      ),
     },
   });
 }

@@ -30,8 +30,22 @@ export interface MetricsOptions {
   pluginStatus?: PluginStatusProvider;
   /** Also export Node's process metrics (CPU, memory, event loop lag). Default false. */
   processMetrics?: boolean;
-  /** The close pipeline counts as stuck when its backlog has not shrunk for this long (s). Default 120. */
+  /** A close subscriber counts as stuck when its backlog has not shrunk for this long (s). Default 120. */
   stuckAfterSeconds?: number;
+  /** A close subscriber counts as behind when its oldest undelivered record is this old (s). Default 60. */
+  behindAfterSeconds?: number;
+}
+
+/** How one close-pipeline subscriber keeps up. */
+export interface SubscriberLag {
+  pending: number;
+  failed: number;
+  /** Age of its oldest undelivered close record (ms); 0 when it has none. */
+  oldestAgeMs: number;
+  /** The oldest undelivered record is older than `behindAfterSeconds`. */
+  behind: boolean;
+  /** Its backlog has stayed above zero without shrinking for `stuckAfterSeconds`. */
+  stuck: boolean;
 }
 
 /** A sample of the store's statistics and how long the close backlog has gone without shrinking. */
@@ -39,9 +53,14 @@ export interface StoreSample {
   stats: StoreStats;
   backlog: number;
   failed: number;
-  /** Since when (epoch ms) the backlog has been above zero without shrinking; null = it is fine. */
+  /** Since when (epoch ms) some subscriber's backlog has been above zero without shrinking; null = none. */
   backlogGrowingSince: number | null;
+  /** Some subscriber is stuck (readyz fails). */
   stuck: boolean;
+  /** Each subscriber on its own: one that hangs must show even while the others keep delivering. */
+  subscribers: Record<string, SubscriberLag>;
+  /** The names of the subscribers that are behind. */
+  behind: string[];
 }
 
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -69,6 +88,7 @@ export class AdminMetrics {
   readonly policyResults = new Map<string, number>();
   private readonly clock: Clock;
   private readonly stuckAfterMs: number;
+  private readonly behindAfterMs: number;
   private readonly createdTotal: Counter<'origin'>;
   private readonly closedTotal: Counter<'reason'>;
   private readonly policyTotal: Counter<'result'>;
@@ -81,12 +101,14 @@ export class AdminMetrics {
   private store: SessionStore | undefined;
   private hookStats: HookStatsProvider | undefined;
   private pluginStatus: PluginStatusProvider | undefined;
-  private backlogWatch: { total: number; since: number } | undefined;
+  /** By subscriber: its backlog at the last sample, and since when it has not shrunk. */
+  private readonly backlogWatch = new Map<string, { total: number; since: number }>();
 
   constructor(o: MetricsOptions = {}) {
     this.clock = o.clock ?? systemClock;
     this.startedAt = this.clock.now();
     this.stuckAfterMs = (o.stuckAfterSeconds ?? 120) * 1000;
+    this.behindAfterMs = (o.behindAfterSeconds ?? 60) * 1000;
     this.store = o.store;
     this.hookStats = o.hookStats;
     this.pluginStatus = o.pluginStatus;
@@ -129,12 +151,13 @@ export class AdminMetrics {
     });
     new Gauge({
       name: 'sessiongate_close_pipeline_stuck',
-      help: `1 when the close backlog has not shrunk for ${this.stuckAfterMs / 1000} s (readyz fails then).`,
+      help: `1 when a subscriber's close backlog has not shrunk for ${this.stuckAfterMs / 1000} s (readyz fails then).`,
       registers,
       async collect() {
         this.set((await sampleStore(1000)).stuck ? 1 : 0);
       },
     });
+    this.subscriberLagMetrics(registers, sampleStore);
 
     this.createdTotal = new Counter({
       name: 'sessiongate_sessions_created_total',
@@ -221,6 +244,37 @@ export class AdminMetrics {
       labelNames: ['op'],
       buckets: STORE_BUCKETS,
       registers,
+    });
+  }
+
+  /** How far behind each close subscriber is, so that one that hangs shows on its own. */
+  private subscriberLagMetrics(
+    registers: Registry[],
+    sampleStore: (maxAgeMs: number) => Promise<StoreSample>,
+  ): void {
+    new Gauge({
+      name: 'sessiongate_close_oldest_age_seconds',
+      help: 'Age of the oldest close record a subscriber has not delivered yet (0 when none), by subscriber.',
+      labelNames: ['subscriber'],
+      registers,
+      async collect() {
+        const { subscribers } = await sampleStore(1000);
+        this.reset();
+        for (const [subscriber, lag] of Object.entries(subscribers))
+          this.set({ subscriber }, lag.oldestAgeMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'sessiongate_close_subscriber_behind',
+      help: `1 when a subscriber's oldest undelivered close record is older than ${this.behindAfterMs / 1000} s, by subscriber.`,
+      labelNames: ['subscriber'],
+      registers,
+      async collect() {
+        const { subscribers } = await sampleStore(1000);
+        this.reset();
+        for (const [subscriber, lag] of Object.entries(subscribers))
+          this.set({ subscriber }, lag.behind ? 1 : 0);
+      },
     });
   }
 
@@ -317,22 +371,7 @@ export class AdminMetrics {
     const now = this.clock.now();
     if (this.sample && (this.sample.pending || now - this.sample.at < maxAgeMs)) return this.sample.value;
     if (!this.store) return Promise.reject(new Error('no store attached to the metrics'));
-    const value = this.store.stats().then((stats) => {
-      const backlog = sum(stats.outboxPending);
-      const at = this.clock.now();
-      const w = this.backlogWatch;
-      if (backlog === 0) this.backlogWatch = undefined;
-      else if (!w || backlog < w.total) this.backlogWatch = { total: backlog, since: at };
-      else w.total = backlog;
-      const since = this.backlogWatch?.since ?? null;
-      return {
-        stats,
-        backlog,
-        failed: sum(stats.outboxFailed),
-        backlogGrowingSince: since,
-        stuck: since !== null && at - since >= this.stuckAfterMs,
-      };
-    });
+    const value = this.store.stats().then((stats) => this.lagOf(stats, this.clock.now()));
     const entry = { at: now, value, pending: true };
     this.sample = entry;
     value.then(
@@ -342,6 +381,42 @@ export class AdminMetrics {
       },
     );
     return value;
+  }
+
+  /** Per subscriber: the backlog watch (stuck) and the age of the oldest record (behind). */
+  private lagOf(stats: StoreStats, at: number): StoreSample {
+    const subscribers: Record<string, SubscriberLag> = {};
+    let growingSince: number | null = null;
+    const names = new Set([...Object.keys(stats.outboxPending), ...Object.keys(stats.outboxFailed)]);
+    for (const name of this.backlogWatch.keys()) if (!names.has(name)) this.backlogWatch.delete(name);
+    for (const name of names) {
+      const pending = stats.outboxPending[name] ?? 0;
+      const watch = this.backlogWatch.get(name);
+      if (pending === 0) this.backlogWatch.delete(name);
+      else if (!watch || pending < watch.total) this.backlogWatch.set(name, { total: pending, since: at });
+      else watch.total = pending;
+      const since = this.backlogWatch.get(name)?.since;
+      if (since !== undefined && (growingSince === null || since < growingSince)) growingSince = since;
+      const oldest = stats.outboxOldest[name];
+      const oldestAgeMs = pending > 0 && oldest !== undefined ? Math.max(0, at - oldest) : 0;
+      subscribers[name] = {
+        pending,
+        failed: stats.outboxFailed[name] ?? 0,
+        oldestAgeMs,
+        behind: oldestAgeMs >= this.behindAfterMs,
+        stuck: since !== undefined && at - since >= this.stuckAfterMs,
+      };
+    }
+    const lags = Object.entries(subscribers);
+    return {
+      stats,
+      backlog: sum(stats.outboxPending),
+      failed: sum(stats.outboxFailed),
+      backlogGrowingSince: growingSince,
+      stuck: lags.some(([, lag]) => lag.stuck),
+      subscribers,
+      behind: lags.filter(([, lag]) => lag.behind).map(([name]) => name),
+    };
   }
 }
 

@@ -347,6 +347,20 @@ export const OPENAPI = {
               failed: { type: 'object', additionalProperties: { type: 'integer' } },
               backlog_growing_since: isoTimeOrNull,
               stuck: { type: 'boolean' },
+              subscribers: {
+                type: 'object',
+                description: 'Each close subscriber on its own: how far behind it is.',
+                additionalProperties: {
+                  type: 'object',
+                  properties: {
+                    pending: { type: 'integer' },
+                    failed: { type: 'integer' },
+                    oldest_age_seconds: { type: 'integer' },
+                    behind: { type: 'boolean' },
+                    stuck: { type: 'boolean' },
+                  },
+                },
+              },
             },
           },
         },

@@ -244,6 +244,9 @@ export async function startAdmin(o: AdminOptions): Promise<RunningAdmin> {
         store: 'ok',
         close_backlog: sample.backlog,
         close_pipeline_stuck: sample.stuck,
+        // Behind is a warning (still ready): the requests are served; a subscriber lags.
+        close_subscribers_behind: sample.behind,
+        close_subscribers_stuck: Object.keys(sample.subscribers).filter((n) => sample.subscribers[n]?.stuck),
       };
       sendJson(res, sample.stuck ? 503 : 200, body);
     } catch (err) {

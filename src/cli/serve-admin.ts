@@ -51,7 +51,11 @@ export function prepareAdmin(
   const { config, baseDir } = loaded;
   const file = config.audit.file === undefined ? undefined : resolve(baseDir, config.audit.file);
   const audit = new AuditLog({ ...(file !== undefined ? { file } : {}), logger });
-  const metrics = new AdminMetrics({ processMetrics: options.processMetrics ?? true });
+  const metrics = new AdminMetrics({
+    processMetrics: options.processMetrics ?? true,
+    behindAfterSeconds: config.close_pipeline.behind_after_ms / 1000,
+    stuckAfterSeconds: config.close_pipeline.stuck_after_ms / 1000,
+  });
   return {
     audit,
     metrics,

@@ -63,9 +63,6 @@ export interface RunningGateway {
   close(graceMs?: number): Promise<void>;
 }
 
-/** How long a stopping gateway keeps delivering close records before handing them back (ms). */
-const CLOSE_PIPELINE_GRACE_MS = 5000;
-
 /** `sqlite:relative/path` in a config file means relative to the file. */
 export function storeUrlFor(url: string, baseDir: string): string {
   const m = /^sqlite:(?:\/\/)?(.+)$/.exec(url);
@@ -214,7 +211,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       clearTimeout(timer);
       // Flush the close pipeline, bounded: a hanging or failing subscriber must not hold up the
       // exit; what is left is handed back in the outbox for the next start or another process.
-      await engine.stop({ graceMs: CLOSE_PIPELINE_GRACE_MS });
+      await engine.stop({ graceMs: config.close_pipeline.shutdown_grace_ms });
       await host.close();
       await Promise.all(routes.map((r) => r.upstream.close()));
       await store.dispose();

@@ -33,11 +33,17 @@ export interface AdminFixture {
 
 /** An admin listener on a free port over a memory-store engine (profile `default`: idle 900 s). */
 export async function startTestAdmin(
-  options: { clock?: Clock; stuckAfterSeconds?: number; revealSecure?: boolean } = {},
+  options: {
+    clock?: Clock;
+    stuckAfterSeconds?: number;
+    behindAfterSeconds?: number;
+    revealSecure?: boolean;
+  } = {},
 ): Promise<AdminFixture> {
   const metrics = new AdminMetrics({
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.stuckAfterSeconds !== undefined ? { stuckAfterSeconds: options.stuckAfterSeconds } : {}),
+    ...(options.behindAfterSeconds !== undefined ? { behindAfterSeconds: options.behindAfterSeconds } : {}),
   });
   const store = timedStore(await openStore('memory'), metrics.observeStore);
   const engine = new SessionEngine({

@@ -38,6 +38,8 @@ store: memory
 keys: ./keyring.json
 admin: { port: 0, token_file: ./admin.token }
 audit: { file: ./audit.log }
+# Any undelivered close record counts as behind at once; the stop does not wait for a hanging one.
+close_pipeline: { behind_after_ms: 1, shutdown_grace_ms: 0 }
 plugins:
   - { name: users, runtime: builtin, type: local-users, config: { users_file: ./users.yaml } }
 profiles:
@@ -169,5 +171,26 @@ describe('the admin web page', { skip: !haveChromium && `${CHROMIUM} missing` },
     await page.getByText('You are logged out.').waitFor();
     const status = await page.evaluate(async () => (await fetch('/api/v1/stats')).status);
     assert.equal(status, 401);
+  });
+
+  it('names a close subscriber that is behind above the table', async () => {
+    await running.engine.onClose('plugin:hanging', () => new Promise<void>(() => undefined), {
+      timeoutMs: 600_000,
+    });
+    await page.goto(admin.url);
+    const tokenField = page.getByLabel('Admin token');
+    await tokenField.waitFor();
+    await tokenField.fill(readFileSync(join(dir, 'admin.token'), 'utf8').trim());
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('table', { name: /Sessions, refreshed/ }).waitFor();
+    assert.equal(await page.locator('#pipeline').isHidden(), true, 'nothing behind yet');
+
+    const alice = await logon('alice', 'wonderland');
+    const v = await running.engine.validate(alice.jar.get('MRHSession')!);
+    assert.ok(v.valid);
+    await running.engine.close(v.session.id, 'admin_kill');
+    const line = page.locator('#pipeline');
+    await line.filter({ hasText: /plugin:hanging \d+s behind, 1 pending/ }).waitFor();
+    assert.doesNotMatch((await line.textContent()) ?? '', /audit/, 'the audit trail delivered its record');
   });
 });

@@ -124,6 +124,23 @@
       const key = el.dataset.count;
       el.textContent = String(key === 'total' ? stats.sessions.active : (byState[key] ?? 0));
     }
+    renderPipeline(stats.close_pipeline.subscribers ?? {});
+  }
+
+  // A close subscriber that lags (a plugin's session_ended hangs or fails) is named on its own.
+  function renderPipeline(subscribers) {
+    const lagging = Object.entries(subscribers).filter(([, lag]) => lag.behind || lag.stuck);
+    const line = $('pipeline');
+    line.hidden = lagging.length === 0;
+    line.textContent = lagging.length
+      ? `Close pipeline behind: ${lagging
+          .map(
+            ([name, lag]) =>
+              `${name} ${duration(lag.oldest_age_seconds * 1000)} behind, ${lag.pending} pending` +
+              (lag.stuck ? ', not progressing' : ''),
+          )
+          .join('; ')}`
+      : '';
   }
 
   function renderTable(page) {

@@ -197,6 +197,17 @@ const configObject = z.strictObject({
   rule_timeout_ms: z.int().min(1).default(1000),
   /** The audit trail (docs/admin.md): JSON lines to standard output, or appended to `file`. */
   audit: z.strictObject({ file: text('a file').optional() }).default({}),
+  /** The close pipeline (docs/admin.md): shutdown flush bound, and when a subscriber shows as lagging. */
+  close_pipeline: z
+    .strictObject({
+      /** At shutdown, deliver what is due for at most this long; the rest stays in the outbox. */
+      shutdown_grace_ms: whole.default(5000),
+      /** A subscriber whose oldest undelivered record is this old is named as behind (readyz, page, metric). */
+      behind_after_ms: z.int().min(1).default(60_000),
+      /** A subscriber whose backlog has not shrunk for this long is stuck: readyz answers 503. */
+      stuck_after_ms: z.int().min(1).default(120_000),
+    })
+    .default({ shutdown_grace_ms: 5000, behind_after_ms: 60_000, stuck_after_ms: 120_000 }),
   /** Coalescing of idle-timer writes (ms). */
   touch_resolution_ms: whole.default(1000),
   log: z
