@@ -72,7 +72,9 @@ describe('misbehaving process plugin', () => {
   });
 
   it('hangs: DENY as timeout; prints garbage: logged and ignored; errors and scalars are failures', async () => {
-    const { call, logger } = await setup(make);
+    // The deadline also covers starting the replacement of the hung process (node starts in
+    // 0.1-1 s on a loaded machine), so it is no tighter than the exit case's.
+    const { call, logger } = await setup(make, 2000);
     assert.deepEqual(await call('hang'), { verdict: 'DENY', failure: 'timeout' });
     assert.equal((await call('garbage')).verdict, 'ACCEPT');
     assert.ok(logger.lines.some((l) => l.message === 'plugin printed a line that is not JSON'));
