@@ -44,7 +44,7 @@ const profile = z.looseObject(
 
 const schema = z.looseObject(
   {
-    store: z.string({ error: 'expected a string (memory or sqlite:PATH)' }).optional(),
+    store: z.string({ error: 'expected a string (memory, sqlite:PATH or a redis URL)' }).optional(),
     keys: z.string({ error: 'expected a string (path of the key ring file)' }).optional(),
     profiles: z
       .record(z.string(), profile, { error: 'expected a mapping of profile names to settings' })

@@ -5,7 +5,7 @@ import { SessionEngine } from '../session/engine.js';
 import { Keyring } from '../session/keyring.js';
 import type { AccessProfile } from '../session/profile.js';
 import type { SessionStore } from '../store/contract.js';
-import { openStore } from '../store/open.js';
+import { openStore, parseStoreUrl as checkStoreUrl } from '../store/open.js';
 import { relaunch } from './relaunch.js';
 
 /** Where a command writes and what it runs in; tests pass their own. */
@@ -59,8 +59,9 @@ export interface GlobalFlags {
 export const DEFAULT_STORE = 'sqlite:./var/sessiongate.db';
 export const DEFAULT_KEY_FILE = './var/keyring.json';
 
-/** A store URL with its sqlite path made absolute, or `memory`. */
-export type StoreTarget = { kind: 'memory' } | { kind: 'sqlite'; path: string };
+/** A store URL with its sqlite path made absolute, `memory`, or a redis URL as given. */
+export type StoreTarget =
+  { kind: 'memory' } | { kind: 'sqlite'; path: string } | { kind: 'redis'; url: string };
 
 export interface Settings {
   store: StoreTarget;
@@ -92,17 +93,32 @@ export async function resolveSettings(flags: GlobalFlags, cwd: string): Promise<
   return { store, keyFile, profiles: config?.profiles ?? [] };
 }
 
+/**
+ * Read a store URL as the gateway does (memory, sqlite:PATH, redis://, rediss://, and their
+ * +cluster forms); a sqlite path is made absolute against `base`. Errors name `origin`.
+ *
+ * @example
+ * ```ts
+ * parseStoreUrl('sqlite:var/s.db', '/srv/gw', '--store'); // { kind: 'sqlite', path: '/srv/gw/var/s.db' }
+ * parseStoreUrl('redis://127.0.0.1:6379', '/srv/gw', '--store'); // { kind: 'redis', url: 'redis://127.0.0.1:6379' }
+ * ```
+ */
 export function parseStoreUrl(url: string, base: string, origin: string): StoreTarget {
-  if (url === 'memory' || url === 'memory:') return { kind: 'memory' };
-  const sqlite = /^sqlite:(?:\/\/)?(.+)$/.exec(url);
-  if (sqlite?.[1]) {
-    const path = sqlite[1] === ':memory:' ? sqlite[1] : resolve(base, sqlite[1]);
-    return { kind: 'sqlite', path };
+  let target;
+  try {
+    target = checkStoreUrl(url);
+  } catch (err) {
+    if (!isSessionGateError(err, 'SG_ERR_STORE_URL')) throw err;
+    // A mistyped --store is a usage error (exit 2); a wrong config file is the file's error.
+    throw new SessionGateError(
+      origin === '--store' ? 'SG_ERR_USAGE' : 'SG_ERR_STORE_URL',
+      `${origin}: ${err.message}`,
+    );
   }
-  const message = `${origin}: unknown store ${JSON.stringify(url.slice(0, 80))}: use memory or sqlite:PATH`;
-  throw origin === '--store'
-    ? new SessionGateError('SG_ERR_USAGE', message)
-    : new SessionGateError('SG_ERR_STORE_URL', message);
+  if (target.kind === 'memory') return target;
+  if (target.kind === 'redis') return { kind: 'redis', url };
+  const path = target.path === ':memory:' ? target.path : resolve(base, target.path);
+  return { kind: 'sqlite', path };
 }
 
 /**
@@ -132,6 +148,8 @@ export async function withEngine<T>(
 
 async function open(target: StoreTarget): Promise<SessionStore> {
   if (target.kind === 'memory') return openStore('memory');
+  // The redis store names the server (never the password) in its own SG_ERR_STORE_UNAVAILABLE.
+  if (target.kind === 'redis') return openStore(withoutNearCache(target.url));
   try {
     if (target.path !== ':memory:') mkdirSync(dirname(target.path), { recursive: true });
     return await openStore(`sqlite:${target.path}`);
@@ -143,4 +161,14 @@ async function open(target: StoreTarget): Promise<SessionStore> {
       { cause: err },
     );
   }
+}
+
+/**
+ * A command never validates a request, so the near cache would hold nothing: leave out its
+ * subscriber connection (one connection and one round trip fewer). The store's scripts still
+ * announce every change the command makes, so the gateways' near caches forget what it ended.
+ * The last value of a query option wins.
+ */
+function withoutNearCache(url: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}nearCache=0`;
 }

@@ -169,10 +169,29 @@ describe('cli: flags', () => {
     assert.match(plainName.stderr, /SG_ERR_INVALID_VARIABLE_NAME: invalid variable name "bad name"/);
   });
 
-  it('--store must be memory or sqlite:PATH; --config and --config-file exclude each other', async () => {
-    const r = await runCli(['session', 'list', '--store', 'redis://x'], cwd);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /SG_ERR_USAGE: --store: unknown store "redis:\/\/x": use memory or sqlite:PATH/);
+  it('--store reads URLs as the gateway does: a wrong one is one usage line (no password); --config and --config-file exclude each other', async () => {
+    const cases: [string, string][] = [
+      [
+        'postgres://x',
+        'unknown store "postgres://x": use memory, sqlite:PATH, redis://HOST:PORT or redis+cluster://HOST:PORT,HOST:PORT',
+      ],
+      [
+        'redis://:hunter2@h:99999',
+        'redis store URL "redis://:***@h:99999": port 99999 of h is not 1 to 65535',
+      ],
+      [
+        'redis+cluster://a:1,b:2?nearCache=2',
+        'redis store URL "redis+cluster://a:1,b:2?nearCache=2": nearCache is 0 or 1',
+      ],
+    ];
+    for (const [url, message] of cases) {
+      const r = await runCli(['session', 'list', '--store', url], cwd);
+      assert.deepEqual(r, {
+        code: 2,
+        stdout: '',
+        stderr: `sessiongate: SG_ERR_USAGE: --store: ${message}\n`,
+      });
+    }
     const both = await runCli(
       ['session', 'list', ...MEM, '--config', 'a.yaml', '--config-file', 'b.yaml'],
       cwd,

@@ -72,7 +72,7 @@ describe('cli: config file', () => {
         'profiles:\n  a:\n    max_sessions_per_user: 1.5\n',
         'profiles.a.max_sessions_per_user.limit: expected a whole number >= 0',
       ],
-      ['store: 5\n', 'store: expected a string (memory or sqlite:PATH)'],
+      ['store: 5\n', 'store: expected a string (memory, sqlite:PATH or a redis URL)'],
       ['keys: [a]\n', 'keys: expected a string (path of the key ring file)'],
       ['profiles: [a, b]\n', 'profiles: expected a mapping of profile names to settings'],
       ['- a\n- b\n', 'expected a mapping at the top level'],
@@ -95,9 +95,15 @@ describe('cli: config file', () => {
     const bad = await runCli(['session', 'list', '--config-file', 'gw.yaml'], dir);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^sessiongate: SG_ERR_CONFIG: gw.yaml: invalid YAML: /);
-    const store = config('store: redis://localhost\n');
+    const store = config('store: mongodb://localhost\n');
     const r = await runCli(['session', 'list', '--config', 'gw.yaml'], store.dir);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /SG_ERR_STORE_URL: gw.yaml: store: unknown store "redis:\/\/localhost"/);
+    assert.match(r.stderr, /SG_ERR_STORE_URL: gw.yaml: store: unknown store "mongodb:\/\/localhost"/);
+    const port = config('store: redis://:pw@localhost:0\n');
+    const p = await runCli(['session', 'list', '--config', 'gw.yaml'], port.dir);
+    assert.equal(
+      p.stderr,
+      'sessiongate: SG_ERR_STORE_URL: gw.yaml: store: redis store URL "redis://:***@localhost:0": port 0 of localhost is not 1 to 65535\n',
+    );
   });
 });
