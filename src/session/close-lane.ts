@@ -9,6 +9,8 @@ import type { VariableReader } from './session-data.js';
 const MAX_BATCH = 100;
 /** The first claim of a subscriber, before its handler's duration is known. */
 const FIRST_BATCH = 10;
+/** Tries to record a delivery the handler finished (waits of 1, 2, 3 x ackRetryMs between). */
+const ACK_ATTEMPTS = 4;
 
 /** What a lane needs from its dispatcher. */
 export interface LaneContext {
@@ -21,6 +23,8 @@ export interface LaneContext {
   leaseMs: number;
   /** How often a lane holding records renews them in the background (real ms). */
   heartbeatMs: number;
+  /** The first wait before trying again to record a finished delivery (real ms). */
+  ackRetryMs: number;
 }
 
 export interface LaneSettings {
@@ -172,15 +176,18 @@ export class CloseLane {
     }
     const event: SessionClosedEvent = { ...record, data: this.ctx.readerOf(record.snapshot) };
     this.inFlight = record.seq;
+    let handled = false;
     try {
       await withTimeout(
         Promise.resolve().then(() => sub.handler(event)),
         sub.timeoutMs,
         (t) => (this.deadline = t),
       );
+      handled = true;
       // Even when stop() handed it back meanwhile: done is done, and the ack spares a repeat.
-      await store.ack(sub.name, record.seq);
+      await this.ackPersistently(record);
     } catch (err) {
+      if (handled) return this.leaveForTakeover(record, err);
       if (this.stopping && !this.held.includes(record)) return; // handed back by stop()
       const error = err instanceof Error ? err.message : String(err);
       if (record.attempt >= sub.maxAttempts) {
@@ -194,6 +201,37 @@ export class CloseLane {
       this.inFlight = undefined;
       this.held = this.held.filter((r) => r !== record);
     }
+  }
+
+  /**
+   * The handler ran; record it, trying again through a short store outage (a failover) while
+   * the heartbeat keeps the lease.
+   */
+  private async ackPersistently(record: ClaimedClose): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.ctx.store.ack(this.name, record.seq);
+      } catch (err) {
+        if (attempt >= ACK_ATTEMPTS || this.stopping) throw err;
+        await new Promise((r) => setTimeout(r, this.ctx.ackRetryMs * attempt));
+      }
+    }
+  }
+
+  /**
+   * The handler ran but the store would not record it. Never count that as a handler failure —
+   * a retry would deliver it again unflagged. Stop renewing its lease instead: once the lease
+   * ends, its next delivery (here or in another process) says `redelivered`.
+   */
+  private leaveForTakeover(record: ClaimedClose, err: unknown): void {
+    this.ctx.logger.warn(
+      {
+        subscriber: this.name,
+        sessionId: record.sessionId,
+        error: err instanceof Error ? err.message : String(err),
+      },
+      'could not record a close delivery in the store; it will be delivered again, flagged redelivered',
+    );
   }
 
   /** Renew before a record when a third of the lease has passed since the last renewal. */

@@ -35,6 +35,8 @@ export interface DispatcherOptions {
   leaseMs?: number;
   /** How often held records are renewed while a handler runs (real ms; default a quarter lease). */
   heartbeatMs?: number;
+  /** The first wait before trying again to record a finished delivery (real ms; default 250). */
+  ackRetryMs?: number;
 }
 
 /**
@@ -73,6 +75,7 @@ export class CloseDispatcher {
       consumer: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
       leaseMs,
       heartbeatMs: options.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 4)),
+      ackRetryMs: options.ackRetryMs ?? 250,
     };
   }
 

@@ -87,4 +87,57 @@ describe('close pipeline: independent subscribers and shutdown', () => {
       ],
     );
   });
+
+  it('a delivery the store fails to record is recorded on a later try, never delivered twice', async () => {
+    const store = new MemoryStore();
+    let ackFailures = 2; // a short store outage, as during a failover
+    const ack = store.ack.bind(store);
+    store.ack = (subscriber, seq) =>
+      ackFailures-- > 0 ? Promise.reject(new Error('store unavailable')) : ack(subscriber, seq);
+    const engine = new SessionEngine({
+      store,
+      clock: new ManualClock(),
+      keyring: Keyring.ephemeral(),
+      closePipeline: { ackRetryMs: 1 },
+    });
+    const got: SessionClosedEvent[] = [];
+    await engine.onClose('plugin:x', (e) => void got.push(e), { backoffMs: () => 0 });
+    await closeSessions(engine, 1);
+    await engine.dispatch();
+    await engine.dispatch();
+    assert.equal(got.length, 1, 'delivered once');
+    assert.equal((await store.stats()).outboxPending['plugin:x'], 0, 'and recorded');
+  });
+
+  it('when it cannot be recorded at all, the next delivery, after the lease, says redelivered', async () => {
+    const store = new MemoryStore();
+    const clock = new ManualClock();
+    let storeDown = true;
+    const ack = store.ack.bind(store);
+    store.ack = (subscriber, seq) =>
+      storeDown ? Promise.reject(new Error('store unavailable')) : ack(subscriber, seq);
+    const engine = new SessionEngine({
+      store,
+      clock,
+      keyring: Keyring.ephemeral(),
+      closePipeline: { ackRetryMs: 1, leaseMs: 5000 },
+    });
+    const got: SessionClosedEvent[] = [];
+    await engine.onClose('plugin:x', (e) => void got.push(e), { backoffMs: () => 0 });
+    await closeSessions(engine, 1);
+    await engine.dispatch();
+    await engine.dispatch();
+    assert.equal(got.length, 1, 'not retried as if the handler had failed');
+    storeDown = false;
+    clock.advance(5001);
+    await engine.dispatch();
+    assert.deepEqual(
+      got.map((e) => [e.attempt, e.redelivered]),
+      [
+        [1, false],
+        [2, true],
+      ],
+    );
+    assert.equal((await store.stats()).outboxPending['plugin:x'], 0);
+  });
 });
