@@ -4,7 +4,7 @@ import type { Logger } from '../core/logger.js';
 import type { JsonObject } from '../core/session-types.js';
 import { PluginHost } from '../plugins/host.js';
 import { loadPlugins } from '../plugins/load.js';
-import { HOOKS, type ConnectionFacts, type HookName } from '../plugins/types.js';
+import { HOOKS, hasHook, type ConnectionFacts } from '../plugins/types.js';
 import { aaResult, credentialResult } from '../plugins/validate-result.js';
 import { SessionEngine } from '../session/engine.js';
 import { Keyring } from '../session/keyring.js';
@@ -105,7 +105,7 @@ export const pluginRun: Command = async (args, io) => {
   const logger = stderrLogger(io);
   const hosted = await loadPlugins([spec], { baseDir: config.dir, keyring, logger });
   const kind = hosted[0]!.runtime.kind;
-  if (!HOOKS[kind].includes(hook)) {
+  if (!hasHook(kind, hook)) {
     await hosted[0]!.runtime.close();
     throw usage(
       `${JSON.stringify(hook.slice(0, 40))} is not a hook of ${kind} plugins (${HOOKS[kind].join(', ')})`,
@@ -121,7 +121,7 @@ export const pluginRun: Command = async (args, io) => {
   };
   let invocation;
   try {
-    invocation = await host.invoke(name, hook as HookName, sessionId, {
+    invocation = await host.invoke(name, hook, sessionId, {
       ...(facts as ConnectionFacts),
       session_id: sessionId,
       cookie: before.cookie,

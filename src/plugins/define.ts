@@ -1,37 +1,18 @@
 import type { JsonObject } from '../core/session-types.js';
-import type { PluginKind, Verdict } from './types.js';
+import type { HOOK_TABLE, HookArgs, HookName, HookOf, PluginKind, Verdict } from './types.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
-/** Arguments of `authenticate`/`authorize` and the list hooks, in camelCase. */
-export interface PluginArgs {
-  sessionId: string;
-  cookie: JsonObject;
-  sessionCookie: JsonObject;
-  protocol?: string;
-  connectionName?: string;
-  clientIp?: string;
-  clientPort?: number;
-  clientHostname?: string | null;
-  gatewayUser?: string | null;
-  gatewayUsername?: string | null;
-  gatewayPassword?: string | null;
-  gatewayGroups?: string[] | null;
-  gatewayDomain?: string | null;
-  serverUsername?: string | null;
-  serverIp?: string | null;
-  serverHostname?: string | null;
-  serverPort?: number | null;
-  serverDomain?: string | null;
-  keyValuePairs?: Record<string, string>;
-}
+/** An SPS snake_case name in camelCase, as module plugins see it: `get_password_list` → `getPasswordList`. */
+export type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Head}${Capitalize<CamelCase<Tail>>}`
+  : S;
+
+/** Arguments of `authenticate`/`authorize` and the list hooks: SPS's arguments in camelCase. */
+export type PluginArgs = { [K in keyof HookArgs as CamelCase<K>]: HookArgs[K] };
 
 /** `authentication_completed` and `session_ended` get only these. */
-export interface SessionArgs {
-  sessionId: string;
-  cookie: JsonObject;
-  sessionCookie: JsonObject;
-}
+export type SessionArgs = Pick<PluginArgs, 'sessionId' | 'cookie' | 'sessionCookie'>;
 
 export interface CookieResult {
   cookie?: JsonObject;
@@ -62,19 +43,31 @@ export interface PluginContext {
   log(message: string): void;
 }
 
-export interface AaPlugin {
+type Answer<H extends HookName> = (typeof HOOK_TABLE)[H]['answer'];
+
+/** What a module plugin's hook H gets and returns, by what the hook answers (types.ts). */
+type HookMethod<H extends HookName> =
+  Answer<H> extends 'cookies'
+    ? (args: SessionArgs, ctx: PluginContext) => MaybePromise<void | CookieResult>
+    : (
+        args: PluginArgs,
+        ctx: PluginContext,
+      ) => MaybePromise<Answer<H> extends 'verdict' ? AaHookResult : CredentialHookResult>;
+
+/** The hooks of a plugin of kind K as the optional camelCase methods of a module plugin. */
+type HookMethods<K extends PluginKind> = { [H in HookOf<K> as CamelCase<H>]?: HookMethod<H> };
+
+/** A module plugin of kind `aa`: `authenticate`, `authorize`, `sessionEnded`. */
+export interface AaPlugin extends HookMethods<'aa'> {
   kind: 'aa';
-  authenticate?(args: PluginArgs, ctx: PluginContext): MaybePromise<AaHookResult>;
-  authorize?(args: PluginArgs, ctx: PluginContext): MaybePromise<AaHookResult>;
-  sessionEnded?(args: SessionArgs, ctx: PluginContext): MaybePromise<void | CookieResult>;
 }
 
-export interface CredentialStorePlugin {
+/**
+ * A module plugin of kind `credentialstore`: `getPasswordList`, `getPrivateKeyList`,
+ * `authenticationCompleted`, `sessionEnded`.
+ */
+export interface CredentialStorePlugin extends HookMethods<'credentialstore'> {
   kind: 'credentialstore';
-  getPasswordList?(args: PluginArgs, ctx: PluginContext): MaybePromise<CredentialHookResult>;
-  getPrivateKeyList?(args: PluginArgs, ctx: PluginContext): MaybePromise<CredentialHookResult>;
-  authenticationCompleted?(args: SessionArgs, ctx: PluginContext): MaybePromise<void | CookieResult>;
-  sessionEnded?(args: SessionArgs, ctx: PluginContext): MaybePromise<void | CookieResult>;
 }
 
 export type ModulePlugin = AaPlugin | CredentialStorePlugin;
@@ -98,7 +91,9 @@ export type ModulePlugin = AaPlugin | CredentialStorePlugin;
  * });
  * ```
  */
-export function definePlugin<P extends ModulePlugin>(plugin: P): P {
+export function definePlugin(plugin: AaPlugin): AaPlugin;
+export function definePlugin(plugin: CredentialStorePlugin): CredentialStorePlugin;
+export function definePlugin(plugin: ModulePlugin): ModulePlugin {
   return plugin;
 }
 

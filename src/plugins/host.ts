@@ -9,7 +9,6 @@ import { HooksInFlight } from './in-flight.js';
 import { HookStats } from './stats.js';
 import {
   argumentsFor,
-  HOOKS,
   type AaResult,
   type ConnectionFacts,
   type HookName,
@@ -170,7 +169,7 @@ export class PluginHost {
     const ctx = { plugin: name, sessionId, deadline: Date.now() + p.timeoutMs, logger: this.logger };
     let timer: NodeJS.Timeout | undefined;
     try {
-      checkKind(p.runtime.kind, hook, HOOKS);
+      checkKind(p.runtime.kind, hook);
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(
           () => reject(new PluginCallError('timeout', `no answer within ${p.timeoutMs} ms`)),
@@ -179,7 +178,7 @@ export class PluginHost {
       });
       const result = await Promise.race([p.runtime.call(hook, argumentsFor(hook, args), ctx), deadline]);
       // Every field is checked before anything is stored: a malformed result changes nothing.
-      const cookies = checkResult(p.runtime.kind, hook, result);
+      const cookies = checkResult(hook, result);
       this.stats.record(name, hook, performance.now() - started);
       return { ok: true, result, ...cookies };
     } catch (err) {

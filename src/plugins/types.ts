@@ -1,19 +1,9 @@
 import type { JsonObject } from '../core/session-types.js';
+import { toCamel } from './case.js';
 
 export const PLUGIN_KINDS = ['aa', 'credentialstore'] as const;
 /** SPS plugin types: authentication/authorization, or credential store. */
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
-
-/** The hooks of each kind, with SPS's names (the wire names). */
-export const HOOKS: Record<PluginKind, readonly string[]> = {
-  aa: ['authenticate', 'authorize', 'session_ended'],
-  credentialstore: ['get_password_list', 'get_private_key_list', 'authentication_completed', 'session_ended'],
-};
-
-export type AaHook = 'authenticate' | 'authorize' | 'session_ended';
-export type CredentialHook =
-  'get_password_list' | 'get_private_key_list' | 'authentication_completed' | 'session_ended';
-export type HookName = AaHook | CredentialHook;
 
 export const VERDICTS = ['ACCEPT', 'DENY', 'NEEDINFO', 'NONE'] as const;
 export type Verdict = (typeof VERDICTS)[number];
@@ -77,6 +67,7 @@ export interface CredentialResult {
 /** Any hook's raw result before the host checks it. */
 export type HookResult = (AaResult | CredentialResult | Record<string, unknown>) | null | undefined;
 
+/** The connection facts every argument list below starts from. */
 const CONNECTION = [
   'protocol',
   'client_ip',
@@ -84,34 +75,88 @@ const CONNECTION = [
   'gateway_domain',
   'server_username',
   'server_domain',
-];
-const AUTHENTICATE = [...CONNECTION, 'connection_name', 'client_port', 'gateway_user', 'key_value_pairs'];
+] as const;
+const AUTHENTICATE = [
+  ...CONNECTION,
+  'connection_name',
+  'client_port',
+  'gateway_user',
+  'key_value_pairs',
+] as const;
+const CREDENTIALS = [
+  ...CONNECTION,
+  'gateway_username',
+  'gateway_password',
+  'gateway_groups',
+  'server_ip',
+  'server_hostname',
+  'server_port',
+] as const;
 
-/** The arguments SPS passes to each hook, beyond session_id, cookie and session_cookie. */
-export const HOOK_ARGUMENTS: Record<HookName, readonly string[]> = {
-  authenticate: AUTHENTICATE,
-  authorize: [...AUTHENTICATE, 'gateway_groups', 'server_ip', 'server_port', 'server_hostname'],
-  get_password_list: [
-    ...CONNECTION,
-    'gateway_username',
-    'gateway_password',
-    'gateway_groups',
-    'server_ip',
-    'server_hostname',
-    'server_port',
-  ],
-  get_private_key_list: [
-    ...CONNECTION,
-    'gateway_username',
-    'gateway_password',
-    'gateway_groups',
-    'server_ip',
-    'server_hostname',
-    'server_port',
-  ],
-  authentication_completed: [],
-  session_ended: [],
+/**
+ * Every hook, by its SPS (wire) name, in the order a session meets them: the plugin kinds that have
+ * it, the arguments SPS passes beyond session_id, cookie and session_cookie, and what it
+ * answers (`verdict`: an aa result; `credentials`: a credential list; `cookies`: only the two
+ * cookies). The hook names, the hooks of each kind, the argument lists and the methods of a
+ * module plugin (define.ts) are all derived from this table.
+ */
+export const HOOK_TABLE = {
+  authenticate: { kinds: ['aa'], args: AUTHENTICATE, answer: 'verdict' },
+  authorize: {
+    kinds: ['aa'],
+    args: [...AUTHENTICATE, 'gateway_groups', 'server_ip', 'server_port', 'server_hostname'],
+    answer: 'verdict',
+  },
+  get_password_list: { kinds: ['credentialstore'], args: CREDENTIALS, answer: 'credentials' },
+  get_private_key_list: { kinds: ['credentialstore'], args: CREDENTIALS, answer: 'credentials' },
+  authentication_completed: { kinds: ['credentialstore'], args: [], answer: 'cookies' },
+  session_ended: { kinds: ['aa', 'credentialstore'], args: [], answer: 'cookies' },
+} as const satisfies Record<
+  string,
+  {
+    kinds: readonly PluginKind[];
+    args: readonly (keyof ConnectionFacts)[];
+    answer: 'verdict' | 'credentials' | 'cookies';
+  }
+>;
+
+export type HookName = keyof typeof HOOK_TABLE;
+
+/** The hooks a plugin of kind K has. */
+export type HookOf<K extends PluginKind> = {
+  [H in HookName]: K extends (typeof HOOK_TABLE)[H]['kinds'][number] ? H : never;
+}[HookName];
+export type AaHook = HookOf<'aa'>;
+export type CredentialHook = HookOf<'credentialstore'>;
+
+function hooksOf(kind: PluginKind): readonly HookName[] {
+  return (Object.keys(HOOK_TABLE) as HookName[]).filter((h) =>
+    (HOOK_TABLE[h].kinds as readonly PluginKind[]).includes(kind),
+  );
+}
+
+/** The hooks of each kind, in the table's order. */
+export const HOOKS: Readonly<Record<PluginKind, readonly HookName[]>> = {
+  aa: hooksOf('aa'),
+  credentialstore: hooksOf('credentialstore'),
 };
+
+/** Whether plugins of `kind` have a hook called `name` (SPS name). */
+export function hasHook(kind: PluginKind, name: string): name is HookName {
+  return (HOOKS[kind] as readonly string[]).includes(name);
+}
+
+/**
+ * The properties of a module plugin of `kind` named like a hook it does not have in that form:
+ * another kind's hook (`getPasswordList` on an aa plugin) or an SPS snake_case name
+ * (`session_ended`; module plugins use camelCase). Such a method would never be called, so it is
+ * refused when the plugin is registered; other properties are the plugin's own (helpers, data).
+ */
+export function misnamedHooks(kind: PluginKind, properties: readonly string[]): string[] {
+  const own = new Set(HOOKS[kind].map(toCamel));
+  const hookLike = new Set(Object.keys(HOOK_TABLE).flatMap((h) => [h, toCamel(h)]));
+  return properties.filter((p) => hookLike.has(p) && !own.has(p));
+}
 
 /**
  * Exactly the arguments SPS gives `hook`: every one of them present (unknown facts as null,
@@ -124,7 +169,7 @@ export function argumentsFor(hook: HookName, args: HookArgs): HookArgs {
     session_cookie: args.session_cookie,
   };
   const given = args as unknown as Record<string, unknown>;
-  for (const name of HOOK_ARGUMENTS[hook]) {
+  for (const name of HOOK_TABLE[hook].args) {
     out[name] = given[name] ?? (name === 'key_value_pairs' ? {} : null);
   }
   return out as unknown as HookArgs;

@@ -1,6 +1,16 @@
 import type { JsonObject } from '../core/session-types.js';
 import { PluginCallError } from './errors.js';
-import { VERDICTS, type AaResult, type CredentialResult, type HookResult, type PluginKind } from './types.js';
+import {
+  HOOK_TABLE,
+  HOOKS,
+  hasHook,
+  VERDICTS,
+  type AaResult,
+  type CredentialResult,
+  type HookName,
+  type HookResult,
+  type PluginKind,
+} from './types.js';
 
 /** A copy of `value` if it is a plain JSON object (what a cookie must be); throws otherwise. */
 export function jsonObject(value: unknown, what: string): JsonObject {
@@ -91,20 +101,20 @@ export function cookiesOf(result: HookResult): { cookie?: JsonObject; sessionCoo
  *
  * @example
  * ```ts
- * checkResult('aa', 'authenticate', { verdict: 'ACCEPT', gateway_user: 'alice' }); // → {}
- * checkResult('aa', 'authenticate', { verdict: 'ACCEPT', gateway_user: 'a\r\nb' }); // throws
+ * checkResult('authenticate', { verdict: 'ACCEPT', gateway_user: 'alice' }); // → {}
+ * checkResult('authenticate', { verdict: 'ACCEPT', gateway_user: 'a\r\nb' }); // throws
  * ```
  */
 export function checkResult(
-  kind: PluginKind,
-  hook: string,
+  hook: HookName,
   result: HookResult,
 ): { cookie?: JsonObject; sessionCookie?: JsonObject } {
   if (given(result) && (typeof result !== 'object' || Array.isArray(result))) {
     throw new PluginCallError('malformed', `${hook} must return an object or nothing`);
   }
-  if (kind === 'aa' && (hook === 'authenticate' || hook === 'authorize')) aaResult(result);
-  if (hook === 'get_password_list' || hook === 'get_private_key_list') credentialResult(result);
+  const answer = HOOK_TABLE[hook].answer;
+  if (answer === 'verdict') aaResult(result);
+  if (answer === 'credentials') credentialResult(result);
   return cookiesOf(result);
 }
 
@@ -170,15 +180,12 @@ export function credentialResult(result: HookResult): CredentialResult {
   return out;
 }
 
-export function checkKind(
-  kind: PluginKind,
-  hook: string,
-  hooks: Record<PluginKind, readonly string[]>,
-): void {
-  if (!hooks[kind].includes(hook)) {
+/** Refuses a hook that plugins of `kind` do not have (`not_implemented`, naming theirs). */
+export function checkKind(kind: PluginKind, hook: string): void {
+  if (!hasHook(kind, hook)) {
     throw new PluginCallError(
       'not_implemented',
-      `${hook} is not a hook of ${kind} plugins (${hooks[kind].join(', ')})`,
+      `${hook} is not a hook of ${kind} plugins (${HOOKS[kind].join(', ')})`,
     );
   }
 }
