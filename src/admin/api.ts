@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { AuditSink } from '../core/audit.js';
-import { SessionGateError } from '../core/errors.js';
+import { SessionGateError, sessionNotFound } from '../core/errors.js';
 import { parseSessionId, type SessionId } from '../core/ids.js';
 import { CLOSE_REASONS, SESSION_STATES, type SessionRecord } from '../core/session-types.js';
 import type { SessionEngine } from '../session/engine.js';
@@ -93,7 +93,7 @@ function flag(query: URLSearchParams, name: string): boolean {
 
 async function live(engine: SessionEngine, id: string): Promise<SessionRecord> {
   const s = await engine.get(parseSessionId(id));
-  if (!s) throw new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${id}`);
+  if (!s) throw sessionNotFound(id);
   return s;
 }
 
@@ -223,9 +223,7 @@ async function deleteSession(call: ApiCall, { engine, audit }: ApiDeps): Promise
   if (reason !== 'admin_kill' && reason !== 'removed')
     throw invalid('reason', 'expected admin_kill or removed');
   const s = await live(engine, call.params.id!);
-  if (!(await engine.close(s.id, reason))) {
-    throw new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${s.id}`);
-  }
+  if (!(await engine.close(s.id, reason))) throw sessionNotFound(s.id);
   audit.write({
     event: 'session_kill',
     sessionId: s.id,

@@ -1,8 +1,9 @@
+import { sessionNotFound } from '../core/errors.js';
 import { expectPositionals, GLOBAL_OPTIONS, parseCommand, parseIdArg, parseUserFlag, usage } from './args.js';
 import { sessionPath } from './admin-client.js';
 import { withEngine } from './context.js';
 import { json } from './output.js';
-import { apiOf, globalsOf, notFound, type Command } from './session-commands.js';
+import { apiOf, globalsOf, type Command } from './session-commands.js';
 
 /**
  * `sessiongate session kill ID | --user NAME [--json]`: close one session, or every session of
@@ -33,7 +34,7 @@ export const kill: Command = async (args, io) => {
   if (api) await api.call('DELETE', sessionPath(id));
   else {
     await withEngine(globalsOf(values), io, async (engine) => {
-      if (!(await engine.get(id)) || !(await engine.close(id, 'admin_kill'))) throw notFound(id);
+      if (!(await engine.get(id)) || !(await engine.close(id, 'admin_kill'))) throw sessionNotFound(id);
     });
   }
   if (values.json) io.out(json({ closed: 1 }));

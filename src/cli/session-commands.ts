@@ -1,4 +1,4 @@
-import { SessionGateError } from '../core/errors.js';
+import { SessionGateError, sessionNotFound } from '../core/errors.js';
 import { idOfToken } from '../core/ids.js';
 import { AdminClient, sessionPath, type ApiSession } from './admin-client.js';
 import {
@@ -62,11 +62,6 @@ export function apiOf(values: TargetFlags, io: Io, command: string): AdminClient
     throw usage('--url acts through a running gateway: leave out --store, --config and --key-file', command);
   }
   return AdminClient.from(values.url, values['token-file'], io, command);
-}
-
-/** The engine's not-found error, for the existence checks the CLI makes itself. */
-export function notFound(id: string): SessionGateError {
-  return new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${id}`);
 }
 
 export const create: Command = async (args, io) => {
@@ -173,7 +168,7 @@ export const modify: Command = async (args, io) => {
     return 0;
   }
   const record = await withEngine(globalsOf(values), io, async (engine) => {
-    if (!(await engine.get(id))) throw notFound(id);
+    if (!(await engine.get(id))) throw sessionNotFound(id);
     return engine.modify(id, { timeout, lifetime, remaining });
   });
   if (values.json) io.out(json(sessionDeadlines(record)));
@@ -192,7 +187,7 @@ export const remove: Command = async (args, io) => {
   }
   await withEngine(globalsOf(values), io, async (engine) => {
     // An expired session is left to the sweeper, which closes it with its expiry reason.
-    if (!(await engine.get(id)) || !(await engine.remove(id))) throw notFound(id);
+    if (!(await engine.get(id)) || !(await engine.remove(id))) throw sessionNotFound(id);
   });
   return 0;
 };

@@ -1,4 +1,5 @@
 import { isExpired } from '../core/deadline.js';
+import { sessionNotFound } from '../core/errors.js';
 import type { SessionRecord } from '../core/session-types.js';
 import { recordOfApi, sessionPath, type ApiSession } from './admin-client.js';
 import {
@@ -20,7 +21,7 @@ import {
   text,
   type Json,
 } from './output.js';
-import { apiOf, globalsOf, notFound, type Command } from './session-commands.js';
+import { apiOf, globalsOf, type Command } from './session-commands.js';
 
 const PAGE = 500;
 const API_PAGE = 1000;
@@ -129,7 +130,7 @@ export const show: Command = async (args, io) => {
   }
   const record = await withEngine(globalsOf(values), io, async (engine) => {
     const s = await engine.get(id);
-    if (!s) throw notFound(id);
+    if (!s) throw sessionNotFound(id);
     return s;
   });
   io.out(values.json ? json(sessionDetail(record)) : sessionDetailText(record));

@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * throw new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no session with id ${id}`);
+ * throw new SessionGateError('SG_ERR_CONFIG', `${file}: store: expected a string`);
  * ```
  */
 export const ERROR_CODES = {
@@ -141,6 +141,35 @@ export const ERROR_CODES = {
     status: 502,
     summary: 'The application refused every credential the store handed out.',
   },
+  SG_ERR_UPSTREAM_BAD_RESPONSE: {
+    status: 502,
+    summary:
+      'The upstream answered with something that is not valid HTTP, or its answer cannot be passed on (an invalid header, a failing response rule).',
+  },
+  SG_ERR_CLIENT_ABORTED: {
+    status: 499,
+    summary:
+      'The client closed the connection before the answer; the upstream request is aborted and nothing is sent (499 is only logged).',
+  },
+  SG_ERR_PLUGIN_LOAD: {
+    status: 500,
+    summary:
+      "A plugin cannot be built: a module's default export is not `definePlugin(...)`, a hook is misnamed, an SPS plugin's MANIFEST is invalid.",
+  },
+  SG_ERR_PLUGIN_FAILED: {
+    status: 500,
+    summary:
+      'A plugin hook failed (threw, timed out, crashed, answered malformed, or its kind has no such hook); the gateway logs it and applies the default: DENY, or no credentials.',
+  },
+  SG_ERR_RULE_LOAD: {
+    status: 500,
+    summary: 'A rule file cannot be loaded; the message names the file (and the line where known).',
+  },
+  SG_ERR_RULE_FAILED: {
+    status: 500,
+    summary:
+      'A rule threw or ran past its deadline; the gateway answers 500 for that request and carries on.',
+  },
   SG_ERR_INTERNAL: { status: 500, summary: 'An unexpected error; the gateway log has the details.' },
   SG_ERR_CONFIG: { status: 400, summary: 'The configuration file is invalid; the message names the path.' },
   SG_ERR_USAGE: { status: 400, summary: 'A command-line flag or argument is missing, unknown or malformed.' },
@@ -158,6 +187,24 @@ export class SessionGateError extends Error {
     this.code = code;
     this.status = ERROR_CODES[code].status;
   }
+}
+
+/** A session id is public (a hash of the token: safe in logs); only text of its shape is shown. */
+const SESSION_ID_SHAPE = /^[0-9a-f]{32}$/;
+
+/**
+ * The error for a session id that names no live session. The message shows the id only when it
+ * has the shape of one: anything else given as an id may be a token or a typo of one, and
+ * messages end up in logs.
+ *
+ * @example
+ * ```ts
+ * if (!session) throw sessionNotFound(id); // SG_ERR_SESSION_NOT_FOUND: no live session with id 3f…
+ * ```
+ */
+export function sessionNotFound(id: string): SessionGateError {
+  const which = SESSION_ID_SHAPE.test(id) ? `id ${id}` : 'this id';
+  return new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with ${which}`);
 }
 
 /** True when `err` is a catalogue error, optionally of one code. */

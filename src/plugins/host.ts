@@ -59,7 +59,8 @@ export class PluginHost {
     private readonly logger: Logger = silentLogger,
   ) {
     for (const p of plugins) {
-      if (this.plugins.has(p.name)) throw new Error(`plugin name ${p.name} is used twice`);
+      if (this.plugins.has(p.name))
+        throw new SessionGateError('SG_ERR_CONFIG', `plugin name ${p.name} is used twice`);
       this.plugins.set(p.name, { timeoutMs: 10_000, ...p });
       this.stats.watch(p.name, p.runtime);
     }
@@ -76,7 +77,8 @@ export class PluginHost {
           cookie: cookie ?? event.snapshot.cookies[p.name] ?? {},
           session_cookie: event.snapshot.sessionCookie,
         });
-        if (!out.ok) throw new Error(`session_ended failed (${out.failure}): ${out.message}`);
+        if (!out.ok)
+          throw new PluginCallError(out.failure, `session_ended failed (${out.failure}): ${out.message}`);
       });
     }
   }
@@ -224,7 +226,7 @@ export class PluginHost {
 
   private plugin(name: string): Required<HostedPlugin> {
     const p = this.plugins.get(name);
-    if (!p) throw new Error(`no plugin named ${JSON.stringify(name)}`);
+    if (!p) throw new SessionGateError('SG_ERR_CONFIG', `no plugin named ${JSON.stringify(name)}`);
     return p;
   }
 }

@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import { SessionGateError } from '../core/errors.js';
+import { SessionGateError, sessionNotFound } from '../core/errors.js';
 import {
   idOfToken,
   isToken,
@@ -367,7 +367,7 @@ export class SessionEngine {
       { setSecure: reseal },
       { now: this.clock.now(), expectedVersion: current.version },
     );
-    if (!moved) throw notFound(id);
+    if (!moved) throw sessionNotFound(id);
     return fresh;
   }
 
@@ -468,13 +468,9 @@ export class SessionEngine {
 
   private async require(id: SessionId | string): Promise<SessionRecord> {
     const s = await this.get(id);
-    if (!s) throw notFound(id);
+    if (!s) throw sessionNotFound(id);
     return s;
   }
-}
-
-function notFound(id: string): SessionGateError {
-  return new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${id}`);
 }
 
 function invalidState(state: unknown): SessionGateError {

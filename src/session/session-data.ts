@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { isExpired } from '../core/deadline.js';
-import { SessionGateError } from '../core/errors.js';
+import { SessionGateError, sessionNotFound } from '../core/errors.js';
 import { parseSessionId, type SessionId } from '../core/ids.js';
 import type { SessionRecord } from '../core/session-types.js';
 import type { SessionPatch, SessionStore } from '../store/contract.js';
@@ -50,7 +50,7 @@ export class SessionData {
     const sid = parseSessionId(id);
     const s = await this.store.get(sid);
     if (!s || isExpired(s, this.clock.now())) {
-      throw new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${sid}`);
+      throw sessionNotFound(sid);
     }
     return this.read(s, key, options);
   }
@@ -80,7 +80,7 @@ export class SessionData {
     } else if (key === 'session.max_session_timeout') {
       const lifetime = parseSeconds(value, key);
       const s = await this.store.get(sid);
-      if (!s) throw new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${sid}`);
+      if (!s) throw sessionNotFound(sid);
       patch.lifetime = lifetime;
       patch.lifetimeDeadline = lifetime > 0 ? s.createdAt + lifetime * 1000 : null;
       await this.store.update(sid, patch, { now, expectedVersion: s.version });

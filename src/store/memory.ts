@@ -1,6 +1,6 @@
 import type { SessionId } from '../core/ids.js';
 import { computeExpiresAt, expiryReason, isExpired } from '../core/deadline.js';
-import { SessionGateError } from '../core/errors.js';
+import { SessionGateError, sessionNotFound } from '../core/errors.js';
 import {
   copyRecord,
   type CloseReason,
@@ -66,7 +66,7 @@ export class MemoryStore implements SessionStore {
   async create(session: NewSession, limits: SessionLimits, now: number): Promise<WriteResult> {
     this.open();
     const record = freeze(copyRecord({ ...session, version: 1, expiresAt: computeExpiresAt(session) }));
-    if (this.sessions.has(record.id)) throw new Error('session id collision');
+    if (this.sessions.has(record.id)) throw new SessionGateError('SG_ERR_INTERNAL', 'session id collision');
     const evict = this.prepareLimits(record, limits, now, true);
     for (const id of evict) this.closeNow(id, 'evicted', now);
     this.index(record);
@@ -265,7 +265,7 @@ export class MemoryStore implements SessionStore {
     const current = this.sessions.get(id);
     if (current && isExpired(current, now)) this.closeNow(id, expiryReason(current), now);
     else if (current) return current;
-    throw new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${id}`);
+    throw sessionNotFound(id);
   }
 
   private prepareLimits(

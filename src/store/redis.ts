@@ -1,5 +1,5 @@
 import { computeExpiresAt, isExpired } from '../core/deadline.js';
-import { SessionGateError } from '../core/errors.js';
+import { SessionGateError, sessionNotFound } from '../core/errors.js';
 import type { SessionId } from '../core/ids.js';
 import { copyRecord, type CloseReason, type CloseRecord, type SessionRecord } from '../core/session-types.js';
 import type {
@@ -176,7 +176,7 @@ export class RedisStore implements SessionStore {
       for (let race = 0; ; race++) {
         const current = await this.s.get(id);
         if (current && isExpired(current, o.now)) await this.s.probe(id, o.now); // closes it
-        if (!current || isExpired(current, o.now)) throw notFound(id);
+        if (!current || isExpired(current, o.now)) throw sessionNotFound(id);
         if (o.expectedVersion !== undefined && o.expectedVersion !== current.version) {
           throw conflict(id, current.version, o.expectedVersion);
         }
@@ -198,7 +198,7 @@ export class RedisStore implements SessionStore {
         if (lostRace && o.expectedVersion === undefined && race < MAX_RACES) continue;
         await this.indexes.remove(next, current);
         if (lostRace) throw conflict(id, out.conflict, o.expectedVersion ?? current.version);
-        throw notFound(id);
+        throw sessionNotFound(id);
       }
     });
   }
@@ -339,14 +339,10 @@ export class RedisStore implements SessionStore {
 }
 
 /** A 128-bit random id already taken: never expected, and not the server's fault. */
-class CollisionError extends Error {}
+class CollisionError extends SessionGateError {}
 
 function collision(id: SessionId): CollisionError {
-  return new CollisionError(`session id collision on ${id}`);
-}
-
-function notFound(id: SessionId): SessionGateError {
-  return new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${id}`);
+  return new CollisionError('SG_ERR_INTERNAL', `session id collision on ${id}`);
 }
 
 function conflict(id: SessionId, actual: number, expected: number): SessionGateError {

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { computeExpiresAt, expiryReason, isExpired } from '../core/deadline.js';
-import { SessionGateError } from '../core/errors.js';
+import { SessionGateError, sessionNotFound } from '../core/errors.js';
 import type { SessionId } from '../core/ids.js';
 import type { CloseReason, CloseRecord, SessionRecord, SessionState } from '../core/session-types.js';
 import type {
@@ -96,7 +96,8 @@ export class SqliteStore implements SessionStore {
   async create(session: NewSession, limits: SessionLimits, now: number): Promise<WriteResult> {
     return this.writeOrRefuse(() => {
       const record: SessionRecord = { ...session, version: 1, expiresAt: computeExpiresAt(session) };
-      if (this.s.exists.get(record.id) !== undefined) throw new Error('session id collision');
+      if (this.s.exists.get(record.id) !== undefined)
+        throw new SessionGateError('SG_ERR_INTERNAL', 'session id collision');
       const evicted = this.prepareLimits(record, limits, now, true);
       if (evicted instanceof SessionGateError) return evicted;
       for (const id of evicted) this.closeNow(id, 'evicted', now);
@@ -136,11 +137,11 @@ export class SqliteStore implements SessionStore {
   async update(id: SessionId, patch: SessionPatch, o: UpdateOptions): Promise<WriteResult> {
     return this.writeOrRefuse(() => {
       const row = this.s.byId.get(id);
-      if (!row) return notFound(id);
+      if (!row) return sessionNotFound(id);
       const current = rowToRecord(row);
       if (isExpired(current, o.now)) {
         this.closeKnown(current, expiryReason(current), o.now);
-        return notFound(id);
+        return sessionNotFound(id);
       }
       this.checkVersion(current, o.expectedVersion);
       const record = applyPatch(current, patch, o.now);
@@ -373,10 +374,6 @@ export class SqliteStore implements SessionStore {
     this.s.delete.run(record.id);
     return this.outbox.append({ sessionId: record.id, reason, closedAt: now, snapshot: record });
   }
-}
-
-function notFound(id: SessionId): SessionGateError {
-  return new SessionGateError('SG_ERR_SESSION_NOT_FOUND', `no live session with id ${id}`);
 }
 
 function touchedExpiry(row: SessionRow, now: number): number | null {

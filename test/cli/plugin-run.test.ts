@@ -212,7 +212,10 @@ describe('sessiongate plugin run', () => {
     }
     const broken = await cli(['plugin', 'run', 'broken', 'authorize', '--config', 'gw.yaml'], dir);
     assert.equal(broken.code, 1);
-    assert.match(broken.stderr, /^sessiongate: plugin broken: config: Unrecognized key: "oops"\n$/);
+    assert.match(
+      broken.stderr,
+      /^sessiongate: SG_ERR_CONFIG: plugin broken: config: Unrecognized key: "oops"\n$/,
+    );
 
     writeFileSync(
       join(dir, 'bad.yaml'),

@@ -10,6 +10,7 @@ import {
   type Document,
   type Node,
 } from 'yaml';
+import { SessionGateError } from '../../core/errors.js';
 
 /**
  * The largest configuration file read (bytes). A real one is a few kB; the limit bounds the
@@ -42,9 +43,10 @@ export interface YamlSource {
 }
 
 /** The problems of text that cannot be read as a configuration at all. */
-export class YamlSourceError extends Error {
+export class YamlSourceError extends SessionGateError {
   constructor(readonly problems: string[]) {
-    super(problems.join('; '));
+    super('SG_ERR_CONFIG', problems.join('; '));
+    this.name = 'YamlSourceError';
   }
 }
 

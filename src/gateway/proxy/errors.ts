@@ -1,5 +1,7 @@
 // The outcome of Upstream.forward() / upgrade(), and how undici's errors map onto it.
 
+import { SessionGateError } from '../../core/errors.js';
+
 /**
  * The outcome of forward() / upgrade().
  *
@@ -49,19 +51,17 @@ const CONNECT_ERROR_CODES = new Set([
 ]);
 
 /** The error the proxy aborts an upstream request with when its client has gone. */
-export class ClientAbortedError extends Error {
-  readonly code = 'SG_CLIENT_ABORTED';
+export class ClientAbortedError extends SessionGateError {
   constructor() {
-    super('client closed the connection');
+    super('SG_ERR_CLIENT_ABORTED', 'client closed the connection');
     this.name = 'ClientAbortedError';
   }
 }
 
 /** An upstream response the proxy cannot pass on. */
-export class BadResponseError extends Error {
-  readonly code = 'SG_BAD_RESPONSE';
+export class BadResponseError extends SessionGateError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('SG_ERR_UPSTREAM_BAD_RESPONSE', message, options);
     this.name = 'BadResponseError';
   }
 }

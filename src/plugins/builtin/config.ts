@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { SessionGateError } from '../../core/errors.js';
 import type { BuiltinEnvironment } from './environment.js';
 
 /**
@@ -16,7 +17,7 @@ export function parsePluginConfig<S extends z.ZodType>(
   const first = parsed.error.issues[0]!;
   const where = ['config', ...first.path.map(String)].join('.');
   const more = parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more)` : '';
-  throw new Error(`plugin ${env.name}: ${where}: ${first.message}${more}`);
+  throw new SessionGateError('SG_ERR_CONFIG', `plugin ${env.name}: ${where}: ${first.message}${more}`);
 }
 
 /** A path from a plugin's config, relative to the config file's folder. */

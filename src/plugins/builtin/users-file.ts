@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isMap, parseDocument, YAMLMap, type Document } from 'yaml';
 import { z } from 'zod';
+import { SessionGateError } from '../../core/errors.js';
 import { writeFileAtomic } from './files.js';
 import { isPasswordHash } from './password.js';
 
@@ -68,9 +69,9 @@ const fileSchema = z.strictObject(
 );
 
 /** One line naming the file and the path of the first problem. */
-export class UsersFileError extends Error {
+export class UsersFileError extends SessionGateError {
   constructor(message: string) {
-    super(message);
+    super('SG_ERR_CONFIG', message);
     this.name = 'UsersFileError';
   }
 }
