@@ -51,6 +51,10 @@ function setNoDelay(s: Duplex): void {
   if (typeof sock.setNoDelay === 'function') sock.setNoDelay(true);
 }
 
+/**
+ * Passes an Upgrade request to the upstream (see Upstream.upgrade): resolves with the outcome,
+ * never rejects.
+ */
 export function proxyUpgrade(
   upstream: UpgradeTarget,
   req: IncomingMessage,
@@ -59,141 +63,21 @@ export function proxyUpgrade(
   o: ForwardOptions,
 ): Promise<ForwardResult> {
   return new Promise<ForwardResult>((resolve) => {
-    let controller: Dispatcher.DispatchController | undefined;
-    let started = false;
-    let done = false;
-    let clientGone = false;
-    let status = 0;
-
-    const finish = (r: ForwardResult): void => {
-      if (done) return;
-      done = true;
-      socket.off('close', onClientClose);
-      resolve(r);
-    };
-    const onClientClose = (): void => {
-      if (done) return;
-      clientGone = true;
-      controller?.abort(new ClientAbortedError());
-    };
-    const onDrain = (): void => controller?.resume();
-    // A socket handed over by the server's 'upgrade' event has no error listener of its own: an
-    // error without one would crash the process. Errors end in 'close', handled below.
-    const ignore = (): void => {};
-    socket.on('error', ignore);
-
+    const handler = new UpgradeHandler(upstream, socket, head, o, resolve);
     if (socket.destroyed) {
-      finish(classifyError(new ClientAbortedError(), false));
+      handler.finish(classifyError(new ClientAbortedError(), false));
       return;
     }
-    socket.on('close', onClientClose);
-
+    socket.on('close', handler.onClientClose);
     let headers: string[];
     try {
       headers = upstream.headersFor(req, o);
     } catch (err) {
-      finish(classifyError(new BadResponseError('cannot build request headers', { cause: err }), false));
+      handler.finish(
+        classifyError(new BadResponseError('cannot build request headers', { cause: err }), false),
+      );
       return;
     }
-
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c;
-        if (clientGone) c.abort(new ClientAbortedError());
-      },
-      onRequestUpgrade(_c, statusCode, rawHeaders, upSocket) {
-        const h = rawHeaders as Record<string, string | string[]>;
-        const upgradeTo = h['upgrade'];
-        let text: string;
-        try {
-          stripResponseHeaders(h);
-          o.onResponse?.(statusCode, h);
-          text = responseHead(statusCode, STATUS_CODES[statusCode] ?? 'Switching Protocols', {
-            connection: 'Upgrade',
-            upgrade: upgradeTo,
-            ...h,
-          });
-        } catch (err) {
-          upSocket.destroy();
-          finish(
-            classifyError(
-              new BadResponseError(`cannot pass on the upgrade: ${(err as Error).message}`),
-              true,
-            ),
-          );
-          return;
-        }
-        if (clientGone || socket.destroyed) {
-          upSocket.destroy();
-          finish(classifyError(new ClientAbortedError(), true));
-          return;
-        }
-        setNoDelay(socket);
-        setNoDelay(upSocket);
-        socket.write(text);
-        if (head.length > 0) upSocket.write(head);
-        const tunnels = upstream.tunnels;
-        tunnels.add(socket);
-        tunnels.add(upSocket);
-        const teardown = (): void => {
-          tunnels.delete(socket);
-          tunnels.delete(upSocket);
-          socket.destroy();
-          upSocket.destroy();
-        };
-        upSocket.on('error', teardown);
-        upSocket.on('close', teardown);
-        socket.on('close', teardown);
-        socket.off('error', ignore);
-        socket.on('error', teardown);
-        upSocket.pipe(socket);
-        socket.pipe(upSocket);
-        finish({ ok: true, status: statusCode });
-      },
-      onResponseStart(c, statusCode, rawHeaders, statusMessage) {
-        // The upstream declined the upgrade: relay its answer, body delimited by closing.
-        if (statusCode < 200) return;
-        const h = rawHeaders as Record<string, string | string[]>;
-        let text: string;
-        try {
-          stripResponseHeaders(h);
-          o.onResponse?.(statusCode, h);
-          text = responseHead(statusCode, statusMessage || STATUS_CODES[statusCode] || '', {
-            ...h,
-            connection: 'close',
-          });
-        } catch (err) {
-          c.abort(
-            new BadResponseError(`cannot pass on the response: ${(err as Error).message}`, { cause: err }),
-          );
-          return;
-        }
-        socket.write(text);
-        status = statusCode;
-        started = true;
-      },
-      onResponseData(c, chunk) {
-        if (!socket.write(chunk)) {
-          c.pause();
-          socket.once('drain', onDrain);
-        }
-      },
-      onResponseEnd() {
-        socket.off('drain', onDrain);
-        socket.end();
-        finish({ ok: true, status });
-      },
-      onResponseError(_c, err) {
-        socket.off('drain', onDrain);
-        const gone = clientGone || err instanceof ClientAbortedError;
-        const r = gone
-          ? classifyError(new ClientAbortedError(), true)
-          : classifyError(err, controller !== undefined);
-        if (started || gone) socket.destroy();
-        finish(r);
-      },
-    };
-
     try {
       upstream.pool.dispatch(
         {
@@ -206,7 +90,160 @@ export function proxyUpgrade(
         handler,
       );
     } catch (err) {
-      finish(classifyError(err, false));
+      handler.finish(classifyError(err, false));
     }
   });
+}
+
+/**
+ * One upgrade: undici's dispatch handler writing on the client's raw socket. On 101 it writes
+ * the switching answer and pipes the two connections together; any other answer is relayed
+ * with its body delimited by closing.
+ */
+class UpgradeHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private started = false;
+  private done = false;
+  private clientGone = false;
+  private status = 0;
+
+  constructor(
+    private readonly upstream: UpgradeTarget,
+    private readonly socket: Duplex,
+    private readonly head: Buffer,
+    private readonly o: ForwardOptions,
+    private readonly resolve: (r: ForwardResult) => void,
+  ) {
+    // A socket handed over by the server's 'upgrade' event has no error listener of its own: an
+    // error without one would crash the process. Errors end in 'close', handled there.
+    socket.on('error', this.ignore);
+  }
+
+  private readonly ignore = (): void => {};
+
+  readonly onClientClose = (): void => {
+    if (this.done) return;
+    this.clientGone = true;
+    this.controller?.abort(new ClientAbortedError());
+  };
+
+  private readonly onDrain = (): void => this.controller?.resume();
+
+  finish(r: ForwardResult): void {
+    if (this.done) return;
+    this.done = true;
+    this.socket.off('close', this.onClientClose);
+    this.resolve(r);
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.clientGone) c.abort(new ClientAbortedError());
+  }
+
+  onRequestUpgrade(
+    _c: Dispatcher.DispatchController,
+    statusCode: number,
+    rawHeaders: Record<string, string | string[] | undefined>,
+    upSocket: Duplex,
+  ): void {
+    const h = rawHeaders as Record<string, string | string[]>;
+    const upgradeTo = h['upgrade'];
+    let text: string;
+    try {
+      stripResponseHeaders(h);
+      this.o.onResponse?.(statusCode, h);
+      text = responseHead(statusCode, STATUS_CODES[statusCode] ?? 'Switching Protocols', {
+        connection: 'Upgrade',
+        upgrade: upgradeTo,
+        ...h,
+      });
+    } catch (err) {
+      upSocket.destroy();
+      const message = `cannot pass on the upgrade: ${(err as Error).message}`;
+      this.finish(classifyError(new BadResponseError(message), true));
+      return;
+    }
+    if (this.clientGone || this.socket.destroyed) {
+      upSocket.destroy();
+      this.finish(classifyError(new ClientAbortedError(), true));
+      return;
+    }
+    this.tunnel(text, upSocket);
+    this.finish({ ok: true, status: statusCode });
+  }
+
+  /** Writes the switching answer and pipes the two connections together until either closes. */
+  private tunnel(text: string, upSocket: Duplex): void {
+    const socket = this.socket;
+    setNoDelay(socket);
+    setNoDelay(upSocket);
+    socket.write(text);
+    if (this.head.length > 0) upSocket.write(this.head);
+    const tunnels = this.upstream.tunnels;
+    tunnels.add(socket);
+    tunnels.add(upSocket);
+    const teardown = (): void => {
+      tunnels.delete(socket);
+      tunnels.delete(upSocket);
+      socket.destroy();
+      upSocket.destroy();
+    };
+    upSocket.on('error', teardown);
+    upSocket.on('close', teardown);
+    socket.on('close', teardown);
+    socket.off('error', this.ignore);
+    socket.on('error', teardown);
+    upSocket.pipe(socket);
+    socket.pipe(upSocket);
+  }
+
+  onResponseStart(
+    c: Dispatcher.DispatchController,
+    statusCode: number,
+    rawHeaders: Record<string, string | string[] | undefined>,
+    statusMessage?: string,
+  ): void {
+    // The upstream declined the upgrade: relay its answer, body delimited by closing.
+    if (statusCode < 200) return;
+    const h = rawHeaders as Record<string, string | string[]>;
+    let text: string;
+    try {
+      stripResponseHeaders(h);
+      this.o.onResponse?.(statusCode, h);
+      text = responseHead(statusCode, statusMessage || STATUS_CODES[statusCode] || '', {
+        ...h,
+        connection: 'close',
+      });
+    } catch (err) {
+      c.abort(new BadResponseError(`cannot pass on the response: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    this.socket.write(text);
+    this.status = statusCode;
+    this.started = true;
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.socket.write(chunk)) {
+      c.pause();
+      this.socket.once('drain', this.onDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.socket.off('drain', this.onDrain);
+    this.socket.end();
+    this.finish({ ok: true, status: this.status });
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.socket.off('drain', this.onDrain);
+    const gone = this.clientGone || err instanceof ClientAbortedError;
+    const r = gone
+      ? classifyError(new ClientAbortedError(), true)
+      : classifyError(err, this.controller !== undefined);
+    if (this.started || gone) this.socket.destroy();
+    this.finish(r);
+  }
 }
