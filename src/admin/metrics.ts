@@ -117,134 +117,20 @@ export class AdminMetrics {
 
     // Gauges read from one store sample per scrape.
     const sampleStore = (maxAgeMs: number) => this.storeSample(maxAgeMs);
-    new Gauge({
-      name: 'sessiongate_sessions_active',
-      help: 'Live sessions in the store, by state (all processes sharing the store).',
-      labelNames: ['state'],
-      registers,
-      async collect() {
-        const { stats } = await sampleStore(1000);
-        for (const state of SESSION_STATES) this.set({ state }, stats.byState[state] ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'sessiongate_close_backlog',
-      help: 'Close records not yet delivered, by close-pipeline subscriber.',
-      labelNames: ['subscriber'],
-      registers,
-      async collect() {
-        const { stats } = await sampleStore(1000);
-        this.reset();
-        for (const [subscriber, n] of Object.entries(stats.outboxPending)) this.set({ subscriber }, n);
-      },
-    });
-    new Gauge({
-      name: 'sessiongate_close_failed',
-      help: 'Close records a subscriber gave up on after its retries, by subscriber.',
-      labelNames: ['subscriber'],
-      registers,
-      async collect() {
-        const { stats } = await sampleStore(1000);
-        this.reset();
-        for (const [subscriber, n] of Object.entries(stats.outboxFailed)) this.set({ subscriber }, n);
-      },
-    });
-    new Gauge({
-      name: 'sessiongate_close_pipeline_stuck',
-      help: `1 when a subscriber's close backlog has not shrunk for ${this.stuckAfterMs / 1000} s (readyz fails then).`,
-      registers,
-      async collect() {
-        this.set((await sampleStore(1000)).stuck ? 1 : 0);
-      },
-    });
+    storeGauges(registers, sampleStore, this.stuckAfterMs);
     this.subscriberLagMetrics(registers, sampleStore);
-
-    this.createdTotal = new Counter({
-      name: 'sessiongate_sessions_created_total',
-      help: 'Sessions started by this process, by origin (gateway or admin_api).',
-      labelNames: ['origin'],
-      registers,
-    });
-    this.closedTotal = new Counter({
-      name: 'sessiongate_sessions_closed_total',
-      help: 'Sessions closed, by reason (counted by the audit subscriber of this process).',
-      labelNames: ['reason'],
-      registers,
-    });
-    this.policyTotal = new Counter({
-      name: 'sessiongate_policy_results_total',
-      help: 'Access policies that ended, by result (allowed, access_denied, redirect).',
-      labelNames: ['result'],
-      registers,
-    });
-    this.throttledTotal = new Counter({
-      name: 'sessiongate_logon_throttled_total',
-      help: 'Logons refused by the logon throttle (429), by the counter over its limit (user_address, user, address).',
-      labelNames: ['scope'],
-      registers,
-    });
-    this.clientAborted = new Counter({
-      name: 'sessiongate_client_aborted_total',
-      help: 'Requests whose client went away (closed or reset the connection) before the answer was complete, by route.',
-      labelNames: ['route'],
-      registers,
-    });
-    this.ruleErrors = new Counter({
-      name: 'sessiongate_rule_errors_total',
-      help: 'Errors thrown by event rules, by rule.',
-      labelNames: ['rule'],
-      registers,
-    });
-
-    const hooks = () => this.hookStats?.() ?? [];
-    new Counter({
-      name: 'sessiongate_plugin_hook_calls_total',
-      help: 'Plugin hook calls, by plugin and hook.',
-      labelNames: ['plugin', 'hook'],
-      registers,
-      collect() {
-        this.reset();
-        for (const h of hooks()) this.inc({ plugin: h.plugin, hook: h.hook }, h.counters.calls);
-      },
-    });
-    new Counter({
-      name: 'sessiongate_plugin_hook_duration_seconds_total',
-      help: 'Time spent in plugin hook calls, by plugin and hook (divide by the calls for the mean).',
-      labelNames: ['plugin', 'hook'],
-      registers,
-      collect() {
-        this.reset();
-        for (const h of hooks()) this.inc({ plugin: h.plugin, hook: h.hook }, h.counters.totalMs / 1000);
-      },
-    });
-    new Counter({
-      name: 'sessiongate_plugin_hook_failures_total',
-      help: 'Failed plugin hook calls, by plugin, hook and failure (timeout, error, invalid_result, ...).',
-      labelNames: ['plugin', 'hook', 'failure'],
-      registers,
-      collect() {
-        this.reset();
-        for (const h of hooks())
-          for (const [failure, n] of Object.entries(h.counters.failures))
-            this.inc({ plugin: h.plugin, hook: h.hook, failure }, n);
-      },
-    });
+    const events = eventCounters(registers);
+    this.createdTotal = events.createdTotal;
+    this.closedTotal = events.closedTotal;
+    this.policyTotal = events.policyTotal;
+    this.throttledTotal = events.throttledTotal;
+    this.clientAborted = events.clientAborted;
+    this.ruleErrors = events.ruleErrors;
+    hookCounters(registers, () => this.hookStats?.() ?? []);
     this.pluginProcessMetrics(registers);
-
-    this.requests = new Histogram({
-      name: 'sessiongate_http_request_duration_seconds',
-      help: 'Gateway requests from arrival to the end of the answer, by route and status.',
-      labelNames: ['route', 'status'],
-      buckets: REQUEST_BUCKETS,
-      registers,
-    });
-    this.storeOps = new Histogram({
-      name: 'sessiongate_store_operation_duration_seconds',
-      help: 'Session store operations, by operation.',
-      labelNames: ['op'],
-      buckets: STORE_BUCKETS,
-      registers,
-    });
+    const durations = durationHistograms(registers);
+    this.requests = durations.requests;
+    this.storeOps = durations.storeOps;
   }
 
   /** How far behind each close subscriber is, so that one that hangs shows on its own. */
@@ -428,4 +314,150 @@ function sum(counts: Record<string, number>): number {
   let n = 0;
   for (const v of Object.values(counts)) n += v;
   return n;
+}
+
+/** The close pipeline and session gauges, read from one store sample per scrape. */
+function storeGauges(
+  registers: Registry[],
+  sampleStore: (maxAgeMs: number) => Promise<StoreSample>,
+  stuckAfterMs: number,
+): void {
+  new Gauge({
+    name: 'sessiongate_sessions_active',
+    help: 'Live sessions in the store, by state (all processes sharing the store).',
+    labelNames: ['state'],
+    registers,
+    async collect() {
+      const { stats } = await sampleStore(1000);
+      for (const state of SESSION_STATES) this.set({ state }, stats.byState[state] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'sessiongate_close_backlog',
+    help: 'Close records not yet delivered, by close-pipeline subscriber.',
+    labelNames: ['subscriber'],
+    registers,
+    async collect() {
+      const { stats } = await sampleStore(1000);
+      this.reset();
+      for (const [subscriber, n] of Object.entries(stats.outboxPending)) this.set({ subscriber }, n);
+    },
+  });
+  new Gauge({
+    name: 'sessiongate_close_failed',
+    help: 'Close records a subscriber gave up on after its retries, by subscriber.',
+    labelNames: ['subscriber'],
+    registers,
+    async collect() {
+      const { stats } = await sampleStore(1000);
+      this.reset();
+      for (const [subscriber, n] of Object.entries(stats.outboxFailed)) this.set({ subscriber }, n);
+    },
+  });
+  new Gauge({
+    name: 'sessiongate_close_pipeline_stuck',
+    help: `1 when a subscriber's close backlog has not shrunk for ${stuckAfterMs / 1000} s (readyz fails then).`,
+    registers,
+    async collect() {
+      this.set((await sampleStore(1000)).stuck ? 1 : 0);
+    },
+  });
+}
+
+/** The counters of what happens in this process (sessions, policies, throttle, rules). */
+function eventCounters(registers: Registry[]) {
+  return {
+    createdTotal: new Counter({
+      name: 'sessiongate_sessions_created_total',
+      help: 'Sessions started by this process, by origin (gateway or admin_api).',
+      labelNames: ['origin'],
+      registers,
+    }),
+    closedTotal: new Counter({
+      name: 'sessiongate_sessions_closed_total',
+      help: 'Sessions closed, by reason (counted by the audit subscriber of this process).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    policyTotal: new Counter({
+      name: 'sessiongate_policy_results_total',
+      help: 'Access policies that ended, by result (allowed, access_denied, redirect).',
+      labelNames: ['result'],
+      registers,
+    }),
+    throttledTotal: new Counter({
+      name: 'sessiongate_logon_throttled_total',
+      help: 'Logons refused by the logon throttle (429), by the counter over its limit (user_address, user, address).',
+      labelNames: ['scope'],
+      registers,
+    }),
+    clientAborted: new Counter({
+      name: 'sessiongate_client_aborted_total',
+      help: 'Requests whose client went away (closed or reset the connection) before the answer was complete, by route.',
+      labelNames: ['route'],
+      registers,
+    }),
+    ruleErrors: new Counter({
+      name: 'sessiongate_rule_errors_total',
+      help: 'Errors thrown by event rules, by rule.',
+      labelNames: ['rule'],
+      registers,
+    }),
+  };
+}
+
+/** Plugin hook calls, time and failures, read from the plugin host's figures per scrape. */
+function hookCounters(registers: Registry[], hooks: HookStatsProvider): void {
+  new Counter({
+    name: 'sessiongate_plugin_hook_calls_total',
+    help: 'Plugin hook calls, by plugin and hook.',
+    labelNames: ['plugin', 'hook'],
+    registers,
+    collect() {
+      this.reset();
+      for (const h of hooks()) this.inc({ plugin: h.plugin, hook: h.hook }, h.counters.calls);
+    },
+  });
+  new Counter({
+    name: 'sessiongate_plugin_hook_duration_seconds_total',
+    help: 'Time spent in plugin hook calls, by plugin and hook (divide by the calls for the mean).',
+    labelNames: ['plugin', 'hook'],
+    registers,
+    collect() {
+      this.reset();
+      for (const h of hooks()) this.inc({ plugin: h.plugin, hook: h.hook }, h.counters.totalMs / 1000);
+    },
+  });
+  new Counter({
+    name: 'sessiongate_plugin_hook_failures_total',
+    help: 'Failed plugin hook calls, by plugin, hook and failure (timeout, error, invalid_result, ...).',
+    labelNames: ['plugin', 'hook', 'failure'],
+    registers,
+    collect() {
+      this.reset();
+      for (const h of hooks())
+        for (const [failure, n] of Object.entries(h.counters.failures))
+          this.inc({ plugin: h.plugin, hook: h.hook, failure }, n);
+    },
+  });
+}
+
+/** Gateway request and store operation durations. */
+function durationHistograms(registers: Registry[]) {
+  return {
+    requests: new Histogram({
+      name: 'sessiongate_http_request_duration_seconds',
+      help: 'Gateway requests from arrival to the end of the answer, by route and status.',
+      labelNames: ['route', 'status'],
+      buckets: REQUEST_BUCKETS,
+      registers,
+    }),
+    storeOps: new Histogram({
+      name: 'sessiongate_store_operation_duration_seconds',
+      help: 'Session store operations, by operation.',
+      labelNames: ['op'],
+      buckets: STORE_BUCKETS,
+      registers,
+    }),
+  };
 }
