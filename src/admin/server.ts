@@ -1,17 +1,17 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { noAudit, type AuditSink } from '../core/audit.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import { isSessionGateError } from '../core/errors.js';
+import { isSessionGateError, SessionGateError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import type { SessionEngine } from '../session/engine.js';
 import { matchApi, type ApiDeps } from './api.js';
 import { invalid, readJson, SECURITY_HEADERS, sendEmpty, sendError, sendJson } from './http.js';
 import type { AdminMetrics } from './metrics.js';
+import { ADMIN_COOKIE, PageSessions } from './page-sessions.js';
 import { secretMatches } from './token.js';
 
 export interface AdminOptions {
@@ -42,8 +42,7 @@ export interface RunningAdmin {
   close(graceMs?: number): Promise<void>;
 }
 
-/** The cookie of the web page's admin session. */
-export const ADMIN_COOKIE = 'sg_admin';
+export { ADMIN_COOKIE } from './page-sessions.js';
 
 const STATIC: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
@@ -54,11 +53,6 @@ const STATIC: Record<string, { file: string; type: string }> = {
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-interface PageSession {
-  createdAt: number;
-  lastSeen: number;
-}
 
 /**
  * The admin listener (docs/admin.md): the REST API under `/api/v1/` (bearer token, or the web
@@ -71,54 +65,71 @@ interface PageSession {
  * ```
  */
 export async function startAdmin(o: AdminOptions): Promise<RunningAdmin> {
-  const clock = o.clock ?? systemClock;
   const logger = o.logger ?? silentLogger;
-  const deps: ApiDeps = {
-    engine: o.engine,
-    metrics: o.metrics,
-    audit: o.audit ?? noAudit,
-    revealSecure: o.revealSecure ?? false,
+  const requests = new AdminRequests(o, logger);
+  const server = createServer((req, res) => {
+    requests.handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) return void res.destroy();
+      if (isSessionGateError(err)) return sendError(res, err.code, err.message);
+      logger.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'admin request failed');
+      sendError(res, 'SG_ERR_INTERNAL', 'the admin request failed; the log has the details');
+    });
+  });
+  const host = o.host ?? '127.0.0.1';
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(o.port ?? 8081, host, () => {
+      server.off('error', fail);
+      ok();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    server,
+    close: (graceMs = 2000) =>
+      (closing ??= new Promise<void>((done) => {
+        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close(() => {
+          clearTimeout(timer);
+          done();
+        });
+        server.closeIdleConnections();
+      })),
   };
-  const pages = new Map<string, PageSession>();
-  const idleMs = o.pageIdleMs ?? 30 * 60_000;
-  const lifetimeMs = o.pageLifetimeMs ?? 8 * 3_600_000;
-  const files = new Map<string, Buffer>();
-  for (const { file } of Object.values(STATIC)) {
-    files.set(file, readFileSync(new URL(`./static/${file}`, import.meta.url)));
+}
+
+/** Paths outside the API that exist (a wrong method on them is 405, not 404). */
+const OWN_PATHS = ['/healthz', '/readyz', '/metrics', '/login', '/logout'];
+
+/** The admin listener's requests: the API, the page and its login, metrics and probes. */
+class AdminRequests {
+  private readonly deps: ApiDeps;
+  private readonly pages: PageSessions;
+  private readonly files = new Map<string, Buffer>();
+
+  constructor(
+    private readonly o: AdminOptions,
+    private readonly logger: Logger,
+  ) {
+    this.deps = {
+      engine: o.engine,
+      metrics: o.metrics,
+      audit: o.audit ?? noAudit,
+      revealSecure: o.revealSecure ?? false,
+    };
+    this.pages = new PageSessions(
+      o.clock ?? systemClock,
+      o.pageIdleMs ?? 30 * 60_000,
+      o.pageLifetimeMs ?? 8 * 3_600_000,
+    );
+    for (const { file } of Object.values(STATIC)) {
+      this.files.set(file, readFileSync(new URL(`./static/${file}`, import.meta.url)));
+    }
   }
 
-  const pageKey = (value: string) => createHash('sha256').update(value).digest('hex');
-  const pageSession = (req: IncomingMessage): string | undefined => {
-    const value = readCookie(req.headers.cookie, ADMIN_COOKIE);
-    if (!value) return undefined;
-    const key = pageKey(value);
-    const s = pages.get(key);
-    const now = clock.now();
-    if (!s) return undefined;
-    if (now - s.lastSeen > idleMs || now - s.createdAt > lifetimeMs) {
-      pages.delete(key);
-      return undefined;
-    }
-    s.lastSeen = now;
-    return key;
-  };
-  const purge = () => {
-    const now = clock.now();
-    for (const [k, s] of pages)
-      if (now - s.lastSeen > idleMs || now - s.createdAt > lifetimeMs) pages.delete(k);
-  };
-
-  /** Who is asking: a bearer-token client, the page (cookie), or nobody. */
-  const authOf = (req: IncomingMessage): 'admin_api' | 'admin_page' | undefined => {
-    const header = req.headers.authorization;
-    if (header !== undefined) {
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      return m && secretMatches(m[1]!, o.token) ? 'admin_api' : undefined;
-    }
-    return pageSession(req) ? 'admin_page' : undefined;
-  };
-
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     let url: URL;
     try {
@@ -127,115 +138,122 @@ export async function startAdmin(o: AdminOptions): Promise<RunningAdmin> {
       return sendError(res, 'SG_ERR_INVALID_REQUEST', 'url: malformed');
     }
     const path = url.pathname;
-    if (path.startsWith('/api/')) {
-      const found = matchApi(method, path);
-      if (!found)
-        return sendError(res, 'SG_ERR_UNKNOWN_ENDPOINT', `no admin API endpoint ${path.slice(0, 100)}`);
-      if ('allow' in found) {
+    if (path.startsWith('/api/')) return this.api(req, res, method, url);
+    if ((method === 'GET' || method === 'HEAD') && (await this.read(res, method, path))) return;
+    if (method === 'POST' && path === '/login') return this.login(req, res);
+    if (method === 'POST' && path === '/logout') return this.logout(req, res);
+    if (Object.hasOwn(STATIC, path) || OWN_PATHS.includes(path))
+      return sendError(res, 'SG_ERR_METHOD_NOT_ALLOWED', `${path} does not take ${method}`);
+    sendError(res, 'SG_ERR_UNKNOWN_ENDPOINT', `no admin endpoint ${path.slice(0, 100)}`);
+  }
+
+  /** A REST API call: route, method, who asks (token or page cookie, CSRF check), the call. */
+  private async api(req: IncomingMessage, res: ServerResponse, method: string, url: URL): Promise<void> {
+    const path = url.pathname;
+    const found = matchApi(method, path);
+    if (!found)
+      return sendError(res, 'SG_ERR_UNKNOWN_ENDPOINT', `no admin API endpoint ${path.slice(0, 100)}`);
+    if ('allow' in found) {
+      const allow = found.allow.join(', ');
+      return sendError(res, 'SG_ERR_METHOD_NOT_ALLOWED', `${path.slice(0, 100)} takes ${allow}`, { allow });
+    }
+    let by: 'admin_api' | 'admin_page' = 'admin_api';
+    if (found.route.auth) {
+      const who = this.authOf(req);
+      if (!who) {
         return sendError(
           res,
-          'SG_ERR_METHOD_NOT_ALLOWED',
-          `${path.slice(0, 100)} takes ${found.allow.join(', ')}`,
+          'SG_ERR_UNAUTHORIZED',
+          'a valid admin token is required (Authorization: Bearer TOKEN)',
           {
-            allow: found.allow.join(', '),
+            'www-authenticate': 'Bearer realm="sessiongate-admin"',
           },
         );
       }
-      let by: 'admin_api' | 'admin_page' = 'admin_api';
-      if (found.route.auth) {
-        const who = authOf(req);
-        if (!who) {
-          return sendError(
-            res,
-            'SG_ERR_UNAUTHORIZED',
-            'a valid admin token is required (Authorization: Bearer TOKEN)',
-            {
-              'www-authenticate': 'Bearer realm="sessiongate-admin"',
-            },
-          );
-        }
-        if (who === 'admin_page' && method !== 'GET' && !sameOrigin(req)) {
-          return sendError(
-            res,
-            'SG_ERR_CSRF_CHECK_FAILED',
-            'changes made with the page cookie need the X-Requested-With header and the admin origin',
-          );
-        }
-        by = who;
+      if (who === 'admin_page' && method !== 'GET' && !sameOrigin(req)) {
+        return sendError(
+          res,
+          'SG_ERR_CSRF_CHECK_FAILED',
+          'changes made with the page cookie need the X-Requested-With header and the admin origin',
+        );
       }
-      await found.route.handle({ req, res, params: found.params, query: url.searchParams, by }, deps);
-      if (method !== 'GET')
-        logger.info({ method, route: found.route.path, status: res.statusCode, by }, 'admin api');
-      return;
+      by = who;
     }
-    if (method === 'GET' || method === 'HEAD') {
-      const file = Object.hasOwn(STATIC, path) ? STATIC[path] : undefined;
-      if (file) {
-        const body = files.get(file.file)!;
-        res.writeHead(200, {
-          ...SECURITY_HEADERS,
-          'content-type': file.type,
-          'content-length': body.length,
-          'content-security-policy': CSP,
-          'cache-control': 'no-cache',
-        });
-        return void res.end(method === 'HEAD' ? undefined : body);
-      }
-      if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
-      if (path === '/readyz') return ready(res);
-      if (path === '/metrics') {
-        const text = await o.metrics.text();
-        res.writeHead(200, {
-          ...SECURITY_HEADERS,
-          'content-type': o.metrics.contentType,
-          'cache-control': 'no-store',
-        });
-        return void res.end(text);
-      }
-    }
-    if (method === 'POST' && path === '/login') return login(req, res);
-    if (method === 'POST' && path === '/logout') {
-      if (!sameOrigin(req))
-        return sendError(res, 'SG_ERR_CSRF_CHECK_FAILED', 'logout needs X-Requested-With');
-      const key = pageSession(req);
-      if (key) pages.delete(key);
-      return sendEmpty(res, 204, {
-        'set-cookie': `${ADMIN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`,
-      });
-    }
-    const known =
-      Object.hasOwn(STATIC, path) || ['/healthz', '/readyz', '/metrics', '/login', '/logout'].includes(path);
-    if (known) return sendError(res, 'SG_ERR_METHOD_NOT_ALLOWED', `${path} does not take ${method}`);
-    sendError(res, 'SG_ERR_UNKNOWN_ENDPOINT', `no admin endpoint ${path.slice(0, 100)}`);
-  };
+    await found.route.handle({ req, res, params: found.params, query: url.searchParams, by }, this.deps);
+    if (method !== 'GET')
+      this.logger.info({ method, route: found.route.path, status: res.statusCode, by }, 'admin api');
+  }
 
-  const login = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  /** Who is asking: a bearer-token client, the page (cookie), or nobody. */
+  private authOf(req: IncomingMessage): 'admin_api' | 'admin_page' | undefined {
+    const header = req.headers.authorization;
+    if (header !== undefined) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      return m && secretMatches(m[1]!, this.o.token) ? 'admin_api' : undefined;
+    }
+    return this.pages.find(req) ? 'admin_page' : undefined;
+  }
+
+  /** The page's files, /healthz, /readyz and /metrics; false when `path` is none of them. */
+  private async read(res: ServerResponse, method: string, path: string): Promise<boolean> {
+    const file = Object.hasOwn(STATIC, path) ? STATIC[path] : undefined;
+    if (file) {
+      const body = this.files.get(file.file)!;
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': file.type,
+        'content-length': body.length,
+        'content-security-policy': CSP,
+        'cache-control': 'no-cache',
+      });
+      res.end(method === 'HEAD' ? undefined : body);
+    } else if (path === '/healthz') sendJson(res, 200, { status: 'ok' });
+    else if (path === '/readyz') await this.ready(res);
+    else if (path === '/metrics') {
+      const text = await this.o.metrics.text();
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': this.o.metrics.contentType,
+        'cache-control': 'no-store',
+      });
+      res.end(text);
+    } else return false;
+    return true;
+  }
+
+  private async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!sameOrigin(req)) return sendError(res, 'SG_ERR_CSRF_CHECK_FAILED', 'log in from the admin page');
     const body = await readJson(req);
     const token = (body as { token?: unknown }).token;
     if (typeof token !== 'string' || token === '') throw invalid('token', 'expected the admin token');
-    if (!secretMatches(token, o.token)) {
+    if (!secretMatches(token, this.o.token)) {
       await new Promise((r) => setTimeout(r, 250)); // a guess costs time
-      logger.warn({ peer: req.socket.remoteAddress }, 'admin page: login refused');
+      this.logger.warn({ peer: req.socket.remoteAddress }, 'admin page: login refused');
       return sendError(res, 'SG_ERR_UNAUTHORIZED', 'that is not the admin token');
     }
-    purge();
-    const value = randomBytes(32).toString('base64url');
-    const now = clock.now();
-    pages.set(pageKey(value), { createdAt: now, lastSeen: now });
-    logger.info({ peer: req.socket.remoteAddress }, 'admin page: logged in');
+    const value = this.pages.start();
+    this.logger.info({ peer: req.socket.remoteAddress }, 'admin page: logged in');
     sendEmpty(res, 204, { 'set-cookie': `${ADMIN_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict` });
-  };
+  }
 
-  const ready = async (res: ServerResponse): Promise<void> => {
+  private logout(req: IncomingMessage, res: ServerResponse): void {
+    if (!sameOrigin(req)) return sendError(res, 'SG_ERR_CSRF_CHECK_FAILED', 'logout needs X-Requested-With');
+    const key = this.pages.find(req);
+    if (key) this.pages.end(key);
+    sendEmpty(res, 204, { 'set-cookie': `${ADMIN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0` });
+  }
+
+  /** Ready when the store answers in time and no close subscriber is stuck. */
+  private async ready(res: ServerResponse): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const sample = await Promise.race([
-        o.metrics.storeSample(),
+        this.o.metrics.storeSample(),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
-            () => reject(new Error('the store did not answer in time')),
-            o.readyTimeoutMs ?? 2000,
+            () =>
+              reject(new SessionGateError('SG_ERR_STORE_UNAVAILABLE', 'the store did not answer in time')),
+            this.o.readyTimeoutMs ?? 2000,
           );
         }),
       ]);
@@ -254,39 +272,7 @@ export async function startAdmin(o: AdminOptions): Promise<RunningAdmin> {
     } finally {
       clearTimeout(timer);
     }
-  };
-
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (res.headersSent) return void res.destroy();
-      if (isSessionGateError(err)) return sendError(res, err.code, err.message);
-      logger.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'admin request failed');
-      sendError(res, 'SG_ERR_INTERNAL', 'the admin request failed; the log has the details');
-    });
-  });
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(o.port ?? 8081, o.host ?? '127.0.0.1', () => {
-      server.off('error', fail);
-      ok();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = o.host ?? '127.0.0.1';
-  let closing: Promise<void> | undefined;
-  return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    server,
-    close: (graceMs = 2000) =>
-      (closing ??= new Promise<void>((done) => {
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        server.close(() => {
-          clearTimeout(timer);
-          done();
-        });
-        server.closeIdleConnections();
-      })),
-  };
+  }
 }
 
 /**
@@ -300,13 +286,4 @@ function sameOrigin(req: IncomingMessage): boolean {
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
   const origin = req.headers.origin;
   return origin === undefined || origin === `http://${req.headers.host ?? ''}`;
-}
-
-function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
