@@ -109,45 +109,69 @@ function values(entry: Entry, name: string): string[] {
 /** The attribute values handed to the gateway: a string, or a list when there are several. */
 export type LdapAttributes = Record<string, string | string[]>;
 
-/**
- * `ldap` (aa): bind as the user against an LDAP directory (ldapts).
- *
- * authenticate: `gateway_user` and `key_value_pairs.password` (NEEDINFO when absent), as for
- * local-users. The DN comes from `user_dn` (a template) or from a search under `search_base`
- * (as `bind_dn`, or anonymously). A rejected bind, an unknown user or an empty password is
- * DENY; an unreachable or failing server throws (the host counts a failure and denies).
- * ACCEPT carries `gateway_groups` (from `group_attribute` or a group search) and the
- * configured `attributes`, as JSON in `additional_metadata` and under `ldap_attributes` in the
- * session cookie (the gateway maps them to `session.ad.last.attr.<name>`).
- *
- * authorize: ACCEPT when this plugin authenticated the user in this session and, with
- * `require_groups`, the user is in at least one of them.
- */
-export function ldap(config: Record<string, unknown>, env: BuiltinEnvironment): AaPlugin {
-  const s = parsePluginConfig(configSchema, config, env);
-  const tlsOptions: ConnectionOptions = { rejectUnauthorized: s.tls_reject_unauthorized };
-  if (s.ca_file !== undefined) tlsOptions.ca = [readFileSync(configPath(env, s.ca_file), 'utf8')];
-  const bindPassword =
-    s.bind_password_file !== undefined
-      ? readFileSync(configPath(env, s.bind_password_file), 'utf8').replace(/\r?\n$/, '')
-      : s.bind_password;
-  const secure = /^ldaps:/i.test(s.url);
+type LdapSettings = z.infer<typeof configSchema>;
 
-  async function connect(): Promise<Client> {
+/** The directory the settings name: connections, the user's DN and entry, the user's groups. */
+class LdapDirectory {
+  private readonly tlsOptions: ConnectionOptions;
+  private readonly bindPassword: string | undefined;
+  private readonly secure: boolean;
+
+  constructor(
+    private readonly s: LdapSettings,
+    env: BuiltinEnvironment,
+  ) {
+    this.tlsOptions = { rejectUnauthorized: s.tls_reject_unauthorized };
+    if (s.ca_file !== undefined) this.tlsOptions.ca = [readFileSync(configPath(env, s.ca_file), 'utf8')];
+    this.bindPassword =
+      s.bind_password_file !== undefined
+        ? readFileSync(configPath(env, s.bind_password_file), 'utf8').replace(/\r?\n$/, '')
+        : s.bind_password;
+    this.secure = /^ldaps:/i.test(s.url);
+  }
+
+  /**
+   * Bind as the user and read what ACCEPT carries; DENY for an unknown user or a wrong
+   * password. A server that cannot be reached or fails throws.
+   */
+  async logon(user: string, password: string, sessionCookie: JsonObject): Promise<AaHookResult> {
+    const client = await this.connect();
+    try {
+      const dn = await this.findDn(client, user);
+      if (dn === undefined || !(await bindAs(client, dn, password))) {
+        return { verdict: 'DENY', reason: LOGON_FAILED };
+      }
+      const { entry, attributes } = await this.readEntry(client, dn);
+      const groups = await this.groupsOf(client, user, dn, entry);
+      return {
+        verdict: 'ACCEPT',
+        gatewayUser: user,
+        gatewayGroups: groups,
+        additionalMetadata: JSON.stringify(attributes),
+        cookie: { dn, groups },
+        sessionCookie: { ...sessionCookie, ldap_attributes: attributes as JsonObject },
+      };
+    } finally {
+      await client.unbind().catch(() => undefined);
+    }
+  }
+
+  private async connect(): Promise<Client> {
     const client = new Client({
-      url: s.url,
-      timeout: s.timeout_ms,
-      connectTimeout: s.connect_timeout_ms,
-      ...(secure ? { tlsOptions } : {}),
+      url: this.s.url,
+      timeout: this.s.timeout_ms,
+      connectTimeout: this.s.connect_timeout_ms,
+      ...(this.secure ? { tlsOptions: this.tlsOptions } : {}),
     });
-    if (s.starttls) await client.startTLS(tlsOptions);
+    if (this.s.starttls) await client.startTLS(this.tlsOptions);
     return client;
   }
 
   /** The user's DN, or undefined when the search finds no single entry. */
-  async function findDn(client: Client, user: string): Promise<string | undefined> {
+  private async findDn(client: Client, user: string): Promise<string | undefined> {
+    const s = this.s;
     if (s.user_dn !== undefined) return s.user_dn.replaceAll('{user}', escapeDnValue(user));
-    if (s.bind_dn !== undefined) await client.bind(s.bind_dn, bindPassword ?? '');
+    if (s.bind_dn !== undefined) await client.bind(s.bind_dn, this.bindPassword ?? '');
     const { searchEntries } = await client.search(s.search_base!, {
       scope: 'sub',
       filter: s.search_filter.replaceAll('{user}', escapeFilterValue(user)),
@@ -157,12 +181,31 @@ export function ldap(config: Record<string, unknown>, env: BuiltinEnvironment): 
     return searchEntries.length === 1 ? searchEntries[0]!.dn : undefined;
   }
 
-  async function groupsOf(
+  /** The user's entry (with the group attribute when groups come from it) and the configured attributes. */
+  private async readEntry(client: Client, dn: string) {
+    const wanted = [...this.s.attributes];
+    if (this.s.group_search_base === undefined) wanted.push(this.s.group_attribute);
+    const { searchEntries } = await client.search(dn, {
+      scope: 'base',
+      filter: '(objectClass=*)',
+      attributes: wanted,
+    });
+    const entry = searchEntries[0];
+    const attributes: LdapAttributes = {};
+    for (const name of this.s.attributes) {
+      const v = entry ? values(entry, name) : [];
+      if (v.length > 0) attributes[name] = v.length === 1 ? v[0]! : v;
+    }
+    return { entry, attributes };
+  }
+
+  private async groupsOf(
     client: Client,
     user: string,
     dn: string,
     entry: Entry | undefined,
   ): Promise<string[]> {
+    const s = this.s;
     if (s.group_search_base === undefined) {
       return entry ? values(entry, s.group_attribute).map(firstRdnValue) : [];
     }
@@ -179,7 +222,36 @@ export function ldap(config: Record<string, unknown>, env: BuiltinEnvironment): 
       return names.length > 0 ? names.slice(0, 1) : [firstRdnValue(g.dn)];
     });
   }
+}
 
+/** Bind as `dn`: false when the directory refuses the password. */
+async function bindAs(client: Client, dn: string, password: string): Promise<boolean> {
+  try {
+    await client.bind(dn, password);
+    return true;
+  } catch (err) {
+    if (err instanceof InvalidCredentialsError) return false;
+    throw err;
+  }
+}
+
+/**
+ * `ldap` (aa): bind as the user against an LDAP directory (ldapts).
+ *
+ * authenticate: `gateway_user` and `key_value_pairs.password` (NEEDINFO when absent), as for
+ * local-users. The DN comes from `user_dn` (a template) or from a search under `search_base`
+ * (as `bind_dn`, or anonymously). A rejected bind, an unknown user or an empty password is
+ * DENY; an unreachable or failing server throws (the host counts a failure and denies).
+ * ACCEPT carries `gateway_groups` (from `group_attribute` or a group search) and the
+ * configured `attributes`, as JSON in `additional_metadata` and under `ldap_attributes` in the
+ * session cookie (the gateway maps them to `session.ad.last.attr.<name>`).
+ *
+ * authorize: ACCEPT when this plugin authenticated the user in this session and, with
+ * `require_groups`, the user is in at least one of them.
+ */
+export function ldap(config: Record<string, unknown>, env: BuiltinEnvironment): AaPlugin {
+  const s = parsePluginConfig(configSchema, config, env);
+  const directory = new LdapDirectory(s, env);
   return definePlugin({
     kind: 'aa',
     async authenticate({ gatewayUser, keyValuePairs, sessionCookie }): Promise<AaHookResult> {
@@ -192,41 +264,7 @@ export function ldap(config: Record<string, unknown>, env: BuiltinEnvironment): 
       }
       // An empty password would be an unauthenticated bind, which servers accept.
       if (!gatewayUser || password === '') return { verdict: 'DENY', reason: LOGON_FAILED };
-      const client = await connect();
-      try {
-        const dn = await findDn(client, gatewayUser);
-        if (dn === undefined) return { verdict: 'DENY', reason: LOGON_FAILED };
-        try {
-          await client.bind(dn, password);
-        } catch (err) {
-          if (err instanceof InvalidCredentialsError) return { verdict: 'DENY', reason: LOGON_FAILED };
-          throw err;
-        }
-        const wanted = [...s.attributes];
-        if (s.group_search_base === undefined) wanted.push(s.group_attribute);
-        const { searchEntries } = await client.search(dn, {
-          scope: 'base',
-          filter: '(objectClass=*)',
-          attributes: wanted,
-        });
-        const entry = searchEntries[0];
-        const attributes: LdapAttributes = {};
-        for (const name of s.attributes) {
-          const v = entry ? values(entry, name) : [];
-          if (v.length > 0) attributes[name] = v.length === 1 ? v[0]! : v;
-        }
-        const groups = await groupsOf(client, gatewayUser, dn, entry);
-        return {
-          verdict: 'ACCEPT',
-          gatewayUser,
-          gatewayGroups: groups,
-          additionalMetadata: JSON.stringify(attributes),
-          cookie: { dn, groups },
-          sessionCookie: { ...sessionCookie, ldap_attributes: attributes as JsonObject },
-        };
-      } finally {
-        await client.unbind().catch(() => undefined);
-      }
+      return directory.logon(gatewayUser, password, sessionCookie);
     },
 
     authorize({ cookie }): AaHookResult {
