@@ -2,9 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Logger } from '../core/logger.js';
 import type { JsonObject } from '../core/session-types.js';
-import { PluginHost } from '../plugins/host.js';
+import { PluginHost, type HostedPlugin, type Invocation } from '../plugins/host.js';
 import { loadPlugins } from '../plugins/load.js';
-import { HOOKS, hasHook, type ConnectionFacts } from '../plugins/types.js';
+import {
+  HOOK_TABLE,
+  HOOKS,
+  hasHook,
+  type ConnectionFacts,
+  type HookName,
+  type HookResult,
+} from '../plugins/types.js';
 import { aaResult, credentialResult } from '../plugins/validate-result.js';
 import { SessionEngine } from '../session/engine.js';
 import { Keyring } from '../session/keyring.js';
@@ -56,8 +63,48 @@ function stderrLogger(io: Io): Logger {
   };
 }
 
+const COMMAND = 'plugin run';
+
+/** What `plugin run` was asked: the plugin, the hook, where the config is, the hook's input. */
+interface RunRequest {
+  name: string;
+  hook: string;
+  configFile: string;
+  keyFile: string | undefined;
+  sessionId: string;
+  facts: Record<string, unknown>;
+  cookie: JsonObject;
+  sessionCookie: JsonObject;
+}
+
+/**
+ * `sessiongate plugin run PLUGIN HOOK --config FILE [--args JSON] [--cookie JSON]
+ * [--session-cookie JSON]`: one hook call outside the gateway, its result as JSON (docs/plugins.md).
+ */
 export const pluginRun: Command = async (args, io) => {
-  const command = 'plugin run';
+  const request = parseRunRequest(args);
+  const { hooked, keyring, logger } = await loadForRun(request, io);
+  const engine = new SessionEngine({ store: new MemoryStore(), keyring, logger });
+  const host = new PluginHost(engine, [hooked.plugin], logger);
+  let invocation: Invocation;
+  try {
+    invocation = await host.invoke(request.name, hooked.hook, request.sessionId, {
+      ...(request.facts as ConnectionFacts),
+      session_id: request.sessionId,
+      cookie: request.cookie,
+      session_cookie: request.sessionCookie,
+    });
+  } finally {
+    await host.close();
+    await engine.stop();
+  }
+  const out = runOutput(request, hooked.hook, invocation);
+  io.out(json(out));
+  return out.ok ? 0 : 1;
+};
+
+function parseRunRequest(args: string[]): RunRequest {
+  const command = COMMAND;
   const { values, positionals } = parseCommand(
     args,
     {
@@ -90,74 +137,76 @@ export const pluginRun: Command = async (args, io) => {
   const sessionId = facts.session_id ?? randomBytes(16).toString('hex');
   if (typeof sessionId !== 'string' || sessionId === '')
     throw usage('--args: session_id must be a string', command);
+  return {
+    name,
+    hook,
+    configFile,
+    keyFile: values['key-file'],
+    sessionId,
+    facts,
+    cookie: (cookie ?? facts.cookie ?? {}) as JsonObject,
+    sessionCookie: (sessionCookie ?? facts.session_cookie ?? {}) as JsonObject,
+  };
+}
 
+/** Builds the named plugin from the config and checks that its kind has the hook. */
+async function loadForRun(request: RunRequest, io: Io) {
+  const { name, hook, configFile } = request;
   const config = loadPluginConfig(configFile, io.cwd);
   const spec = config.plugins.find((p) => p.name === name);
   if (!spec) {
     const known = config.plugins.map((p) => p.name).join(', ') || 'none';
     throw usage(
       `no plugin named ${JSON.stringify(name.slice(0, 60))} in ${configFile} (configured: ${known})`,
-      command,
+      COMMAND,
     );
   }
-  const keyFile = keyFileOf({ keyFile: values['key-file'], configFile }, io.cwd);
+  const keyFile = keyFileOf({ keyFile: request.keyFile, configFile }, io.cwd);
   const keyring = existsSync(keyFile) ? Keyring.loadOrCreate(keyFile) : Keyring.ephemeral();
   const logger = stderrLogger(io);
-  const hosted = await loadPlugins([spec], { baseDir: config.dir, keyring, logger });
-  const kind = hosted[0]!.runtime.kind;
+  const [plugin] = (await loadPlugins([spec], { baseDir: config.dir, keyring, logger })) as [HostedPlugin];
+  const kind = plugin.runtime.kind;
   if (!hasHook(kind, hook)) {
-    await hosted[0]!.runtime.close();
+    await plugin.runtime.close();
     throw usage(
       `${JSON.stringify(hook.slice(0, 40))} is not a hook of ${kind} plugins (${HOOKS[kind].join(', ')})`,
-      command,
+      COMMAND,
     );
   }
+  return { hooked: { plugin, hook }, keyring, logger };
+}
 
-  const engine = new SessionEngine({ store: new MemoryStore(), keyring, logger });
-  const host = new PluginHost(engine, hosted, logger);
-  const before = {
-    cookie: (cookie ?? facts.cookie ?? {}) as JsonObject,
-    sessionCookie: (sessionCookie ?? facts.session_cookie ?? {}) as JsonObject,
-  };
-  let invocation;
-  try {
-    invocation = await host.invoke(name, hook, sessionId, {
-      ...(facts as ConnectionFacts),
-      session_id: sessionId,
-      cookie: before.cookie,
-      session_cookie: before.sessionCookie,
-    });
-  } finally {
-    await host.close();
-    await engine.stop();
-  }
-
-  const out: { [key: string]: Json } = { ok: invocation.ok, plugin: name, hook, session_id: sessionId };
+/**
+ * The JSON printed: ok, plugin, hook, session id, the checked result (the failure default when
+ * the plugin failed or answered malformed), the cookies after the call, and the failure if any.
+ */
+function runOutput(request: RunRequest, hook: HookName, invocation: Invocation): { [key: string]: Json } {
   let ok = invocation.ok;
-  let result: Record<string, unknown> = {};
   let failure = invocation.ok ? undefined : { failure: invocation.failure, message: invocation.message };
+  let result: Record<string, unknown>;
   try {
-    if (hook === 'authenticate' || hook === 'authorize') {
-      result = invocation.ok ? { ...aaResult(invocation.result) } : { verdict: 'DENY' };
-    } else if (hook === 'get_password_list') {
-      result = { passwords: invocation.ok ? (credentialResult(invocation.result).passwords ?? []) : [] };
-    } else if (hook === 'get_private_key_list') {
-      result = {
-        private_keys: invocation.ok ? (credentialResult(invocation.result).private_keys ?? []) : [],
-      };
-    }
+    result = checkedResult(hook, invocation.ok ? invocation.result : undefined, invocation.ok);
   } catch (err) {
     ok = false;
     failure = { failure: 'malformed', message: (err as Error).message };
-    result = hook.startsWith('get_')
-      ? { [hook === 'get_password_list' ? 'passwords' : 'private_keys']: [] }
-      : { verdict: 'DENY' };
+    result = checkedResult(hook, undefined, false);
   }
+  const out: { [key: string]: Json } = { ok, plugin: request.name, hook, session_id: request.sessionId };
   Object.assign(out, result as { [key: string]: Json });
   out.ok = ok;
-  out.cookie = (invocation.ok ? invocation.cookie : undefined) ?? before.cookie;
-  out.session_cookie = (invocation.ok ? invocation.sessionCookie : undefined) ?? before.sessionCookie;
+  out.cookie = (invocation.ok ? invocation.cookie : undefined) ?? request.cookie;
+  out.session_cookie = (invocation.ok ? invocation.sessionCookie : undefined) ?? request.sessionCookie;
   if (failure) Object.assign(out, failure);
-  io.out(json(out));
-  return ok ? 0 : 1;
-};
+  return out;
+}
+
+/** The result fields a hook answers with, checked; without a result, the failure default. */
+function checkedResult(hook: HookName, result: HookResult, answered: boolean): Record<string, unknown> {
+  const answer = HOOK_TABLE[hook].answer;
+  if (answer === 'verdict') return answered ? { ...aaResult(result) } : { verdict: 'DENY' };
+  if (hook === 'get_password_list')
+    return { passwords: answered ? (credentialResult(result).passwords ?? []) : [] };
+  if (hook === 'get_private_key_list')
+    return { private_keys: answered ? (credentialResult(result).private_keys ?? []) : [] };
+  return {};
+}
