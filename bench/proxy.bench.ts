@@ -6,7 +6,7 @@
  *                       (undici Pool.dispatch, header hygiene): no session work at all;
  *   - pool.stream():    the same proxy written with undici's Pool.stream() (for the choice
  *                       of dispatch() in src/gateway/proxy/upstream.ts);
- *   - request+pipeline: undici's Pool.request() + stream.pipeline() (DESIGN §9's slow way).
+ *   - request+pipeline: undici's Pool.request() + stream.pipeline() (the common way, and the slowest).
  * The upstream and the proxy each run in their own process; autocannon runs in this one.
  * BENCH_QUICK=1: 3 s runs, for a smoke test. BENCH_VARIANTS=direct,upstream limits the variants.
  */

@@ -32,7 +32,7 @@ export interface AdminSide {
 }
 
 /**
- * Compose the admin layer around a gateway (DESIGN §7). Every gateway process writes the audit
+ * Compose the admin layer around a gateway (docs/admin.md). Every gateway process writes the audit
  * trail and counts its own requests; only one process (`listen`) serves the admin listener,
  * which reads the shared store.
  *

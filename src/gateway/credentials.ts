@@ -25,7 +25,7 @@ export interface InjectedCredential {
 }
 
 /**
- * Upstream logon with credentials from a credential-store plugin (DESIGN §5, §6): on the first
+ * Upstream logon with credentials from a credential-store plugin (docs/credential-injection.md): on the first
  * allowed request of a session the plugin's `get_password_list` is asked (account, asset =
  * upstream host, the gateway user and connection facts); the passwords are kept in a secure
  * session variable — never logged, never sent to the client — and injected as Basic, Bearer or

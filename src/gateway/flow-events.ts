@@ -18,7 +18,7 @@ export interface EventOutcome {
 const NO_RULES: EventOutcome = Object.freeze({ responded: false, removed: false, dirty: false });
 
 /**
- * Raises the APM events of one request's flow on its route's rules (DESIGN §4): the scope
+ * Raises the APM events of one request's flow on its route's rules (docs/rules.md): the scope
  * each rule sees, the rules' own answers, and HTTP_RESPONSE's edits of the upstream's answer.
  *
  * @example

@@ -5,7 +5,7 @@ import type { ClientFacts } from './http/client.js';
 import type { SessionCookieOptions } from './http/cookies.js';
 import type { ActiveRoute } from './router.js';
 
-/** One request's state as it moves through the access flow (DESIGN §6). */
+/** One request's state as it moves through the access flow (docs/gateway.md). */
 export interface Flow {
   req: IncomingMessage;
   res: ServerResponse;

@@ -41,7 +41,7 @@ export interface GatewayOptions {
 }
 
 /**
- * The request path of sessiongate (DESIGN §6): route, session check (one store step),
+ * The request path of sessiongate (docs/gateway.md, "A request, step by step"): route, session check (one store step),
  * a new `inprogress` session with the standard variables when there is none, the access
  * policy, and proxying for allowed sessions. The gateway's own URIs live under `/sg/`.
  */

@@ -58,7 +58,7 @@ interface PendingQuestion {
 }
 
 /**
- * Runs an access policy (DESIGN §6): logon, authenticate and authorize with AA plugins
+ * Runs an access policy (docs/configuration.md, "Policy steps"): logon, authenticate and authorize with AA plugins
  * (NEEDINFO becomes a question), event, assign, and the endings allow, deny, redirect. It
  * resumes at the step the session reached, runs until a step needs input or the policy ends,
  * and records each step's result with the session.

@@ -142,7 +142,7 @@ export interface ReleaseOptions {
 }
 
 /**
- * The session store contract (DESIGN §3). Every method is one atomic step, so that a Redis
+ * The session store contract (docs/sessions.md). Every method is one atomic step, so that a Redis
  * backend can do each as a single Lua script. Times are passed in (`now`) so the engine's
  * injectable clock governs everything.
  *

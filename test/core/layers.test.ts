@@ -38,6 +38,15 @@ function files(dir: string): string[] {
   });
 }
 
+/** Source and documentation files under `dir` (fixtures included, node_modules never). */
+function textFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return name === 'node_modules' ? [] : textFiles(p);
+    return /\.(ts|mjs|js|md|py)$/.test(name) ? [p] : [];
+  });
+}
+
 /** The relative specifiers a file imports or re-exports statically (`import type` included). */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
@@ -134,5 +143,15 @@ describe('layers', () => {
       ['e.ts', ['e.ts']],
     ]);
     assert.deepEqual(importCircles(graph), ['a.ts <-> b.ts <-> c.ts', 'e.ts']);
+  });
+
+  it('no text cites a section of a DESIGN document (none is in the repository; docs/ is)', () => {
+    const root = resolve(src, '..');
+    const citation = new RegExp(['DESIGN', '§'].join(' ')); // spelt apart: this file is scanned too
+    const cites = ['src', 'test', 'bench', 'docs', 'scripts', 'examples']
+      .flatMap((dir) => textFiles(join(root, dir)))
+      .filter((file) => citation.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(root, file));
+    assert.deepEqual(cites, []);
   });
 });

@@ -34,7 +34,7 @@ const listener = z.strictObject({
   max_header_bytes: z.int().min(1024).max(1_048_576).default(16_384),
 });
 
-/** One step of an access policy (DESIGN §6). */
+/** One step of an access policy (docs/configuration.md, "Policy steps"). */
 export const policyStepSchema = z.union(
   [
     z.literal('logon'),
