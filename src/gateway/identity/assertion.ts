@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { importJWK, SignJWT } from 'jose';
 import type { Clock } from '../../core/clock.js';
+import { SessionGateError } from '../../core/errors.js';
 import type { SessionRecord } from '../../core/session-types.js';
 import { SIGNING_ALG, type SigningKey, type SigningKeys } from '../../session/signing-keys.js';
 
@@ -41,7 +42,8 @@ export class AssertionKeys {
   /** The active private key, imported for `jose` once. */
   privateKey(): Promise<SigningKeyInput> {
     const active = this.signing.active;
-    if (!active) return Promise.reject(new Error('the key ring has no signing key'));
+    if (!active)
+      return Promise.reject(new SessionGateError('SG_ERR_KEYRING', 'the key ring has no signing key'));
     return (this.#key ??= importJWK(active.privateJwk as Parameters<typeof importJWK>[0], SIGNING_ALG));
   }
 }

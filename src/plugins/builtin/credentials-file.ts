@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { SessionGateError } from '../../core/errors.js';
 import type { Keyring } from '../../session/keyring.js';
 import { writeFileAtomic } from './files.js';
 
@@ -61,13 +62,16 @@ export function parseCredentials(text: string, keyring: Keyring, file: string): 
   try {
     envelope = envelopeSchema.parse(JSON.parse(text));
   } catch {
-    throw new Error(`${file}: not a sessiongate credentials file`);
+    throw new SessionGateError('SG_ERR_CONFIG', `${file}: not a sessiongate credentials file`);
   }
   let content: z.infer<typeof contentSchema>;
   try {
     content = contentSchema.parse(JSON.parse(keyring.open(envelope.sealed, CONTEXT)));
   } catch {
-    throw new Error(`${file}: cannot decrypt with this key ring (wrong key file?)`);
+    throw new SessionGateError(
+      'SG_ERR_CONFIG',
+      `${file}: cannot decrypt with this key ring (wrong key file?)`,
+    );
   }
   return new Map(Object.entries(content.entries));
 }
@@ -79,7 +83,8 @@ export function readCredentials(path: string, keyring: Keyring): Credentials {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
+    const why = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new SessionGateError('SG_ERR_CONFIG', `${path}: cannot read (${why})`, {
       cause: err,
     });
   }

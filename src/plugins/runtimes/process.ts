@@ -1,3 +1,4 @@
+import { SessionGateError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { PluginCallError } from '../errors.js';
 import type { CallContext, PluginRuntime } from '../runtime.js';
@@ -23,7 +24,7 @@ export class ProcessRuntime implements PluginRuntime {
     options: ChildOptions = {},
   ) {
     const [bin, ...args] = command;
-    if (!bin) throw new Error('process plugin needs a command');
+    if (!bin) throw new SessionGateError('SG_ERR_CONFIG', 'process plugin needs a command');
     this.child = new JsonLinesChild(
       {
         command: bin,

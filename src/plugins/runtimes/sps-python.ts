@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { Logger } from '../../core/logger.js';
-import { PluginCallError } from '../errors.js';
+import { PluginCallError, PluginLoadError } from '../errors.js';
 import type { CallContext, PluginRuntime } from '../runtime.js';
 import { PLUGIN_KINDS, type HookArgs, type HookName, type HookResult, type PluginKind } from '../types.js';
 import type { RestartStatus } from './backoff.js';
@@ -28,13 +28,13 @@ export function readManifest(dir: string): SpsManifest {
   try {
     doc = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
   } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    throw new PluginLoadError(`${file}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
   const type = doc.type;
   if (typeof type !== 'string' || !PLUGIN_KINDS.includes(type as PluginKind)) {
-    throw new Error(`${file}: type must be aa or credentialstore, got ${JSON.stringify(type)}`);
+    throw new PluginLoadError(`${file}: type must be aa or credentialstore, got ${JSON.stringify(type)}`);
   }
-  if (typeof doc.name !== 'string' || !doc.name) throw new Error(`${file}: name is required`);
+  if (typeof doc.name !== 'string' || !doc.name) throw new PluginLoadError(`${file}: name is required`);
   return {
     name: doc.name,
     type: type as PluginKind,
