@@ -1,3 +1,4 @@
+import { expiryReason, type ExpiryReason } from '../core/deadline.js';
 import type { SessionRecord } from '../core/session-types.js';
 import { DERIVED_VARIABLES } from '../session/variables.js';
 
@@ -12,10 +13,27 @@ export interface SessionView {
   client_ip: string | null;
   created_at: string;
   last_access_at: string;
+  /** When it ends if nothing else happens: the first of the three deadlines below. */
   expires_at: string | null;
+  /** The close reason it will get at `expires_at` (which deadline comes first); null = never. */
+  expiry_reason: ExpiryReason | null;
   idle_timeout: number;
   lifetime: number;
   lifetime_expires_at: string | null;
+  /** The access policy timeout of a session whose logon is not finished (`inprogress`). */
+  policy_expires_at: string | null;
+}
+
+/**
+ * Which deadline ends the session at its `expiresAt`, as the close reason; null when it has none.
+ *
+ * @example
+ * ```ts
+ * expiryOf(record); // 'policy_timeout' for an inprogress session whose policy ends first
+ * ```
+ */
+export function expiryOf(s: SessionRecord): ExpiryReason | null {
+  return s.expiresAt === null ? null : expiryReason(s);
 }
 
 /** `GET /api/v1/sessions/{id}`: the session, its variables (secure ones masked) and plugin names. */
@@ -36,9 +54,11 @@ export function sessionView(s: SessionRecord): SessionView {
     created_at: iso(s.createdAt),
     last_access_at: iso(s.lastAccessAt),
     expires_at: s.expiresAt === null ? null : iso(s.expiresAt),
+    expiry_reason: expiryOf(s),
     idle_timeout: s.idleTimeout,
     lifetime: s.lifetime,
     lifetime_expires_at: s.lifetimeDeadline === null ? null : iso(s.lifetimeDeadline),
+    policy_expires_at: s.policyDeadline === null ? null : iso(s.policyDeadline),
   };
 }
 

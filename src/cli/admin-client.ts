@@ -129,7 +129,8 @@ export function recordOfApi(s: ApiSession): SessionRecord {
     idleTimeout: s.idle_timeout,
     lifetime: s.lifetime,
     lifetimeDeadline: ms(s.lifetime_expires_at),
-    policyDeadline: null,
+    // An older gateway's API has no policy_expires_at: its expires_at still holds the deadline.
+    policyDeadline: ms(s.policy_expires_at ?? null),
     expiresAt: ms(s.expires_at),
     variables: {},
     secure: {},

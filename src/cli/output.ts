@@ -1,5 +1,5 @@
 import type { SessionRecord } from '../core/session-types.js';
-import { MASK, visibleVariables } from '../admin/views.js';
+import { expiryOf, MASK, visibleVariables } from '../admin/views.js';
 
 /** What `show` prints in place of a secure value. */
 export { MASK };
@@ -25,6 +25,7 @@ export function sessionSummary(s: SessionRecord): { [key: string]: Json } {
     created_at: iso(s.createdAt),
     last_access_at: iso(s.lastAccessAt),
     expires_at: iso(s.expiresAt),
+    expiry_reason: expiryOf(s),
     idle_timeout: s.idleTimeout,
     lifetime: s.lifetime,
     lifetime_expires_at: iso(s.lifetimeDeadline),
@@ -68,20 +69,21 @@ export function sessionDetailText(s: SessionRecord): string {
   return lines.join('\n') + '\n';
 }
 
-/** `list` without `--json`: an aligned table with the time left on each timer. */
+/**
+ * `list` without `--json`: an aligned table with the time until each session ends and the
+ * deadline that ends it (idle, lifetime, or the access policy timeout of an unfinished logon).
+ */
 export function sessionTable(sessions: SessionRecord[], now: number): string {
-  const rows = [['ID', 'STATE', 'USER', 'CLIENT_IP', 'CREATED', 'IDLE_LEFT', 'LIFETIME_LEFT']];
+  const rows = [['ID', 'STATE', 'USER', 'CLIENT_IP', 'CREATED', 'EXPIRES_IN', 'BY']];
   for (const s of sessions) {
-    const idleLeft = s.idleTimeout > 0 ? duration(s.lastAccessAt + s.idleTimeout * 1000 - now) : 'none';
-    const lifeLeft = s.lifetimeDeadline !== null ? duration(s.lifetimeDeadline - now) : 'none';
     rows.push([
       s.id,
       s.state,
       s.user === null ? '-' : text(s.user),
       s.clientIp ?? '-',
       new Date(s.createdAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      idleLeft,
-      lifeLeft,
+      s.expiresAt === null ? 'never' : duration(s.expiresAt - now),
+      expiryOf(s) ?? '-',
     ]);
   }
   return table(rows);

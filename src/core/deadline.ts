@@ -28,11 +28,14 @@ export function isExpired(s: Pick<SessionRecord, 'expiresAt'>, now: number): boo
   return s.expiresAt !== null && s.expiresAt <= now;
 }
 
+/** The close reasons a deadline gives. */
+export type ExpiryReason = Extract<CloseReason, 'idle_timeout' | 'lifetime_expired' | 'policy_timeout'>;
+
 /**
  * Which deadline ended an expired session. When several passed, the one that came first
  * wins; ties go to the policy timeout, then the lifetime, as they are the harder limits.
  */
-export function expiryReason(s: DeadlineFields): CloseReason {
+export function expiryReason(s: DeadlineFields): ExpiryReason {
   const idleAt = s.idleTimeout > 0 ? s.lastAccessAt + s.idleTimeout * 1000 : Infinity;
   const lifeAt = s.lifetimeDeadline ?? Infinity;
   const policyAt = s.policyDeadline ?? Infinity;

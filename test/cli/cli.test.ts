@@ -123,6 +123,7 @@ describe('cli: a session across processes on sqlite', () => {
       'client_ip',
       'created_at',
       'expires_at',
+      'expiry_reason',
       'id',
       'idle_timeout',
       'last_access_at',
@@ -136,10 +137,10 @@ describe('cli: a session across processes on sqlite', () => {
     assert.equal(alice?.client_ip, '10.1.2.3');
     const lines = table.stdout.trimEnd().split('\n');
     assert.equal(lines.length, 2);
-    assert.match(lines[0]!, /^ID\s+STATE\s+USER\s+CLIENT_IP\s+CREATED\s+IDLE_LEFT\s+LIFETIME_LEFT$/);
+    assert.match(lines[0]!, /^ID\s+STATE\s+USER\s+CLIENT_IP\s+CREATED\s+EXPIRES_IN\s+BY$/);
     assert.match(
       lines[1]!,
-      new RegExp(`^${id}\\s+allow\\s+alice\\s+10\\.1\\.2\\.3\\s+\\S+Z\\s+\\d+s\\s+(59m\\d\\ds|1h00m)$`),
+      new RegExp(`^${id}\\s+allow\\s+alice\\s+10\\.1\\.2\\.3\\s+\\S+Z\\s+\\d+s\\s+idle_timeout$`),
     );
     const inprogress = JSON.parse(listedInprogress.stdout) as unknown[];
     assert.equal(inprogress.length, 1);
