@@ -63,6 +63,12 @@
 
   const now = () => Date.now() + skewMs;
   const age = (s) => duration(now() - Date.parse(s.created_at));
+  // The deadline that will end the session (the first of idle, lifetime, access policy).
+  const ENDED_BY = { idle_timeout: 'idle', lifetime_expired: 'lifetime', policy_timeout: 'access policy' };
+  const endsIn = (s) =>
+    s.expires_at
+      ? `${duration(Date.parse(s.expires_at) - now())} (${ENDED_BY[s.expiry_reason] ?? s.expiry_reason})`
+      : 'never';
   const idleLeft = (s) =>
     s.idle_timeout > 0
       ? duration(Date.parse(s.last_access_at) + s.idle_timeout * 1000 - now())
@@ -154,8 +160,7 @@
       cell(tr, s.client_ip ?? '—');
       cell(tr, s.state);
       cell(tr, age(s));
-      cell(tr, idleLeft(s));
-      cell(tr, lifetimeLeft(s));
+      cell(tr, endsIn(s));
       const actions = cell(tr, '');
       const details = button('Details', () =>
         showDetail(s.id, true).catch((err) => say(`Could not open the session: ${err.message}`)),
@@ -169,7 +174,7 @@
     if (rows.length === 0) {
       const tr = document.createElement('tr');
       const td = cell(tr, 'No live sessions match.');
-      td.colSpan = 7;
+      td.colSpan = 6;
       rows.push(tr);
     }
     body.replaceChildren(...rows);
@@ -199,10 +204,14 @@
       ['State', s.state],
       ['Created', s.created_at],
       ['Last access', s.last_access_at],
+      ['Ends in', endsIn(s)],
       ['Expires', s.expires_at ?? 'never'],
       ['Idle timeout', `${s.idle_timeout} s (${idleLeft(s)} left)`],
       ['Lifetime', `${s.lifetime} s (${lifetimeLeft(s)} left)`],
     ];
+    if (s.policy_expires_at) {
+      fields.push(['Access policy timeout', `${duration(Date.parse(s.policy_expires_at) - now())} left`]);
+    }
     const dl = $('detail-fields');
     dl.replaceChildren(
       ...fields.flatMap(([k, v]) => {
