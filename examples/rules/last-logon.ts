@@ -1,7 +1,7 @@
 // APM: when ACCESS_POLICY_AGENT_EVENT { if { [ACCESS::policy agent_id] eq "lastLogon" } { ... } }
 // (the whole iRule is in docs/rules.md). AD's lastLogon counts 100-ns ticks since 1601; BigInt
 // keeps it exact, as Tcl's integers do.
-import { defineRules } from '../../src/rules/define.js';
+import { defineRules } from 'sessiongate';
 
 export default defineRules({
   async ACCESS_POLICY_AGENT_EVENT(ctx) {

@@ -6,7 +6,7 @@
 //           return
 //       }
 //   }
-import { defineRules } from '../../src/rules/define.js';
+import { defineRules } from 'sessiongate';
 
 export default defineRules({
   async HTTP_REQUEST(ctx) {

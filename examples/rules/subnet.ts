@@ -6,7 +6,7 @@
 //          ACCESS::session remove
 //      }
 //   }
-import { defineRules } from '../../src/rules/define.js';
+import { defineRules } from 'sessiongate';
 
 export default defineRules({
   async ACCESS_SESSION_STARTED(ctx) {

@@ -8,7 +8,7 @@
 // identity header (`identity_headers: { X-USERNAME: session.logon.last.username }`, as the
 // quickstart does) or in `strip_headers`, so the client's copies are gone before rules run
 // (docs/identity.md).
-import { defineRules } from '../../src/rules/define.js';
+import { defineRules } from 'sessiongate';
 
 export default defineRules({
   async ACCESS_ACL_ALLOWED(ctx) {

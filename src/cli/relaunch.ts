@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
 
 /** Semi-space size `sessiongate serve` gives its processes unless told otherwise, MB. */
 export const DEFAULT_SEMI_SPACE_MB = 64;
@@ -58,6 +59,53 @@ export function serveV8Flags(
   if (!choice.memoryReducer && !execArgv.some((a) => MEMORY_REDUCER.test(a)))
     flags.push('--no-memory-reducer');
   return flags;
+}
+
+/**
+ * The V8 flags the `sessiongate` command must start with, decided from its arguments alone,
+ * before the program is loaded (bin/sessiongate.js): `serve` in one process and `quickstart`
+ * get serveV8Flags; everything else, `serve --workers N` (the primary gives its workers the
+ * flags), help, and arguments `serve` will refuse get none. When flags are due, the command
+ * starts Node again with them (relaunch) and stays a bare Node process that passes signals
+ * on; run with the flags already on node's command line, it is the gateway itself.
+ *
+ * @example
+ * ```ts
+ * launchFlags(['serve', '--config', 'gw.yaml'], [], undefined);
+ * // ['--min-semi-space-size=64', '--max-semi-space-size=64', '--no-memory-reducer']
+ * launchFlags(['serve', '--workers', '4'], [], undefined); // []
+ * ```
+ */
+export function launchFlags(
+  argv: readonly string[],
+  execArgv: readonly string[],
+  nodeOptions: string | undefined,
+): string[] {
+  const [command, ...rest] = argv;
+  if (command !== 'serve' && command !== 'quickstart') return [];
+  const { values } = parseArgs({
+    args: [...rest],
+    options: {
+      workers: { type: 'string' },
+      'semi-space-mb': { type: 'string' },
+      'memory-reducer': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: false,
+    allowPositionals: true,
+  });
+  if (values.help === true) return [];
+  if (command === 'quickstart')
+    return serveV8Flags({ semiSpaceMb: DEFAULT_SEMI_SPACE_MB, memoryReducer: false }, execArgv, nodeOptions);
+  if (values.workers !== undefined && Number(values.workers) !== 1) return [];
+  const semi =
+    values['semi-space-mb'] === undefined ? DEFAULT_SEMI_SPACE_MB : Number(values['semi-space-mb']);
+  if (!Number.isInteger(semi) || semi < 0 || semi > 1024) return [];
+  return serveV8Flags(
+    { semiSpaceMb: semi, memoryReducer: values['memory-reducer'] === true },
+    execArgv,
+    nodeOptions,
+  );
 }
 
 /**

@@ -6,6 +6,7 @@ import { Keyring } from '../session/keyring.js';
 import { assertionWanted } from '../gateway/identity/plan.js';
 import { loadConfig, ConfigError, type LoadedConfig } from '../gateway/config/load.js';
 import { startGateway } from '../gateway/assemble.js';
+import { loadUserFiles } from '../gateway/user-files.js';
 import { expectPositionals, parseCommand, usage } from './args.js';
 import type { Io } from './context.js';
 import { prepareAdmin } from './serve-admin.js';
@@ -21,10 +22,15 @@ function checked(file: string, io: Io): LoadedConfig | undefined {
     return loadConfig(file, io.cwd);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    io.err(`sessiongate: ${err.file}: the configuration has ${err.problems.length} problem(s):\n`);
-    for (const p of err.problems) io.err(`  ${err.file}: ${p}\n`);
+    printProblems(err, io);
     return undefined;
   }
+}
+
+/** Every problem of a configuration on its own line, `FILE: path: message (line N)`. */
+function printProblems(err: ConfigError, io: Io): void {
+  io.err(`sessiongate: ${err.file}: the configuration has ${err.problems.length} problem(s):\n`);
+  for (const p of err.problems) io.err(`  ${err.file}: ${p}\n`);
 }
 
 /** `sessiongate check-config [FILE]`: exit 0 and a summary when valid, 2 and every problem when not. */
@@ -34,6 +40,14 @@ export async function checkConfig(args: string[], io: Io): Promise<number> {
   const file = positionals[0] ?? DEFAULT_CONFIG;
   const loaded = checked(file, io);
   if (!loaded) return 2;
+  try {
+    // The rule and plugin files, loaded exactly as serve loads them.
+    await loadUserFiles(loaded);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    printProblems(err, io);
+    return 2;
+  }
   const c = loaded.config;
   io.out(
     `${file}: ok — ${c.routes.length} route(s), ${c.plugins.length} plugin(s), ` +
@@ -101,7 +115,14 @@ export async function serve(args: string[], io: Io): Promise<number> {
   if (flags.length > 0 && io.relaunch && cluster.isPrimary) {
     return io.relaunch(flags, ['serve', ...args]);
   }
-  return runOne(loaded, port, io, workers > 1);
+  try {
+    return await runOne(loaded, port, io, workers > 1);
+  } catch (err) {
+    // A rule or plugin file that does not load: reported as check-config reports it.
+    if (!(err instanceof ConfigError)) throw err;
+    printProblems(err, io);
+    return 2;
+  }
 }
 
 async function runOne(

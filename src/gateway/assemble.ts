@@ -19,8 +19,8 @@ import { Keyring } from '../session/keyring.js';
 import type { SessionStore } from '../store/contract.js';
 import { openStore } from '../store/open.js';
 import { ruleContext } from '../rules/context.js';
-import { loadRuleFiles, RuleLoadError, RuleSet, type LoadedRule } from '../rules/ruleset.js';
-import { cidrList, ConfigError, profileOf, type LoadedConfig } from './config/load.js';
+import { RuleSet } from '../rules/ruleset.js';
+import { cidrList, profileOf, type LoadedConfig } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';
 import { startDemoUpstream } from './demo-upstream.js';
 import { CredentialInjector } from './credentials.js';
@@ -30,6 +30,7 @@ import { assertionWanted, identityPlan } from './identity/plan.js';
 import { PolicyRunner, type PolicyEvents } from './policy.js';
 import { Upstream } from './proxy/upstream.js';
 import { engineProfile, type ActiveRoute } from './router.js';
+import { loadUserFiles } from './user-files.js';
 
 export interface StartOptions {
   logger: Logger;
@@ -82,6 +83,9 @@ export function storeUrlFor(url: string, baseDir: string): string {
  */
 export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promise<RunningGateway> {
   const { config, baseDir } = loaded;
+  // The operator's rule and plugin files first: one that does not load stops the start before
+  // anything is opened, with every such file reported (ConfigError).
+  const loadedRules = await loadUserFiles(loaded);
   const keyring = Keyring.loadOrCreate(resolve(baseDir, config.keys), { signing: assertionWanted(config) });
   const assertionKeys = new AssertionKeys(keyring.signing);
   const opened = await openStore(storeUrlFor(config.store, baseDir));
@@ -102,7 +106,6 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
     o.logger,
   );
   await host.start();
-  const loadedRules = await loadRules(loaded);
   const ruleSetOf = (files: string[]) =>
     new RuleSet(
       files.map((f) => loadedRules.get(f)!),
@@ -226,18 +229,6 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
     store,
     close,
   };
-}
-
-/** Every rule file of the configuration, loaded once (global and per route, by name). */
-async function loadRules(loaded: LoadedConfig): Promise<Map<string, LoadedRule>> {
-  const { config, baseDir, file } = loaded;
-  const names = [...new Set([...config.rules, ...config.routes.flatMap((r) => r.rules)])];
-  try {
-    return new Map((await loadRuleFiles(names, baseDir)).map((r) => [r.file, r]));
-  } catch (err) {
-    if (err instanceof RuleLoadError) throw new ConfigError(file, [`rules: ${err.message}`]);
-    throw err;
-  }
 }
 
 /** The request listener of a TLS listener: Strict-Transport-Security on every answer. */

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Logger } from '../core/logger.js';
+import { importUserModule } from '../core/user-modules.js';
 import { Watchdog } from '../core/watchdog.js';
 import type { RuleContext, RuleHandler, Rules } from './define.js';
 import { isRuleEvent, RULE_EVENTS, type RuleEvent } from './events.js';
@@ -42,18 +42,17 @@ export interface LoadedRule {
 }
 
 /**
- * Import rule files once (TypeScript too: the gateway runs under tsx) and check them: the
- * default export must map known event names to functions.
+ * Import rule files once (TypeScript too, without a build step: importUserModule) and check
+ * them: the default export must map known event names to functions.
  */
 export async function loadRuleFiles(files: string[], baseDir: string): Promise<LoadedRule[]> {
   const out: LoadedRule[] = [];
   for (const file of files) {
-    const path = resolve(baseDir, file);
     let mod: { default?: unknown };
     try {
-      mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+      mod = (await importUserModule(resolve(baseDir, file))) as { default?: unknown };
     } catch (err) {
-      throw new RuleLoadError(file, firstLine(err));
+      throw new RuleLoadError(file, (err as Error).message);
     }
     const rules = mod.default;
     if (!rules || typeof rules !== 'object') {
@@ -68,22 +67,6 @@ export async function loadRuleFiles(files: string[], baseDir: string): Promise<L
     out.push({ file, rules: rules as Rules });
   }
   return out;
-}
-
-/** The error's first line with the position esbuild/Node reports (file:line:column). */
-function firstLine(err: unknown): string {
-  const e = err as {
-    message?: string;
-    errors?: { location?: { line?: number; column?: number }; text?: string }[];
-  };
-  const loc = e.errors?.[0]?.location;
-  if (loc?.line !== undefined)
-    return `line ${loc.line}:${loc.column ?? 0}: ${e.errors?.[0]?.text ?? 'syntax error'}`;
-  const esbuild = /:(\d+):(\d+): ERROR: (.*)/.exec(String(e.message ?? ''));
-  if (esbuild) return `line ${esbuild[1]}:${esbuild[2]}: ${esbuild[3]}`;
-  const msg = String(e.message ?? err).split('\n')[0] ?? 'cannot load';
-  const at = /:(\d+):(\d+)/.exec(String((err as Error).stack ?? ''));
-  return at ? `${msg} (line ${at[1]})` : msg;
 }
 
 /**

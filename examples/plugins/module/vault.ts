@@ -10,7 +10,7 @@
  *       path: ./examples/plugins/module/vault.ts
  *       config: { accounts: { svc-app: s3cret } }
  */
-import { definePlugin } from '../../../src/plugins/define.js';
+import { definePlugin } from 'sessiongate';
 
 export default definePlugin({
   kind: 'credentialstore',

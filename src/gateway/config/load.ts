@@ -20,6 +20,8 @@ export interface LoadedConfig {
   /** The file's folder: relative paths in it resolve against this. */
   baseDir: string;
   file: string;
+  /** ` (line N)` where a path of the configuration is written in the file ('' if unknown). */
+  lineOf?: (path: readonly (string | number)[]) => string;
 }
 
 /** Every problem of a config file, each `path: message (line N)`. */
@@ -98,7 +100,7 @@ export function parseConfig(source: string, file: string, baseDir: string): Load
     problems.push(`${path.join('.')}: ${message}${lineOf(path)}`);
   if (!parsed.success || problems.length > 0) throw new ConfigError(file, problems);
   const config = parsed.data;
-  return { config, baseDir, file };
+  return { config, baseDir, file, lineOf };
 }
 
 /** The profile a route names; `default` exists even when not written. */

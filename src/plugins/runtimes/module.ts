@@ -1,5 +1,5 @@
-import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
+import { importUserModule } from '../../core/user-modules.js';
 import { renameKeys, toCamel, toSnake } from '../case.js';
 import type { ModulePlugin, PluginContext } from '../define.js';
 import { PluginCallError } from '../errors.js';
@@ -21,9 +21,9 @@ export class ModuleRuntime implements PluginRuntime {
     this.kind = plugin.kind;
   }
 
-  /** Import a plugin module (`.ts` works: the CLI and tests run under tsx). */
+  /** Import a plugin module (`.ts` too, without a build step: importUserModule). */
   static async load(path: string, name: string, config: Record<string, unknown>): Promise<ModuleRuntime> {
-    const mod = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown };
+    const mod = (await importUserModule(resolve(path))) as { default?: unknown };
     const plugin = mod.default as ModulePlugin | undefined;
     if (!plugin || typeof plugin !== 'object' || !PLUGIN_KINDS.includes(plugin.kind)) {
       throw new Error(
