@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 
 const GLOBAL = `Global options (every session command):
-  --store URL          memory | sqlite:PATH  (default: config "store", else sqlite:./var/sessiongate.db)
+  --store URL          memory | sqlite:PATH | redis://HOST:PORT | redis+cluster://HOST:PORT,...
+                       (default: config "store", else sqlite:./var/sessiongate.db)
   --config FILE        gateway config file (YAML); reads store, keys, profiles
                        (in "data get", --config is the profile-config flag: use --config-file)
   --config-file FILE   same as --config FILE, in every command
@@ -18,6 +19,7 @@ Usage:
   sessiongate serve [--config FILE] [--workers N]
   sessiongate check-config [FILE]
   sessiongate init [DIR]
+  sessiongate quickstart [--port P]
   sessiongate session <command> [options]
   sessiongate users|credentials|plugin|keys <command> [options]
   sessiongate --help | --version
@@ -26,6 +28,7 @@ Commands:
   serve                run the gateway (reverse proxy with sessions and access policies)
   check-config         check a configuration file; lists every problem
   init                 write a starter sessiongate.yaml, a key ring and a users file
+  quickstart           try it out: serve examples/quickstart with a demo user (npm start)
   session create       start a session; prints its token
   session exists       does a session exist (in a state)? prints true or false
   session modify       change the idle timeout or lifetime of a session
@@ -47,8 +50,8 @@ Run "sessiongate session --help" (or users, credentials, plugin, keys) for the o
 Exit codes: 0 ok, 1 error, 2 usage error.
 `;
 
-/** Usage of each session command, by name. */
-export const COMMAND_USAGE: Record<string, string> = {
+/** Usage of the top-level commands besides `session`, by name (no global options: they have none). */
+export const TOP_USAGE: Record<string, string> = {
   serve:
     'sessiongate serve [--config FILE] [--workers N] [--port P] [--semi-space-mb MB] [--memory-reducer]\n' +
     '  Runs the gateway (default config ./sessiongate.yaml) until SIGTERM/SIGINT, then stops\n' +
@@ -65,6 +68,15 @@ export const COMMAND_USAGE: Record<string, string> = {
     '  Writes into DIR (default .) a commented starter sessiongate.yaml, a key ring\n' +
     '  (var/keyring.json) and a users file (var/users.yaml) with one user (default admin) whose\n' +
     '  generated password is printed once. Refuses to overwrite any existing file (exit 1).',
+  quickstart:
+    'sessiongate quickstart [--port P]\n' +
+    '  Tries the gateway out: serves examples/quickstart (what "npm start" runs). The first start\n' +
+    '  adds the user demo to var/users.yaml and prints its generated password once.\n' +
+    "  --port P: the port of the gateway (default: the example's, 8080).",
+};
+
+/** Usage of each session command, by name. */
+export const COMMAND_USAGE: Record<string, string> = {
   create:
     'sessiongate session create [--timeout S] [--lifetime S] [--user NAME] [--client-ip IP]\n' +
     '                           [--state allow|deny|redirect|inprogress] [--json]\n' +
@@ -91,7 +103,8 @@ export const COMMAND_USAGE: Record<string, string> = {
     '  Closes the session, or every session of NAME, with reason admin_kill; --user prints how many.',
   list:
     'sessiongate session list [--user NAME] [--state S] [--client-ip IP] [--json]\n' +
-    '  A table of live sessions (idle and lifetime left); --json prints an array. A progress line\n' +
+    '  A table of live sessions: EXPIRES_IN, the time until the first deadline, and BY, which one\n' +
+    '  (idle_timeout, lifetime_expired or policy_timeout); --json prints an array. A progress line\n' +
     '  goes to stderr while a large store is walked.',
   show:
     'sessiongate session show ID [--json]\n' +
@@ -105,8 +118,13 @@ ${Object.values(COMMAND_USAGE).join('\n\n')}
 ${GLOBAL}
 `;
 
+/** Help of one command: a top-level one (serve, ...) or a session command with the global options. */
 export function commandHelp(name: string): string {
-  return `Usage: ${COMMAND_USAGE[name] ?? ''}\n\n${GLOBAL}\n`;
+  const top = Object.hasOwn(TOP_USAGE, name) ? TOP_USAGE[name] : undefined;
+  if (top !== undefined) return `Usage: ${top}\n`;
+  const usage = Object.hasOwn(COMMAND_USAGE, name) ? COMMAND_USAGE[name] : undefined;
+  if (usage === undefined) return TOP_HELP;
+  return `Usage: ${usage}\n\n${GLOBAL}\n`;
 }
 
 export function version(): string {
