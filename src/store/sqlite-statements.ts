@@ -11,7 +11,11 @@ type DueOfUser = Pick<
   'id' | 'lastAccessAt' | 'idleTimeout' | 'lifetimeDeadline' | 'policyDeadline'
 >;
 
-/** The sessions-table statements, prepared once per connection and reused by every call. */
+/**
+ * The sessions-table statements, prepared once per connection and reused by every call.
+ * @internal Not in the package's declaration files: better-sqlite3's types give the statement
+ * type no name they could be written with.
+ */
 export function prepareSessionStatements(db: Database.Database) {
   return {
     byId: db.prepare<[SessionId], SessionRow>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ?`),
@@ -74,6 +78,7 @@ export function prepareSessionStatements(db: Database.Database) {
   };
 }
 
+/** @internal */
 export type SessionStatements = ReturnType<typeof prepareSessionStatements>;
 
 /**
