@@ -149,7 +149,7 @@ export async function withEngine<T>(
 async function open(target: StoreTarget): Promise<SessionStore> {
   if (target.kind === 'memory') return openStore('memory');
   // The redis store names the server (never the password) in its own SG_ERR_STORE_UNAVAILABLE.
-  if (target.kind === 'redis') return openStore(withoutNearCache(target.url));
+  if (target.kind === 'redis') return openStore(target.url);
   try {
     if (target.path !== ':memory:') mkdirSync(dirname(target.path), { recursive: true });
     return await openStore(`sqlite:${target.path}`);
@@ -161,14 +161,4 @@ async function open(target: StoreTarget): Promise<SessionStore> {
       { cause: err },
     );
   }
-}
-
-/**
- * A command never validates a request, so the near cache would hold nothing: leave out its
- * subscriber connection (one connection and one round trip fewer). The store's scripts still
- * announce every change the command makes, so the gateways' near caches forget what it ended.
- * The last value of a query option wins.
- */
-function withoutNearCache(url: string): string {
-  return `${url}${url.includes('?') ? '&' : '?'}nearCache=0`;
 }
