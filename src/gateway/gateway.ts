@@ -287,7 +287,9 @@ export class Gateway implements PolicySteps {
       if (started.responded) return undefined;
       return (await this.o.engine.get(id)) ?? undefined;
     } catch (err) {
-      if (!isSessionGateError(err)) throw err;
+      // A limit or the store refusing the session is the client's answer; a rule that failed
+      // is not: its message is the rule's own, for the log (the request fails with a 500).
+      if (!isSessionGateError(err) || err.code === 'SG_ERR_RULE_FAILED') throw err;
       sendProblem(flow.res, flow.client.browser, err.status, err.code, 'Try again later', err.message);
       return undefined;
     }

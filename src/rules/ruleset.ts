@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { SessionGateError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { importUserModule } from '../core/user-modules.js';
 import { Watchdog } from '../core/watchdog.js';
@@ -6,25 +7,25 @@ import type { RuleContext, RuleHandler, Rules } from './define.js';
 import { isRuleEvent, RULE_EVENTS, type RuleEvent } from './events.js';
 
 /** A rule file that failed to load: the message names the file (and line where known). */
-export class RuleLoadError extends Error {
+export class RuleLoadError extends SessionGateError {
   constructor(
     readonly file: string,
     message: string,
   ) {
-    super(`${file}: ${message}`);
+    super('SG_ERR_RULE_LOAD', `${file}: ${message}`);
     this.name = 'RuleLoadError';
   }
 }
 
 /** A rule that threw or ran past its deadline; the gateway answers 500 and carries on. */
-export class RuleFailure extends Error {
+export class RuleFailure extends SessionGateError {
   constructor(
     readonly rule: string,
     readonly event: RuleEvent,
     readonly reason: 'exception' | 'timeout',
     message: string,
   ) {
-    super(message);
+    super('SG_ERR_RULE_FAILED', message);
     this.name = 'RuleFailure';
   }
 }

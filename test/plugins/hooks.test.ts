@@ -76,6 +76,26 @@ describe('plugin hooks: one table', () => {
     definePlugin({ kind: 'aa', authenticat: () => ({ verdict: 'ACCEPT' as const }) });
   });
 
+  it('a module plugin with a hook its kind does not have, or an SPS snake_case name, is refused when registered', () => {
+    const wrongKind = { kind: 'aa', getPasswordList: () => ({ passwords: [] }) } as unknown as AaPlugin;
+    assert.throws(
+      () => new ModuleRuntime(wrongKind, 'users', {}),
+      /^PluginLoadError: plugin users: getPasswordList is not a hook of aa plugins \(authenticate, authorize, sessionEnded\)$/,
+    );
+    const snake = { kind: 'credentialstore', session_ended: () => undefined } as unknown as AaPlugin;
+    assert.throws(
+      () => new ModuleRuntime(snake, 'vault', {}),
+      /plugin vault: session_ended is not a hook of credentialstore plugins .* sessionEnded\)$/,
+    );
+    // Other properties pass at run time (helpers, data); definePlugin's types refuse them.
+    const helper = {
+      kind: 'aa',
+      authenticate: () => ({ verdict: 'DENY' as const }),
+      normalise: (s: string) => s,
+    };
+    assert.equal(new ModuleRuntime(helper as AaPlugin, 'users', {}).kind, 'aa');
+  });
+
   it('the host refuses to call a hook the plugin kind does not have', async () => {
     const { engine } = testEngine();
     const plugin = definePlugin({ kind: 'aa', authenticate: () => ({ verdict: 'ACCEPT' as const }) });

@@ -204,6 +204,13 @@ describe('events, order and failures', () => {
     const thrown = await b.fetch('/bad/throw');
     assert.equal(thrown.status, 500);
     assert.ok(fx.logs.lines.some((l) => l.message === 'rule failed' && l.fields.error === 'rule bug'));
+    // A rule failing as the session starts: the same 500, and what it threw stays in the log.
+    const atStart = await b.fetch('/bad/throw-at-start');
+    assert.equal(atStart.status, 500);
+    const answer = await atStart.text();
+    assert.ok(!answer.includes('internal detail'), answer);
+    assert.match(answer, /SG_ERR_INTERNAL/);
+    assert.ok(fx.logs.lines.some((l) => l.fields.error === 'start rule bug: internal detail'));
     const route = fx.gw.gateway;
     assert.ok(route);
     const twice = await b.fetch('/bad/twice');

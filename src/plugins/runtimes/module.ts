@@ -2,9 +2,17 @@ import { resolve } from 'node:path';
 import { importUserModule } from '../../core/user-modules.js';
 import { renameKeys, toCamel, toSnake } from '../case.js';
 import type { ModulePlugin, PluginContext } from '../define.js';
-import { PluginCallError } from '../errors.js';
+import { PluginCallError, PluginLoadError } from '../errors.js';
 import type { CallContext, PluginRuntime } from '../runtime.js';
-import { PLUGIN_KINDS, type HookArgs, type HookName, type HookResult, type PluginKind } from '../types.js';
+import {
+  HOOKS,
+  misnamedHooks,
+  PLUGIN_KINDS,
+  type HookArgs,
+  type HookName,
+  type HookResult,
+  type PluginKind,
+} from '../types.js';
 
 /**
  * Runs a TypeScript or JavaScript plugin in this process: the default export of a module
@@ -19,6 +27,11 @@ export class ModuleRuntime implements PluginRuntime {
     private readonly config: Record<string, unknown>,
   ) {
     this.kind = plugin.kind;
+    const [wrong] = misnamedHooks(plugin.kind, Object.keys(plugin));
+    if (wrong !== undefined) {
+      const own = HOOKS[plugin.kind].map(toCamel).join(', ');
+      throw new PluginLoadError(`plugin ${name}: ${wrong} is not a hook of ${plugin.kind} plugins (${own})`);
+    }
   }
 
   /** Import a plugin module (`.ts` too, without a build step: importUserModule). */
@@ -26,7 +39,7 @@ export class ModuleRuntime implements PluginRuntime {
     const mod = (await importUserModule(resolve(path))) as { default?: unknown };
     const plugin = mod.default as ModulePlugin | undefined;
     if (!plugin || typeof plugin !== 'object' || !PLUGIN_KINDS.includes(plugin.kind)) {
-      throw new Error(
+      throw new PluginLoadError(
         `${path}: the default export must be definePlugin({ kind: 'aa' | 'credentialstore', ... })`,
       );
     }
