@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { findCookie } from '../core/cookie-header.js';
+import { SessionGateError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { SessionId } from '../core/ids.js';
 import { SESSION_STATES, type SessionRecord, type SessionState } from '../core/session-types.js';
@@ -166,9 +167,8 @@ class HttpView implements RuleHttp {
   }
 
   respond(status: number, options: { headers?: Record<string, string>; body?: string } = {}): void {
-    if (this.scope.responded) throw new Error('respond may be called only once per request');
-    if (!Number.isInteger(status) || status < 100 || status > 599)
-      throw new Error(`invalid status ${status}`);
+    if (this.scope.responded) throw misuse('respond may be called only once per request');
+    if (!Number.isInteger(status) || status < 100 || status > 599) throw misuse(`invalid status ${status}`);
     this.scope.responded = { status, headers: options.headers ?? {}, body: options.body ?? '' };
   }
 }
@@ -195,7 +195,7 @@ class FlowSession implements RuleSession {
 
   target(sid?: string): string {
     const id = sid ?? this.scope.sessionId;
-    if (!id) throw new Error(`${this.event}: this flow has no session; pass sid`);
+    if (!id) throw misuse(`${this.event}: this flow has no session; pass sid`);
     return id;
   }
 
@@ -262,7 +262,7 @@ class FlowData {
   async set(key: string, value = '', o: { sid?: string; secure?: boolean } = {}): Promise<void> {
     const { scope } = this.session;
     if (this.session.closed && o.sid === undefined)
-      throw new Error('ACCESS_SESSION_CLOSED: the session has ended');
+      throw misuse('ACCESS_SESSION_CLOSED: the session has ended');
     scope.dirty = true;
     await scope.engine.data.set(this.session.target(o.sid), key, value, o);
   }
@@ -307,7 +307,7 @@ class FlowContext implements RuleContext {
   }
 
   get http(): RuleHttp {
-    if (!this.scope.http) throw new Error(`${this.event} has no HTTP context (no connection)`);
+    if (!this.scope.http) throw misuse(`${this.event} has no HTTP context (no connection)`);
     return httpOf(this.scope.http);
   }
 
@@ -324,4 +324,9 @@ export function ruleContext(event: RuleEvent, rule: string, scope: RuleScope): R
 /** Unknown state names go to the engine, which rejects them with its typed error. */
 function knownState(state: SessionState | undefined): boolean {
   return state === undefined || SESSION_STATES.includes(state);
+}
+
+/** A rule that used the context wrongly; the rule set reports it as that rule's failure. */
+function misuse(message: string): SessionGateError {
+  return new SessionGateError('SG_ERR_RULE_FAILED', message);
 }
