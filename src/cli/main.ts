@@ -6,12 +6,18 @@ import { adminCommandHelp, commandHelp, groupHelp, SESSION_HELP, TOP_HELP, versi
 import { create, exists, modify, remove, type Command } from './session-commands.js';
 import { list, show } from './view-commands.js';
 import { kill } from './kill-command.js';
-import { checkConfig, serve } from './serve-commands.js';
-import { quickstart } from './quickstart-command.js';
-import { init } from './init-command.js';
 
-/** Top-level commands besides `session` (each file adds its own). */
-const TOP_COMMANDS: Record<string, Command> = { serve, 'check-config': checkConfig, init, quickstart };
+/**
+ * Top-level commands besides `session` (each file adds its own). Loaded when one runs: the
+ * gateway's modules (proxy, plugins, config schema) are most of the program, and `--version`
+ * or a session command has no use for them.
+ */
+const TOP_COMMANDS: Record<string, Command> = {
+  serve: async (args, io) => (await import('./serve-commands.js')).serve(args, io),
+  'check-config': async (args, io) => (await import('./serve-commands.js')).checkConfig(args, io),
+  init: async (args, io) => (await import('./init-command.js')).init(args, io),
+  quickstart: async (args, io) => (await import('./quickstart-command.js')).quickstart(args, io),
+};
 
 const SESSION_COMMANDS: Record<string, Command> = { create, exists, modify, remove, kill, list, show };
 const DATA_COMMANDS: Record<string, Command> = { get: dataGet, set: dataSet };
