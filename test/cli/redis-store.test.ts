@@ -141,6 +141,10 @@ function everyCommand(kind: string, getSide: () => Side): void {
     const removed = await session(side, kind, 'remove', bob.id);
     assert.equal(removed.code, 0, removed.stderr);
     assert.equal(await side.engine.get(bob.id), null);
+    // A failing command closes its connections too: it ends with its one error line.
+    const again = await session(side, kind, 'remove', bob.id);
+    assert.equal(again.code, 1);
+    assert.equal(again.stderr, `sessiongate: SG_ERR_SESSION_NOT_FOUND: no live session with id ${bob.id}\n`);
     await side.engine.create({ user: 'carol', state: 'allow' });
     await side.engine.create({ user: 'carol', state: 'allow' });
     const killed = await session(side, kind, 'kill', '--user', 'carol');
