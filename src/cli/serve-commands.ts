@@ -67,7 +67,8 @@ export async function checkConfig(args: string[], io: Io): Promise<number> {
  * scavenges, and every scavenge pauses all requests in flight (docs/gateway.md, Throughput).
  * And without V8's memory reducer (unless --memory-reducer), which shrinks the heap of a quiet
  * process and makes the next busy minutes pay for growing it back (relaunch.ts, serveV8Flags).
- * V8 takes these flags only at start, so a single process relaunches itself with them.
+ * V8 takes these flags only at start: bin/sessiongate.js gives them to a single process before
+ * the program is loaded (launchFlags); should this run without them all the same, it relaunches.
  */
 export async function serve(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseCommand(
