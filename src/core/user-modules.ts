@@ -73,7 +73,7 @@ function ownEntries(): Record<string, string> {
  * compiler, esbuild, or from Node), an error thrown while the file ran with the line in that
  * file, or the first line of anything else (a missing package names itself).
  */
-export function describeLoadFailure(err: unknown, path: string): string {
+function describeLoadFailure(err: unknown, path: string): string {
   const e = err as { message?: unknown; stack?: unknown; errors?: { location?: unknown; text?: unknown }[] };
   const first = e.errors?.[0] as { location?: { line?: number; column?: number }; text?: string } | undefined;
   if (first?.location?.line !== undefined)
