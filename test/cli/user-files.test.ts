@@ -94,6 +94,30 @@ routes:
     assert.match(banner, /listening on http:\/\/127\.0\.0\.1:\d+/);
   });
 
+  it("means the running gateway by 'sessiongate', even beside a package.json and another copy in node_modules", async () => {
+    const dir = operatorFolder({
+      'package.json': JSON.stringify({ name: 'my-gateway', type: 'module' }),
+      'node_modules/sessiongate/package.json': JSON.stringify({
+        name: 'sessiongate',
+        type: 'module',
+        exports: './index.js',
+      }),
+      'node_modules/sessiongate/index.js':
+        "export function defineRules() { throw new Error('not the running gateway'); }\n" +
+        "export function definePlugin() { throw new Error('not the running gateway'); }\n",
+      'rules/x-from-rule.ts': TS_RULE,
+      'plugins/deny.ts': TS_PLUGIN,
+      'sessiongate.yaml': `${HEAD}plugins:
+  - { name: deny, runtime: module, path: ./plugins/deny.ts }
+rules: [ ./rules/x-from-rule.ts ]
+routes:
+  - { match: { path: / }, upstream: demo }
+`,
+    });
+    const r = await sessiongate(['check-config', 'sessiongate.yaml'], dir);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
   it('a file that does not load: FILE: rules.N / plugins.N.path: message (config line), exit 2, at check-config and at serve', async () => {
     const dir = operatorFolder({
       'rules/ok.ts': TS_RULE,
