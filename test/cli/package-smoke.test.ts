@@ -8,6 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import {
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -22,6 +23,10 @@ import { freePort } from '../e2e/gateways.js';
 import { ROOT } from './helpers.js';
 
 const RUNS = 5;
+
+interface PackageExports {
+  exports: Record<string, { types: string; import: string }>;
+}
 const work = mkdtempSync(join(tmpdir(), 'sg-package-'));
 const gw = join(work, 'gw');
 const children = new Set<ReturnType<typeof spawn>>();
@@ -141,6 +146,23 @@ describe('the package', { timeout: 300_000 }, () => {
     assert.equal(versions[0]!.stdout, `${pkg.version}\n`, versions[0]!.stderr);
     const viaNpx = await run('npx', ['--offline', 'sessiongate', '--version'], work);
     assert.equal(viaNpx.stdout, `${pkg.version}\n`, viaNpx.stderr);
+
+    // Every export resolves in the installed package, to a module and its declaration file.
+    const exportsMap = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as PackageExports)
+      .exports;
+    for (const [subpath, target] of Object.entries(exportsMap)) {
+      const specifier = subpath === '.' ? 'sessiongate' : `sessiongate/${subpath.slice(2)}`;
+      const loaded = await run(
+        process.execPath,
+        ['--input-type=module', '-e', `await import('${specifier}')`],
+        work,
+      );
+      assert.equal(loaded.code, 0, `${specifier}: ${loaded.stderr}`);
+      assert.ok(
+        existsSync(join(work, 'node_modules/sessiongate', target.types)),
+        `${specifier}: ${target.types}`,
+      );
+    }
 
     const init = await sessiongate(['init', 'gw']);
     assert.equal(init.code, 0, init.stderr);
