@@ -135,6 +135,14 @@ rule_timeout_ms: 1000
 audit: {}
 # audit: { file: ./var/audit.log }
 
+# The close pipeline (every closed session reaches the audit trail and each plugin's
+# session_ended exactly once): how long a stop keeps delivering before it hands the rest
+# back, and when a subscriber that lags is named behind or stuck (/readyz, the admin page).
+close_pipeline:
+  shutdown_grace_ms: 5000
+  behind_after_ms: 60000
+  stuck_after_ms: 120000         # /readyz answers 503 while a subscriber is stuck
+
 # Idle-timer writes are coalesced to this resolution (ms).
 touch_resolution_ms: 1000
 
