@@ -91,8 +91,9 @@ describe('misbehaving sps-python plugin', () => {
     new SpsPythonRuntime(fixture('py-bad'), 'bad', '', logger);
 
   it('raises, returns a non-JSON cookie, exits, hangs: each a DENY; the runner comes back', async () => {
-    // Generous: python3 starts slowly on a busy machine; the hang case waits this long.
-    const { call, logger, id, engine } = await setup(make, 3000);
+    // Generous: the deadline also covers starting the runner that replaces the hung one, and
+    // python3 takes seconds to start on a loaded machine; the hang case waits this long.
+    const { call, logger, id, engine } = await setup(make, 5000);
     assert.equal((await call('throw')).failure, 'exception');
     assert.ok(logger.lines.some((l) => String(l.fields.error).includes('ValueError: plugin bug')));
     assert.equal((await call('badcookie')).failure, 'exception');
