@@ -2,7 +2,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { SessionRecord } from '../core/session-types.js';
 import type { ClaimedClose, SessionStore } from '../store/contract.js';
-import type { CloseHandler, SessionClosedEvent } from './dispatcher.js';
+import type { CloseHandler, SessionClosedEvent } from './close-events.js';
 import type { VariableReader } from './session-data.js';
 
 /** The most records one claim takes. */

@@ -3,22 +3,13 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { SessionGateError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { CloseRecord, SessionRecord } from '../core/session-types.js';
+import type { SessionRecord } from '../core/session-types.js';
 import type { SessionStore } from '../store/contract.js';
+import type { CloseHandler } from './close-events.js';
 import { CloseLane, type LaneContext } from './close-lane.js';
 import type { VariableReader } from './session-data.js';
 
-/** What a close-pipeline subscriber receives: the close record and its delivery facts. */
-export interface SessionClosedEvent extends CloseRecord {
-  /** 1 on the first delivery to this subscriber. */
-  attempt: number;
-  /** A previous delivery to this subscriber was cut off by a crash; the handler may have run. */
-  redelivered: boolean;
-  /** The final variables, readable as on a live session (secure ones with `secure: true`). */
-  data: VariableReader;
-}
-
-export type CloseHandler = (event: SessionClosedEvent) => void | Promise<void>;
+export type { CloseHandler, SessionClosedEvent } from './close-events.js';
 
 export interface SubscriberOptions {
   /** Deliveries before giving up on a record (default 8). */

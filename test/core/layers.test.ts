@@ -21,8 +21,6 @@ const ALLOWED: Record<string, string[]> = {
  * shrinks.
  */
 const KNOWN_CIRCLES: string[] = [
-  // close-lane.ts takes its handler and event types from dispatcher.ts, which builds the lanes.
-  'session/close-lane.ts <-> session/dispatcher.ts',
   // The conformance checks import sampleSession and StoreHarness from the suite that runs them.
   'store/conformance-guards.ts <-> store/conformance-outbox.ts <-> store/conformance.ts',
   // redis-failures.ts types its runner with ScriptRunner; redis-scripts.ts gathers its scripts.
