@@ -1,14 +1,5 @@
-import { readFileSync } from 'node:fs';
-import {
-  createServer as createHttpServer,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { isAbsolute, resolve } from 'node:path';
-import type { Duplex } from 'node:stream';
 import type { AuditSink } from '../core/audit.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -25,6 +16,7 @@ import type { GatewayConfig } from './config/schema.js';
 import { startDemoUpstream } from './demo-upstream.js';
 import { CredentialInjector } from './credentials.js';
 import { Gateway } from './gateway.js';
+import { createListener, listen, stopListener } from './listener.js';
 import { AssertionKeys } from './identity/assertion.js';
 import { assertionWanted, identityPlan } from './identity/plan.js';
 import { PolicyRunner, type PolicyEvents } from './policy.js';
@@ -87,51 +79,116 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
   // anything is opened, with every such file reported (ConfigError).
   const loadedRules = await loadUserFiles(loaded);
   const keyring = Keyring.loadOrCreate(resolve(baseDir, config.keys), { signing: assertionWanted(config) });
-  const assertionKeys = new AssertionKeys(keyring.signing);
-  const opened = await openStore(storeUrlFor(config.store, baseDir));
-  const store = o.wrapStore ? o.wrapStore(opened) : opened;
+  // What is opened is closed again, last first, when a later step fails (a taken port, a
+  // plugin that does not start): a failed start leaves no store handle, process or server.
+  const opened: (() => Promise<void> | void)[] = [];
+  try {
+    const rawStore = await openStore(storeUrlFor(config.store, baseDir));
+    const store = o.wrapStore ? o.wrapStore(rawStore) : rawStore;
+    opened.push(() => store.dispose());
+    const engine = newEngine(config, store, keyring, o);
+    const host = new PluginHost(
+      engine,
+      await loadPlugins(config.plugins, { baseDir, keyring, logger: o.logger }),
+      o.logger,
+    );
+    opened.push(() => host.close());
+    await host.start();
+    const ruleSetOf = (files: string[]) =>
+      new RuleSet(
+        files.map((f) => loadedRules.get(f)!),
+        config.rule_timeout_ms,
+        o.logger,
+        o.onRuleError,
+      );
+    await subscribeClosedRules(engine, ruleSetOf([...loadedRules.keys()]), o.logger);
+    const { routes, demo } = await buildRoutes(config, { engine, host, keyring, ruleSetOf }, o);
+    opened.push(
+      () => closeServer(demo?.server),
+      async () => void (await Promise.all(routes.map((r) => r.upstream.close()))),
+    );
+    const gateway = newGateway(config, engine, host, routes, o);
+    const listener = createListener(config, baseDir, gateway);
+    opened.push(() => closeServer(listener.server));
+    const port = await listen(listener.server, o.port ?? config.listen.port, config.listen.host);
+    engine.start();
+    const host4url = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+    let closing: Promise<void> | undefined;
+    const close = (graceMs = 10_000): Promise<void> =>
+      (closing ??= (async () => {
+        await stopListener(listener, graceMs);
+        // Flush the close pipeline, bounded: a hanging or failing subscriber must not hold up
+        // the exit; what is left is handed back in the outbox for the next start or another process.
+        await engine.stop({ graceMs: config.close_pipeline.shutdown_grace_ms });
+        await host.close();
+        await Promise.all(routes.map((r) => r.upstream.close()));
+        await store.dispose();
+        demo?.server.close();
+      })());
+    const url = `${listener.tls ? 'https' : 'http'}://${host4url}:${port}`;
+    return { url, server: listener.server, engine, host, gateway, store, close };
+  } catch (err) {
+    for (const undo of opened.reverse()) await Promise.resolve(undo()).catch(() => undefined);
+    throw err;
+  }
+}
+
+function newEngine(
+  config: GatewayConfig,
+  store: SessionStore,
+  keyring: Keyring,
+  o: StartOptions,
+): SessionEngine {
   const names = new Set(['default', ...Object.keys(config.profiles)]);
-  const profiles = [...names].map((name) => engineProfile(name, profileOf(config, name)!));
-  const engine = new SessionEngine({
+  return new SessionEngine({
     store,
     keyring,
-    profiles,
+    profiles: [...names].map((name) => engineProfile(name, profileOf(config, name)!)),
     logger: o.logger,
     touchResolutionMs: config.touch_resolution_ms,
     ...(o.clock ? { clock: o.clock } : {}),
   });
-  const host = new PluginHost(
-    engine,
-    await loadPlugins(config.plugins, { baseDir, keyring, logger: o.logger }),
-    o.logger,
-  );
-  await host.start();
-  const ruleSetOf = (files: string[]) =>
-    new RuleSet(
-      files.map((f) => loadedRules.get(f)!),
-      config.rule_timeout_ms,
-      o.logger,
-      o.onRuleError,
-    );
-  // ACCESS_SESSION_CLOSED comes from the close pipeline, once per session, for every rule file.
-  const closedRules = ruleSetOf([...loadedRules.keys()]);
-  if (closedRules.has('ACCESS_SESSION_CLOSED')) {
-    await engine.onClose('rules', async (event) => {
-      const scope = { engine, logger: o.logger, sessionId: event.sessionId, snapshot: event.data };
-      await closedRules
-        .run(
-          'ACCESS_SESSION_CLOSED',
-          (rule) => ruleContext('ACCESS_SESSION_CLOSED', rule, scope),
-          event.sessionId,
-        )
-        .catch(() => undefined); // logged and counted by the rule set; not retried
-    });
-  }
+}
+
+/** ACCESS_SESSION_CLOSED comes from the close pipeline, once per session, for every rule file. */
+async function subscribeClosedRules(
+  engine: SessionEngine,
+  closedRules: RuleSet,
+  logger: Logger,
+): Promise<void> {
+  if (!closedRules.has('ACCESS_SESSION_CLOSED')) return;
+  await engine.onClose('rules', async (event) => {
+    const scope = { engine, logger, sessionId: event.sessionId, snapshot: event.data };
+    await closedRules
+      .run(
+        'ACCESS_SESSION_CLOSED',
+        (rule) => ruleContext('ACCESS_SESSION_CLOSED', rule, scope),
+        event.sessionId,
+      )
+      .catch(() => undefined); // logged and counted by the rule set; not retried
+  });
+}
+
+interface RouteParts {
+  engine: SessionEngine;
+  host: PluginHost;
+  keyring: Keyring;
+  ruleSetOf: (files: string[]) => RuleSet;
+}
+
+/** Each route with its upstream pool, policy runner, rules and identity plan. */
+async function buildRoutes(
+  config: GatewayConfig,
+  { engine, host, keyring, ruleSetOf }: RouteParts,
+  o: StartOptions,
+): Promise<{ routes: ActiveRoute[]; demo: Awaited<ReturnType<typeof startDemoUpstream>> | undefined }> {
+  const assertionKeys = new AssertionKeys(keyring.signing);
   let demo: Awaited<ReturnType<typeof startDemoUpstream>> | undefined;
   const routes: ActiveRoute[] = [];
   for (const [index, r] of config.routes.entries()) {
     if (r.upstream === 'demo') demo ??= await startDemoUpstream();
     const profile = profileOf(config, r.profile)!;
+    const url = r.upstream === 'demo' ? demo!.url : r.upstream;
     routes.push({
       index,
       config: r,
@@ -139,9 +196,9 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       pathPrefix: r.match.path,
       profileName: r.profile,
       profile,
-      upstreamUrl: r.upstream === 'demo' ? demo!.url : r.upstream,
+      upstreamUrl: url,
       upstream: new Upstream({
-        url: r.upstream === 'demo' ? demo!.url : r.upstream,
+        url,
         connectTimeoutMs: r.timeouts.connect_ms,
         headersTimeoutMs: r.timeouts.headers_ms,
         bodyTimeoutMs: r.timeouts.body_ms,
@@ -152,7 +209,17 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       identity: identityPlan(profile, r, assertionKeys, o.clock ?? systemClock),
     });
   }
-  const gateway = new Gateway({
+  return { routes, demo };
+}
+
+function newGateway(
+  config: GatewayConfig,
+  engine: SessionEngine,
+  host: PluginHost,
+  routes: ActiveRoute[],
+  o: StartOptions,
+): Gateway {
+  return new Gateway({
     engine,
     routes,
     trusted: cidrList(config.trusted_proxies),
@@ -167,82 +234,9 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
         return min + Math.floor(Math.random() * (max - min + 1));
       }),
   });
-  const tls = config.listen.tls;
-  const serverOptions = { maxHeaderSize: config.listen.max_header_bytes };
-  const server = tls
-    ? createHttpsServer(
-        {
-          ...serverOptions,
-          cert: readFileSync(resolve(baseDir, tls.cert)),
-          key: readFileSync(resolve(baseDir, tls.key)),
-        },
-        withHsts(gateway.handle, config.listen.hsts),
-      )
-    : createHttpServer(serverOptions, gateway.handle);
-  // A client may send its requests and then half-close (FIN): Node's default aborts the
-  // requests still being answered (every proxied one) and ends the connection without their
-  // answers. With this, the received requests are answered, then the connection is ended.
-  (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
-  server.on('upgrade', gateway.upgrade);
-  // Upgraded sockets (WebSockets) leave the HTTP server's bookkeeping: closeAllConnections()
-  // does not see them, and server.close() would wait for them forever.
-  const tunnels = new Set<Duplex>();
-  server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
-    tunnels.add(socket);
-    socket.once('close', () => tunnels.delete(socket));
-  });
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(o.port ?? config.listen.port, config.listen.host, () => {
-      server.off('error', fail);
-      ok();
-    });
-  });
-  engine.start();
-  const { port } = server.address() as AddressInfo;
-  const host4url = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-  let closing: Promise<void> | undefined;
-  const close = (graceMs = 10_000): Promise<void> =>
-    (closing ??= (async () => {
-      const stopped = new Promise<void>((r) => server.close(() => r()));
-      server.closeIdleConnections();
-      const timer = setTimeout(() => {
-        server.closeAllConnections();
-        for (const socket of tunnels) socket.destroy();
-      }, graceMs);
-      await stopped;
-      clearTimeout(timer);
-      // Flush the close pipeline, bounded: a hanging or failing subscriber must not hold up the
-      // exit; what is left is handed back in the outbox for the next start or another process.
-      await engine.stop({ graceMs: config.close_pipeline.shutdown_grace_ms });
-      await host.close();
-      await Promise.all(routes.map((r) => r.upstream.close()));
-      await store.dispose();
-      demo?.server.close();
-    })());
-  return {
-    url: `${tls ? 'https' : 'http'}://${host4url}:${port}`,
-    server,
-    engine,
-    host,
-    gateway,
-    store,
-    close,
-  };
 }
 
-/** The request listener of a TLS listener: Strict-Transport-Security on every answer. */
-function withHsts(
-  handle: (req: IncomingMessage, res: ServerResponse) => void,
-  hsts: GatewayConfig['listen']['hsts'],
-): (req: IncomingMessage, res: ServerResponse) => void {
-  if (!hsts) return handle;
-  const value =
-    `max-age=${hsts.max_age}` +
-    (hsts.include_subdomains ? '; includeSubDomains' : '') +
-    (hsts.preload ? '; preload' : '');
-  return (req, res) => {
-    res.setHeader('strict-transport-security', value);
-    handle(req, res);
-  };
+/** Close a server that may never have listened; resolves once it is closed. */
+function closeServer(server: Server | undefined): Promise<void> {
+  return new Promise((done) => (server ? server.close(() => done()) : done()));
 }
