@@ -23,8 +23,8 @@ const ALLOWED: Record<string, string[]> = {
 const KNOWN_CIRCLES: string[] = [
   // The conformance checks import sampleSession and StoreHarness from the suite that runs them.
   'store/conformance-guards.ts <-> store/conformance-outbox.ts <-> store/conformance.ts',
-  // redis-failures.ts types its runner with ScriptRunner; redis-scripts.ts gathers its scripts.
-  'store/redis-failures.ts <-> store/redis-scripts.ts',
+  // redis/failures.ts types its runner with ScriptRunner; redis/scripts.ts gathers its scripts.
+  'store/redis/failures.ts <-> store/redis/scripts.ts',
 ];
 
 const src = resolve(dirname(new URL(import.meta.url).pathname), '../../src');

@@ -1,7 +1,7 @@
-import type { FailureCount } from './contract.js';
-import type { RedisClient } from './redis-connect.js';
-import type { RedisKeys } from './redis-keys.js';
-import type { ScriptRunner } from './redis-scripts.js';
+import type { FailureCount } from '../contract.js';
+import type { RedisClient } from './connect.js';
+import type { RedisKeys } from './keys.js';
+import type { ScriptRunner } from './scripts.js';
 
 /**
  * countFailure(now, windowMs) on KEYS[1] = the counter (a hash: n = count, r = window end)
