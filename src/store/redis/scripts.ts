@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import { FAILURE_SCRIPTS } from './failures.js';
+import { FAILURE_SCRIPTS } from './failure-scripts.js';
 import { OUTBOX_SCRIPTS } from './outbox-scripts.js';
 
 type RedisClient = Redis | Cluster;
