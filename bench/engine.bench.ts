@@ -12,8 +12,8 @@ import type { SessionId, SessionToken } from '../src/core/ids.js';
 import { SessionEngine } from '../src/session/engine.js';
 import { Keyring } from '../src/session/keyring.js';
 import type { SessionStore } from '../src/store/contract.js';
-import { MemoryStore } from '../src/store/memory.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { MemoryStore } from '../src/store/memory/store.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 import { fmt, gc, median, opsPerSecond, summary } from './stats.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';

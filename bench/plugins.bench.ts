@@ -13,7 +13,7 @@ import { ProcessRuntime } from '../src/plugins/runtimes/process.js';
 import { SpsPythonRuntime } from '../src/plugins/runtimes/sps-python.js';
 import { SessionEngine } from '../src/session/engine.js';
 import { Keyring } from '../src/session/keyring.js';
-import { MemoryStore } from '../src/store/memory.js';
+import { MemoryStore } from '../src/store/memory/store.js';
 import { median, summary } from './stats.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { Cluster } from 'ioredis';
 import { newToken, type SessionId } from '../src/core/ids.js';
 import type { NewSession } from '../src/store/contract.js';
-import { RedisStore } from '../src/store/redis.js';
+import { RedisStore } from '../src/store/redis/store.js';
 import {
   startCluster,
   startRedis,

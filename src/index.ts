@@ -19,8 +19,8 @@ export type {
 export type { SessionClosedEvent, CloseHandler } from './session/dispatcher.js';
 export { Keyring } from './session/keyring.js';
 export { accessProfile, type AccessProfile } from './session/profile.js';
-export { MemoryStore } from './store/memory.js';
-export { SqliteStore } from './store/sqlite.js';
+export { MemoryStore } from './store/memory/store.js';
+export { SqliteStore } from './store/sqlite/store.js';
 export { openStore } from './store/open.js';
 export type { SessionStore, StoreCapabilities } from './store/contract.js';
 export { SessionGateError, ERROR_CODES, type ErrorCode } from './core/errors.js';

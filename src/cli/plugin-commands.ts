@@ -15,7 +15,7 @@ import {
 import { aaResult, credentialResult } from '../plugins/validate-result.js';
 import { SessionEngine } from '../session/engine.js';
 import { Keyring } from '../session/keyring.js';
-import { MemoryStore } from '../store/memory.js';
+import { MemoryStore } from '../store/memory/store.js';
 import { expectPositionals, parseCommand, usage } from './args.js';
 import type { Io } from './context.js';
 import { json, type Json } from './output.js';

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import type { SessionId } from '../core/ids.js';
-import type { StoreHarness } from './conformance.js';
-import { sampleSession } from './conformance.js';
+import { sampleSession, type StoreHarness } from './conformance-harness.js';
 import type { SessionLimits } from './contract.js';
 
 const T0 = Date.UTC(2026, 0, 1);

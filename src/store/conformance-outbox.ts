@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import type { StoreHarness } from './conformance.js';
-import { sampleSession } from './conformance.js';
+import { sampleSession, type StoreHarness } from './conformance-harness.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 

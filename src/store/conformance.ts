@@ -4,17 +4,10 @@ import { newToken, type SessionId } from '../core/ids.js';
 import type { SessionRecord } from '../core/session-types.js';
 import { GUARD_CHECKS } from './conformance-guards.js';
 import { OUTBOX_CHECKS } from './conformance-outbox.js';
-import type { NewSession, SessionStore, ValidateOutcome } from './contract.js';
+import { sampleSession, T0, type StoreHarness } from './conformance-harness.js';
+import type { SessionStore, ValidateOutcome } from './contract.js';
 
-/** What a backend's test file hands to the suite. */
-export interface StoreHarness {
-  store: SessionStore;
-  /** Dispose this store and open the same data again (durable backends only). */
-  reopen?: () => Promise<SessionStore>;
-  cleanup?: () => Promise<void>;
-}
-
-const T0 = Date.UTC(2026, 0, 1);
+export { sampleSession, type StoreHarness } from './conformance-harness.js';
 
 type Check = (
   store: SessionStore,
@@ -32,29 +25,6 @@ const VALIDATE_ENTRIES: [string, Check][] = [
     },
   ],
 ];
-
-/** A session to create; override what the test cares about. */
-export function sampleSession(over: Partial<NewSession> = {}): NewSession {
-  const { id } = newToken();
-  return {
-    id,
-    state: 'allow',
-    user: null,
-    clientIp: '10.0.0.1',
-    profile: 'default',
-    createdAt: T0,
-    lastAccessAt: T0,
-    idleTimeout: 900,
-    lifetime: 0,
-    lifetimeDeadline: null,
-    policyDeadline: null,
-    variables: { 'session.user.clientip': '10.0.0.1' },
-    secure: {},
-    cookies: {},
-    sessionCookie: {},
-    ...over,
-  };
-}
 
 /**
  * The one conformance suite every `SessionStore` backend runs (memory, sqlite, redis, ...).

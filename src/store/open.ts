@@ -1,9 +1,6 @@
 import { SessionGateError } from '../core/errors.js';
 import type { SessionStore } from './contract.js';
-import { MemoryStore } from './memory.js';
-import { parseRedisUrl, redact } from './redis-connect.js';
-import { RedisStore } from './redis.js';
-import { SqliteStore } from './sqlite.js';
+import { parseRedisUrl, redact } from './redis/url.js';
 
 /** What a store URL names, checked without opening anything. */
 export type StoreTarget = { kind: 'memory' } | { kind: 'sqlite'; path: string } | { kind: 'redis' };
@@ -50,7 +47,7 @@ export function parseStoreUrl(url: string): StoreTarget {
  * Open a store from its URL: `memory`, `sqlite:PATH` (or `sqlite://PATH`),
  * `redis://[:password@]host:port[/db]`, `rediss://...` (TLS), `redis+cluster://host:port,host:port`
  * or `rediss+cluster://...`; redis options go in the query (`?prefix=sg&durability=replicated`,
- * see redis-connect.ts).
+ * see redis/url.ts).
  *
  * @example
  * ```ts
@@ -60,7 +57,16 @@ export function parseStoreUrl(url: string): StoreTarget {
  */
 export async function openStore(url: string): Promise<SessionStore> {
   const target = parseStoreUrl(url);
-  if (target.kind === 'memory') return new MemoryStore();
-  if (target.kind === 'sqlite') return SqliteStore.open(target.path);
+  // Each driver is loaded only when its scheme is asked for: a sqlite user never loads ioredis,
+  // a redis user never loads better-sqlite3.
+  if (target.kind === 'memory') {
+    const { MemoryStore } = await import('./memory/store.js');
+    return new MemoryStore();
+  }
+  if (target.kind === 'sqlite') {
+    const { SqliteStore } = await import('./sqlite/store.js');
+    return SqliteStore.open(target.path);
+  }
+  const { RedisStore } = await import('./redis/store.js');
   return RedisStore.open(url);
 }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { timedStore } from '../../src/admin/timed-store.js';
 import { sampleSession } from '../../src/store/conformance.js';
 import type { SessionStore } from '../../src/store/contract.js';
-import { MemoryStore } from '../../src/store/memory.js';
+import { MemoryStore } from '../../src/store/memory/store.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 

@@ -15,17 +15,15 @@ const ALLOWED: Record<string, string[]> = {
   cli: ['gateway', 'admin', 'rules', 'plugins', 'session', 'store', 'core'],
 };
 
+/** The store drivers: each a folder of src/store/ that may import shared/ and contract.ts only. */
+const STORE_DRIVERS = ['memory', 'sqlite', 'redis'];
+
 /**
  * Import circles that are known and not yet untangled, each as its files (sorted, relative to
  * src/, joined by " <-> "). An entry that no longer is a circle fails the test, so the list only
  * shrinks.
  */
-const KNOWN_CIRCLES: string[] = [
-  // The conformance checks import sampleSession and StoreHarness from the suite that runs them.
-  'store/conformance-guards.ts <-> store/conformance-outbox.ts <-> store/conformance.ts',
-  // redis-failures.ts types its runner with ScriptRunner; redis-scripts.ts gathers its scripts.
-  'store/redis-failures.ts <-> store/redis-scripts.ts',
-];
+const KNOWN_CIRCLES: string[] = [];
 
 const src = resolve(dirname(new URL(import.meta.url).pathname), '../../src');
 
@@ -113,6 +111,29 @@ describe('layers', () => {
         const target = relative(src, resolve(dirname(file), spec)).split('/')[0]!;
         if (target !== layer && !allowed.includes(target))
           problems.push(`${relative(src, file)} imports ${spec}`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('no store driver imports another driver, open.ts or the conformance suite (shared/ and contract.ts only)', () => {
+    const store = join(src, 'store');
+    const present = readdirSync(store).filter((name) => statSync(join(store, name)).isDirectory());
+    assert.deepEqual(
+      present.sort(),
+      [...STORE_DRIVERS, 'shared'].sort(),
+      'a new folder in src/store: list it here',
+    );
+    const problems: string[] = [];
+    for (const driver of [...STORE_DRIVERS, 'shared']) {
+      for (const file of files(join(store, driver))) {
+        for (const spec of importsOf(file)) {
+          const target = relative(store, resolve(dirname(file), spec));
+          if (target.startsWith('..')) continue; // below the store layer (the first test checks which)
+          const [top] = target.split('/');
+          const allowed = top === driver || top === 'shared' || target === 'contract.js';
+          if (!allowed) problems.push(`${relative(src, file)} imports ${spec}`);
+        }
       }
     }
     assert.deepEqual(problems, []);

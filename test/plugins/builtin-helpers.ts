@@ -5,7 +5,7 @@ import { PluginHost } from '../../src/plugins/host.js';
 import { loadPlugins, pluginSpecSchema } from '../../src/plugins/load.js';
 import { SessionEngine } from '../../src/session/engine.js';
 import { Keyring } from '../../src/session/keyring.js';
-import { MemoryStore } from '../../src/store/memory.js';
+import { MemoryStore } from '../../src/store/memory/store.js';
 import { recordingLogger } from './helpers.js';
 
 export function tempDir(prefix = 'sg-builtin-'): string {

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AdminMetrics } from '../../src/admin/metrics.js';
 import { ManualClock } from '../../src/core/clock.js';
-import { MemoryStore } from '../../src/store/memory.js';
+import { MemoryStore } from '../../src/store/memory/store.js';
 import { PluginHost } from '../../src/plugins/host.js';
 import { RestartBackoff } from '../../src/plugins/runtimes/backoff.js';
 import { ProcessRuntime } from '../../src/plugins/runtimes/process.js';

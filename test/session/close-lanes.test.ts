@@ -4,7 +4,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import type { SessionClosedEvent } from '../../src/session/dispatcher.js';
 import { SessionEngine } from '../../src/session/engine.js';
 import { Keyring } from '../../src/session/keyring.js';
-import { MemoryStore } from '../../src/store/memory.js';
+import { MemoryStore } from '../../src/store/memory/store.js';
 
 /** Resolves when `check()` holds, tested after every `poke`; fails after `boundMs`. */
 function until(what: string, boundMs: number): { poke: (ok: boolean) => void; done: Promise<void> } {

@@ -5,7 +5,7 @@ import type { Logger } from '../../src/core/logger.js';
 import type { SessionClosedEvent } from '../../src/session/dispatcher.js';
 import { SessionEngine } from '../../src/session/engine.js';
 import { Keyring } from '../../src/session/keyring.js';
-import { MemoryStore } from '../../src/store/memory.js';
+import { MemoryStore } from '../../src/store/memory/store.js';
 
 /** A logger that keeps what it is given, to assert on warn lines. */
 function recordingLogger(): Logger & { lines: { level: string; fields: object; message: string }[] } {

@@ -1,7 +1,7 @@
 import { ManualClock } from '../../src/core/clock.js';
 import { SessionEngine, type EngineOptions } from '../../src/session/engine.js';
 import { Keyring } from '../../src/session/keyring.js';
-import { MemoryStore } from '../../src/store/memory.js';
+import { MemoryStore } from '../../src/store/memory/store.js';
 
 /** A memory-store engine on a manual clock, for tests that drive time by hand. */
 export function testEngine(over: Partial<EngineOptions> = {}): { engine: SessionEngine; clock: ManualClock } {

@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { isSessionGateError } from '../../src/core/errors.js';
 import type { SessionId } from '../../src/core/ids.js';
 import { sampleSession } from '../../src/store/conformance.js';
-import { RedisStore } from '../../src/store/redis.js';
-import { keySlot } from '../../src/store/redis-keys.js';
+import { RedisStore } from '../../src/store/redis/store.js';
+import { keySlot } from '../../src/store/redis/keys.js';
 import {
   clusterNodes,
   redisRequired,

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { newToken, type SessionId } from '../../src/core/ids.js';
 import { sampleSession } from '../../src/store/conformance.js';
-import { RedisStore } from '../../src/store/redis.js';
-import { NearCache } from '../../src/store/redis-near-cache.js';
+import { RedisStore } from '../../src/store/redis/store.js';
+import { NearCache } from '../../src/store/redis/near-cache.js';
 import {
   rawCommand,
   redisRequired,

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { SessionId } from '../../src/core/ids.js';
 import type { ClaimedClose } from '../../src/store/contract.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { runFixture } from './fixtures/child.js';
 import { newSession } from './fixtures/new-session.js';
 

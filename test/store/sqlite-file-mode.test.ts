@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { sampleSession } from '../../src/store/conformance.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const modeOf = (file: string): string => (statSync(file).mode & 0o777).toString(8);

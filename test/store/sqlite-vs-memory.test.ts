@@ -5,8 +5,8 @@ import type { SessionId } from '../../src/core/ids.js';
 import { CLOSE_REASONS, SESSION_STATES } from '../../src/core/session-types.js';
 import type { ClaimedClose, SessionLimits, SessionPatch, SessionStore } from '../../src/store/contract.js';
 import { sampleSession } from '../../src/store/conformance.js';
-import { MemoryStore } from '../../src/store/memory.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { MemoryStore } from '../../src/store/memory/store.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 
 // The sqlite store must behave exactly like the reference memory store. Random programs of
 // contract calls run against both, and every answer (or error code) must be the same.

@@ -6,9 +6,9 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { isSessionGateError } from '../../src/core/errors.js';
 import { runStoreConformance, sampleSession } from '../../src/store/conformance.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
-import { SCHEMA_VERSION } from '../../src/store/sqlite-schema.js';
-import { prepareSessionStatements } from '../../src/store/sqlite-statements.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
+import { SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
+import { prepareSessionStatements } from '../../src/store/sqlite/statements.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 

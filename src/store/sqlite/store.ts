@@ -1,8 +1,8 @@
 import type Database from 'better-sqlite3';
-import { computeExpiresAt, expiryReason, isExpired } from '../core/deadline.js';
-import { SessionGateError, sessionNotFound } from '../core/errors.js';
-import type { SessionId } from '../core/ids.js';
-import type { CloseReason, CloseRecord, SessionRecord, SessionState } from '../core/session-types.js';
+import { computeExpiresAt, expiryReason, isExpired } from '../../core/deadline.js';
+import { SessionGateError, sessionNotFound } from '../../core/errors.js';
+import type { SessionId } from '../../core/ids.js';
+import type { CloseReason, CloseRecord, SessionRecord, SessionState } from '../../core/session-types.js';
 import type {
   ClaimedClose,
   ClaimOptions,
@@ -19,16 +19,16 @@ import type {
   UpdateOptions,
   ValidateOutcome,
   WriteResult,
-} from './contract.js';
-import { SqliteFailureCounters } from './sqlite-failures.js';
+} from '../contract.js';
+import { SqliteFailureCounters } from './failures.js';
 import {
   applyPatch,
   checkLimitsBeforeCreate,
   evictsByClientIp,
   inProgressToEvict,
   sessionsToEvict,
-} from './shared.js';
-import { SqliteOutbox } from './sqlite-outbox.js';
+} from '../shared/records.js';
+import { SqliteOutbox } from './outbox.js';
 import {
   openDatabase,
   recordParams,
@@ -36,10 +36,10 @@ import {
   storeError,
   type SessionRow,
   type SqliteOptions,
-} from './sqlite-schema.js';
-import { prepareSessionStatements, SessionLister, type SessionStatements } from './sqlite-statements.js';
+} from './schema.js';
+import { prepareSessionStatements, SessionLister, type SessionStatements } from './statements.js';
 
-export type { SqliteOptions } from './sqlite-schema.js';
+export type { SqliteOptions } from './schema.js';
 
 const MISSING: ValidateOutcome = Object.freeze({ status: 'missing' });
 
@@ -52,7 +52,7 @@ const MISSING: ValidateOutcome = Object.freeze({ status: 'missing' });
  *
  * @example
  * ```ts
- * const store = SqliteStore.open('./var/sessiongate.db');
+ * const store = SqliteStore.open('../var/sessiongate.db');
  * await store.create(session, { maxSessionsPerUser: 3 }, Date.now());
  * const out = await store.validate(session.id, Date.now(), 1000);
  * await store.dispose();
@@ -159,7 +159,7 @@ export class SqliteStore implements SessionStore {
   async rekey(oldId: SessionId, newId: SessionId, patch: SessionPatch, o: UpdateOptions): Promise<boolean> {
     return this.write(() => {
       const row = this.s.byId.get(oldId);
-      // As in memory.ts: a session past its deadline is not moved (the sweep closes it).
+      // As in memory/store.ts: a session past its deadline is not moved (the sweep closes it).
       if (!row || isExpired(row, o.now)) return false;
       const current = rowToRecord(row);
       this.checkVersion(current, o.expectedVersion);
@@ -274,7 +274,7 @@ export class SqliteStore implements SessionStore {
 
   /**
    * Like `write`, but an error that `fn` *returns* is thrown after the commit: a refusal then
-   * keeps what was done before it (closing sessions found expired), exactly as memory.ts does.
+   * keeps what was done before it (closing sessions found expired), exactly as memory/store.ts does.
    */
   private writeOrRefuse<T>(fn: () => T | SessionGateError): T {
     const out = this.write(fn);
@@ -346,7 +346,7 @@ export class SqliteStore implements SessionStore {
 
   /**
    * The user's other sessions, oldest first, after closing those past their deadline (as
-   * memory.ts does). Without a per-user limit nothing can be evicted, so the live ones are not
+   * memory/store.ts does). Without a per-user limit nothing can be evicted, so the live ones are not
    * read: that keeps a create for a user with many sessions cheap.
    */
   private liveOfUser(user: string, now: number, except: SessionId, limits: SessionLimits): SessionRecord[] {

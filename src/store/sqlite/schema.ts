@@ -1,8 +1,8 @@
 import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { SessionGateError } from '../core/errors.js';
-import type { JsonObject, SessionRecord } from '../core/session-types.js';
+import { SessionGateError } from '../../core/errors.js';
+import type { JsonObject, SessionRecord } from '../../core/session-types.js';
 
 /** Bumped by every change to the tables below; kept in `PRAGMA user_version`. */
 export const SCHEMA_VERSION = 2;

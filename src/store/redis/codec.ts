@@ -1,11 +1,11 @@
-import type { SessionId } from '../core/ids.js';
-import type { CloseReason, CloseRecord, SessionRecord } from '../core/session-types.js';
+import type { SessionId } from '../../core/ids.js';
+import type { CloseReason, CloseRecord, SessionRecord } from '../../core/session-types.js';
 
 /**
  * How a session sits in Redis: ONE string, its record as JSON, with the fields the scripts
  * need first and in this order — lastAccessAt, expiresAt, version (what a touch rewrites), then
  * idleTimeout, lifetimeDeadline, policyDeadline, state, clientIp — so a script reads them with
- * one anchored match (redis-scripts.ts, FRONT) and never decodes or re-encodes the rest: Redis's
+ * one anchored match (scripts.ts, FRONT) and never decodes or re-encodes the rest: Redis's
  * cjson would turn an empty array into `{}` and round numbers to 14 digits. One string is also
  * the smallest thing Redis can hold per session (a hash with a long field is a full hash table).
  */

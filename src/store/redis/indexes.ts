@@ -1,15 +1,15 @@
-import type { SessionId } from '../core/ids.js';
-import type { SessionRecord, SessionState } from '../core/session-types.js';
-import type { ListPage, ListQuery, SessionLimits } from './contract.js';
-import type { RedisClient } from './redis-connect.js';
-import type { RedisKeys } from './redis-keys.js';
+import type { SessionId } from '../../core/ids.js';
+import type { SessionRecord, SessionState } from '../../core/session-types.js';
+import type { ListPage, ListQuery, SessionLimits } from '../contract.js';
+import type { RedisClient } from './connect.js';
+import type { RedisKeys } from './keys.js';
 import {
   checkLimitsBeforeCreate,
   evictsByClientIp,
   inProgressToEvict,
   pageOf,
   sessionsToEvict,
-} from './shared.js';
+} from '../shared/records.js';
 
 /** How long an index entry without its session may be a create still under way (ms). */
 const IN_FLIGHT_MS = 60_000;
@@ -92,7 +92,7 @@ export class RedisIndexes {
   }
 
   /**
-   * In-progress sessions of a client address, oldest first (as memory.ts counts them: expired
+   * In-progress sessions of a client address, oldest first (as memory/store.ts counts them: expired
    * but unswept too). An entry whose session is missing or no longer matches is dropped only
    * once it is older than IN_FLIGHT_MS: a create adds its entry BEFORE it writes the session, so
    * a young entry without its session is most likely a create of this address still under way

@@ -1,7 +1,12 @@
-import { computeExpiresAt, isExpired } from '../core/deadline.js';
-import { SessionGateError, sessionNotFound } from '../core/errors.js';
-import type { SessionId } from '../core/ids.js';
-import { copyRecord, type CloseReason, type CloseRecord, type SessionRecord } from '../core/session-types.js';
+import { computeExpiresAt, isExpired } from '../../core/deadline.js';
+import { SessionGateError, sessionNotFound } from '../../core/errors.js';
+import type { SessionId } from '../../core/ids.js';
+import {
+  copyRecord,
+  type CloseReason,
+  type CloseRecord,
+  type SessionRecord,
+} from '../../core/session-types.js';
 import type {
   ClaimedClose,
   ClaimOptions,
@@ -18,36 +23,30 @@ import type {
   UpdateOptions,
   ValidateOutcome,
   WriteResult,
-} from './contract.js';
-import {
-  connectRedis,
-  inspectServer,
-  parseRedisUrl,
-  unavailable,
-  type RedisClient,
-  type RedisStoreOptions,
-} from './redis-connect.js';
-import { RedisFailureCounters } from './redis-failures.js';
-import type { RedisIndexes } from './redis-indexes.js';
-import { RedisKeys } from './redis-keys.js';
-import { InvalidationSubscriber, NearCache, invalidationChannel } from './redis-near-cache.js';
-import { listShards } from './redis-list.js';
-import { RedisOutbox } from './redis-outbox.js';
-import { ScriptRunner } from './redis-scripts.js';
-import { RedisSessions } from './redis-sessions.js';
-import { sweepShards } from './redis-sweep.js';
-import { applyPatch } from './shared.js';
+} from '../contract.js';
+import { connectRedis, inspectServer, unavailable, type RedisClient } from './connect.js';
+import { parseRedisUrl, type RedisStoreOptions } from './url.js';
+import { RedisFailureCounters } from './failures.js';
+import type { RedisIndexes } from './indexes.js';
+import { RedisKeys } from './keys.js';
+import { InvalidationSubscriber, NearCache, invalidationChannel } from './near-cache.js';
+import { listShards } from './list.js';
+import { RedisOutbox } from './outbox.js';
+import { ScriptRunner } from './scripts.js';
+import { RedisSessions } from './sessions.js';
+import { sweepShards } from './sweep.js';
+import { applyPatch } from '../shared/records.js';
 
-export type { RedisStoreOptions } from './redis-connect.js';
+export type { RedisStoreOptions } from './url.js';
 
 /** Optimistic retries of a write that lost a race with a touch (no expected version given). */
 const MAX_RACES = 50;
 
 /**
  * Sessions in Redis or Redis Cluster, shared by any number of gateway processes and machines.
- * Every contract step is one Lua script on one shard's slot (redis-scripts.ts); sessions spread
+ * Every contract step is one Lua script on one shard's slot (scripts.ts); sessions spread
  * over `shards` hash tags. The per-user and per-address indexes live in their own slots and are
- * written around the session in crash-safe order (redis-indexes.ts). docs/redis.md has the
+ * written around the session in crash-safe order (indexes.ts). docs/redis.md has the
  * key layout, the scripts and the durability of each setting.
  *
  * @example
@@ -167,7 +166,7 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * Read, apply the patch here (shared.ts, the one definition of a patch), then write the whole
+   * Read, apply the patch here (shared/records.ts, the one definition of a patch), then write the whole
    * record back with a compare-and-set on the version read: one atomic script. Without an
    * expected version, losing the race to a concurrent touch just means reading again.
    */
@@ -242,7 +241,7 @@ export class RedisStore implements SessionStore {
     });
   }
 
-  /** Close due sessions through the per-shard deadline index (redis-sweep.ts). */
+  /** Close due sessions through the per-shard deadline index (sweep.ts). */
   async closeExpired(now: number, limit: number): Promise<CloseRecord[]> {
     return this.guard(async () => {
       const start = this.sweepStart;

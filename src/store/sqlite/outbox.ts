@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
-import type { SessionId } from '../core/ids.js';
-import type { CloseReason, CloseRecord, SessionRecord } from '../core/session-types.js';
-import type { ClaimedClose, ClaimOptions, ReleaseOptions } from './contract.js';
+import type { SessionId } from '../../core/ids.js';
+import type { CloseReason, CloseRecord, SessionRecord } from '../../core/session-types.js';
+import type { ClaimedClose, ClaimOptions, ReleaseOptions } from '../contract.js';
 
 interface OutboxRow {
   seq: number;

@@ -1,13 +1,13 @@
-import type { SessionId } from '../core/ids.js';
-import { computeExpiresAt, expiryReason, isExpired } from '../core/deadline.js';
-import { SessionGateError, sessionNotFound } from '../core/errors.js';
+import type { SessionId } from '../../core/ids.js';
+import { computeExpiresAt, expiryReason, isExpired } from '../../core/deadline.js';
+import { SessionGateError, sessionNotFound } from '../../core/errors.js';
 import {
   copyRecord,
   type CloseReason,
   type CloseRecord,
   type SessionRecord,
   type SessionState,
-} from '../core/session-types.js';
+} from '../../core/session-types.js';
 import type {
   ClaimedClose,
   ClaimOptions,
@@ -24,7 +24,7 @@ import type {
   UpdateOptions,
   ValidateOutcome,
   WriteResult,
-} from './contract.js';
+} from '../contract.js';
 import {
   applyPatch,
   checkLimitsBeforeCreate,
@@ -32,10 +32,10 @@ import {
   inProgressToEvict,
   pageOf,
   sessionsToEvict,
-} from './shared.js';
-import { MemoryFailureCounters } from './failures-memory.js';
+} from '../shared/records.js';
+import { MemoryFailureCounters } from './failures.js';
 import { MinHeap } from './min-heap.js';
-import { MemoryOutbox } from './outbox-memory.js';
+import { MemoryOutbox } from './outbox.js';
 
 const BUCKET_MS = 1000;
 

@@ -1,4 +1,4 @@
-import type { FailureCount } from './contract.js';
+import type { FailureCount } from '../contract.js';
 
 /** How many of the oldest counters each new window looks at for ones that ended. */
 const PRUNE_LOOK = 8;

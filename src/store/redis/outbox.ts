@@ -1,9 +1,9 @@
-import { SessionGateError } from '../core/errors.js';
-import type { ClaimedClose, ClaimOptions, ReleaseOptions } from './contract.js';
-import { decodeEntry, orderOf, parseSeq, seqOf } from './redis-codec.js';
-import type { RedisKeys } from './redis-keys.js';
-import type { RedisClient } from './redis-connect.js';
-import type { ScriptRunner } from './redis-scripts.js';
+import { SessionGateError } from '../../core/errors.js';
+import type { ClaimedClose, ClaimOptions, ReleaseOptions } from '../contract.js';
+import { decodeEntry, orderOf, parseSeq, seqOf } from './codec.js';
+import type { RedisKeys } from './keys.js';
+import type { RedisClient } from './connect.js';
+import type { ScriptRunner } from './scripts.js';
 
 interface Candidate {
   shard: number;
@@ -21,7 +21,7 @@ interface Candidate {
  * with XREADGROUP, taken-over ones moved with XCLAIM.
  *
  * A claim looks at every shard (one cheap read-only script each, pipelined), merges what they
- * offer by close order (expired leases and retries first, as memory.ts does), and then leases
+ * offer by close order (expired leases and retries first, as memory/store.ts does), and then leases
  * exactly the chosen entries shard by shard, re-checking each in the leasing script.
  */
 export class RedisOutbox {

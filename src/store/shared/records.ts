@@ -1,8 +1,8 @@
-import { computeExpiresAt } from '../core/deadline.js';
-import { SessionGateError } from '../core/errors.js';
-import type { SessionId } from '../core/ids.js';
-import { copyRecord, mergeWithout, type SessionRecord } from '../core/session-types.js';
-import type { ListPage, SessionLimits, SessionPatch } from './contract.js';
+import { computeExpiresAt } from '../../core/deadline.js';
+import { SessionGateError } from '../../core/errors.js';
+import type { SessionId } from '../../core/ids.js';
+import { copyRecord, mergeWithout, type SessionRecord } from '../../core/session-types.js';
+import type { ListPage, SessionLimits, SessionPatch } from '../contract.js';
 
 /**
  * The record a patch produces: one definition of what each patch field means, shared by the

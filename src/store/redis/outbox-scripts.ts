@@ -1,5 +1,5 @@
 /**
- * The outbox scripts of the redis store (see redis-outbox.ts for how a claim uses them). All take
+ * The outbox scripts of the redis store (see outbox.ts for how a claim uses them). All take
  * KEYS[1] = the shard's stream and ARGV[1] = the shard's key base, ARGV[2] = the subscriber
  * (consumer group); the subscriber's own keys on the shard are built from them:
  * `lease:<sub>` (zset: entry id -> lease end, or retry time once released), `pend:<sub>` (hash:

@@ -1,7 +1,7 @@
 import { Cluster } from 'ioredis';
-import type { RedisClient } from './redis-connect.js';
-import { keySlot } from './redis-keys.js';
-import type { ScriptRunner } from './redis-scripts.js';
+import type { RedisClient } from './connect.js';
+import { keySlot } from './keys.js';
+import type { ScriptRunner } from './scripts.js';
 
 /** One validate waiting for its batch: the script's arguments and where its answer goes. */
 interface Pending {

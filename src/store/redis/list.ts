@@ -1,9 +1,9 @@
-import type { SessionRecord } from '../core/session-types.js';
-import type { ListPage, ListQuery } from './contract.js';
-import type { ScriptRunner } from './redis-scripts.js';
-import { decodeRecord } from './redis-codec.js';
-import type { RedisKeys } from './redis-keys.js';
-import { pageSize } from './shared.js';
+import type { SessionRecord } from '../../core/session-types.js';
+import type { ListPage, ListQuery } from '../contract.js';
+import type { ScriptRunner } from './scripts.js';
+import { decodeRecord } from './codec.js';
+import type { RedisKeys } from './keys.js';
+import { pageSize } from '../shared/records.js';
 
 /** Shards asked at once: enough to fill a page of a small store in one round trip. */
 const PARALLEL = 16;

@@ -1,5 +1,5 @@
-import type { CloseRecord } from '../core/session-types.js';
-import type { ClaimedClose, ClaimOptions, ReleaseOptions } from './contract.js';
+import type { CloseRecord } from '../../core/session-types.js';
+import type { ClaimedClose, ClaimOptions, ReleaseOptions } from '../contract.js';
 
 interface Pending {
   consumer: string | null;

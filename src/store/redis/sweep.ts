@@ -1,10 +1,10 @@
 import { Cluster } from 'ioredis';
-import type { SessionId } from '../core/ids.js';
-import type { CloseReason, CloseRecord } from '../core/session-types.js';
-import { decodeRecord, seqOf } from './redis-codec.js';
-import type { RedisClient } from './redis-connect.js';
-import type { ScriptRunner } from './redis-scripts.js';
-import type { RedisKeys } from './redis-keys.js';
+import type { SessionId } from '../../core/ids.js';
+import type { CloseReason, CloseRecord } from '../../core/session-types.js';
+import { decodeRecord, seqOf } from './codec.js';
+import type { RedisClient } from './connect.js';
+import type { ScriptRunner } from './scripts.js';
+import type { RedisKeys } from './keys.js';
 
 /**
  * closeExpired over the shards: count what is due in every shard (one ZCOUNT on its `due` ZSET

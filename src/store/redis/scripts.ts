@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import { FAILURE_SCRIPTS } from './redis-failures.js';
-import { OUTBOX_SCRIPTS } from './redis-outbox-scripts.js';
+import { FAILURE_SCRIPTS } from './failure-scripts.js';
+import { OUTBOX_SCRIPTS } from './outbox-scripts.js';
 
 type RedisClient = Redis | Cluster;
 
@@ -15,7 +15,7 @@ type RedisClient = Redis | Cluster;
  *   from the base inside the script; they share the hash tag, so they are in the same slot (Redis
  *   checks that at run time). Fewer arguments is most of what makes the request path fast.
  * - A session is ONE string: its record as JSON, with the fields the scripts need first in a
- *   fixed order (redis-codec.ts). Scripts read that front with one anchored match and never
+ *   fixed order (codec.ts). Scripts read that front with one anchored match and never
  *   decode or re-encode the rest (Redis's cjson would turn [] into {} and round numbers).
  * - Numbers are written with '%.17g' (exact for any double, plain digits for epoch ms).
  *   `now` always comes from the caller: no script reads Redis's clock.
@@ -57,7 +57,7 @@ local function why(la, idle, ld, pd)
   return 'idle_timeout'
 end
 -- A stored session is its record as JSON with these fields first, in this order
--- (redis-codec.ts writes it so): read them with one anchored match, never decode the rest.
+-- (codec.ts writes it so): read them with one anchored match, never decode the rest.
 local FRONT = '^{"lastAccessAt":([^,]+),"expiresAt":([^,]+),"version":([^,]+),()"idleTimeout":([^,]+),'
   .. '"lifetimeDeadline":([^,]+),"policyDeadline":([^,]+),"state":"(%a+)",'
 local function front(s)
@@ -65,7 +65,7 @@ local function front(s)
   return { la = tonumber(la), exp = num(exp), expS = exp, v = tonumber(v), vS = v, tail = tail,
     idle = tonumber(idle), ld = num(ld), pd = num(pd), st = st }
 end
--- Tell every process's near cache (redis-near-cache.ts) that this session changed or went away.
+-- Tell every process's near cache (near-cache.ts) that this session changed or went away.
 local function inv(base, id)
   redis.call('PUBLISH', string.match(base, '^(.*):{s:') .. ':inv', id)
 end

@@ -1,4 +1,4 @@
-import { SessionGateError } from '../core/errors.js';
+import { SessionGateError } from '../../core/errors.js';
 
 /**
  * The key layout of the redis store (docs/redis.md has the full table). Everything that one

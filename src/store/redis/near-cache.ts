@@ -1,6 +1,6 @@
 import { Cluster, type Redis } from 'ioredis';
-import type { SessionId } from '../core/ids.js';
-import type { RedisClient } from './redis-connect.js';
+import type { SessionId } from '../../core/ids.js';
+import type { RedisClient } from './connect.js';
 
 /** Ids whose invalidation is remembered for reads still in flight; past it, all are forgotten. */
 const REMEMBERED_MAX = 4096;
@@ -114,7 +114,7 @@ export class NearCache {
   }
 }
 
-/** The channel the scripts publish invalidations on (redis-scripts.ts builds the same name). */
+/** The channel the scripts publish invalidations on (scripts.ts builds the same name). */
 export function invalidationChannel(prefix: string): string {
   return `${prefix}:inv`;
 }

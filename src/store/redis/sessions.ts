@@ -1,13 +1,14 @@
-import type { SessionId } from '../core/ids.js';
-import type { CloseReason, CloseRecord, SessionRecord } from '../core/session-types.js';
-import type { ValidateOutcome } from './contract.js';
-import { decodeRecord, encodeRecord, seqOf } from './redis-codec.js';
-import { ValidateBatcher } from './redis-batch.js';
-import { waitForReplicas, type RedisClient, type RedisStoreOptions } from './redis-connect.js';
-import { RedisIndexes, type SessionReader } from './redis-indexes.js';
-import type { RedisKeys } from './redis-keys.js';
-import type { NearCache } from './redis-near-cache.js';
-import type { ScriptRunner } from './redis-scripts.js';
+import type { SessionId } from '../../core/ids.js';
+import type { CloseReason, CloseRecord, SessionRecord } from '../../core/session-types.js';
+import type { ValidateOutcome } from '../contract.js';
+import { decodeRecord, encodeRecord, seqOf } from './codec.js';
+import { ValidateBatcher } from './batch.js';
+import { waitForReplicas, type RedisClient } from './connect.js';
+import type { RedisStoreOptions } from './url.js';
+import { RedisIndexes, type SessionReader } from './indexes.js';
+import type { RedisKeys } from './keys.js';
+import type { NearCache } from './near-cache.js';
+import type { ScriptRunner } from './scripts.js';
 
 const MISSING: ValidateOutcome = Object.freeze({ status: 'missing' });
 const T = 't'.charCodeAt(0);
@@ -35,7 +36,7 @@ interface Held {
 export type PutOutcome = 'written' | 'missing' | 'expired' | { conflict: number };
 
 /**
- * One session's scripts (redis-scripts.ts), each a single atomic step on the session's shard,
+ * One session's scripts (scripts.ts), each a single atomic step on the session's shard,
  * plus what has to follow them outside the slot: tidying the user and address indexes after a
  * close, and the WAIT of `durability: replicated`. The store composes these into contract calls.
  */
@@ -109,7 +110,7 @@ export class RedisSessions implements SessionReader {
     const r = held.outcome.record;
     if (r.expiresAt !== null && r.expiresAt <= now) return undefined;
     if (now - r.lastAccessAt < touchResolutionMs) return held.outcome;
-    // A touch written behind may wait (redis-batch.ts): not when the deadline is that close.
+    // A touch written behind may wait (batch.ts): not when the deadline is that close.
     if (!lazyTouch || (r.expiresAt !== null && r.expiresAt - now < LAZY_MARGIN_MS)) return undefined;
     // Answer now; the touch goes to Redis behind the answer, one at a time per session.
     if (!held.touching) {

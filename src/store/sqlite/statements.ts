@@ -1,9 +1,9 @@
 import type Database from 'better-sqlite3';
-import type { SessionId } from '../core/ids.js';
-import type { SessionState } from '../core/session-types.js';
-import type { ListPage, ListQuery } from './contract.js';
-import { pageSize } from './shared.js';
-import { rowToRecord, SESSION_COLUMNS, type SessionRow } from './sqlite-schema.js';
+import type { SessionId } from '../../core/ids.js';
+import type { SessionState } from '../../core/session-types.js';
+import type { ListPage, ListQuery } from '../contract.js';
+import { pageSize } from '../shared/records.js';
+import { rowToRecord, SESSION_COLUMNS, type SessionRow } from './schema.js';
 
 type Params = Record<string, string | number | null>;
 type DueOfUser = Pick<

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { FailureCount } from './contract.js';
+import type { FailureCount } from '../contract.js';
 
 /** How many ended counters each new count deletes (oldest first). */
 const PRUNE_BATCH = 8;
