@@ -54,8 +54,14 @@ function spawnRun(args: string[], cwd: string): Promise<Run> {
       process.execPath,
       [BIN, ...args],
       { cwd, env: { ...process.env, SESSIONGATE_DEBUG: '' }, timeout: 60_000 },
-      (err, stdout, stderr) =>
-        done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+      (err, stdout, stderr) => {
+        // Not an exit code (a timeout kill, a signal, a spawn error): say which, for the report.
+        const why =
+          err && typeof err.code !== 'number'
+            ? `[process: code ${String(err.code)}, signal ${String(err.signal)}, killed ${String(err.killed)}]`
+            : '';
+        done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr: stderr + why });
+      },
     );
   });
 }
