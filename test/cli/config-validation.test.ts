@@ -72,6 +72,16 @@ describe('check-config and serve: one validation', () => {
     ],
     ['a CIDR with two prefixes', { trusted: 'trusted_proxies: [1.2.3.4/8/8]' }, /trusted_proxies\.0: /],
     ['an IPv6 zone id', { trusted: 'trusted_proxies: ["fe80::1%eth0"]' }, /trusted_proxies\.0: /],
+    [
+      'an admin token file name longer than a file system name (the config campaign found it)',
+      { admin: `admin: { port: 0, token_file: ./${'a'.repeat(300)} }` },
+      /admin\.token_file: .*too long.*\(line \d+\)/,
+    ],
+    [
+      'a key ring path longer than a path',
+      { keys: `keys: ./${'k/'.repeat(2100)}ring.json` },
+      /keys: .*too long/,
+    ],
   ];
   for (const [what, sections, expected] of refusedByBoth) {
     it(`${what}: check-config and serve both refuse it (exit 2, file, path, line)`, async () => {

@@ -188,6 +188,10 @@ function pluginProblems(top: Record<string, unknown>, baseDir: string): Problem[
   return problems;
 }
 
+/** Linux's limits on one name and on a whole path (NAME_MAX, PATH_MAX - 1), in bytes. */
+const NAME_MAX_BYTES = 255;
+const PATH_MAX_BYTES = 4095;
+
 /** Files the gateway reads when it starts must be there and readable. */
 function fileProblems(top: Record<string, unknown>, baseDir: string): Problem[] {
   const problems: Problem[] = [];
@@ -203,6 +207,22 @@ function fileProblems(top: Record<string, unknown>, baseDir: string): Problem[] 
       ]);
     }
   };
+  // Files the gateway creates when missing: a name the file system cannot hold fails at start.
+  const creatable = (path: (string | number)[], file: unknown) => {
+    if (typeof file !== 'string' || file === '') return;
+    const full = resolve(baseDir, file);
+    const longest = Math.max(...full.split('/').map((part) => Buffer.byteLength(part)));
+    if (longest > NAME_MAX_BYTES || Buffer.byteLength(full) > PATH_MAX_BYTES) {
+      problems.push([
+        path,
+        `the file name ${JSON.stringify(file.slice(0, 60))}... is too long for the file system`,
+      ]);
+    }
+  };
+  const admin = obj(top.admin);
+  if (admin.enabled !== false) creatable(['admin', 'token_file'], admin.token_file);
+  creatable(['keys'], top.keys);
+  creatable(['audit', 'file'], obj(top.audit).file);
   const tls = obj(obj(top.listen).tls);
   readable(['listen', 'tls', 'cert'], tls.cert);
   readable(['listen', 'tls', 'key'], tls.key);
