@@ -5,6 +5,7 @@ import type { SessionClosedEvent } from '../../src/session/dispatcher.js';
 import { SessionEngine } from '../../src/session/engine.js';
 import { Keyring } from '../../src/session/keyring.js';
 import { MemoryStore } from '../../src/store/memory/store.js';
+import { closeSessions } from './helpers.js';
 
 /** Resolves when `check()` holds, tested after every `poke`; fails after `boundMs`. */
 function until(what: string, boundMs: number): { poke: (ok: boolean) => void; done: Promise<void> } {
@@ -21,16 +22,6 @@ function until(what: string, boundMs: number): { poke: (ok: boolean) => void; do
 }
 
 const hangForever = () => new Promise<void>(() => undefined);
-
-async function closeSessions(engine: SessionEngine, n: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = await engine.create({ state: 'allow' });
-    await engine.remove(s.id);
-    ids.push(s.id);
-  }
-  return ids;
-}
 
 describe('close pipeline: independent subscribers and shutdown', () => {
   it('a subscriber that hangs does not hold back the others', async () => {

@@ -6,6 +6,7 @@ import type { SessionClosedEvent } from '../../src/session/dispatcher.js';
 import { SessionEngine } from '../../src/session/engine.js';
 import { Keyring } from '../../src/session/keyring.js';
 import { MemoryStore } from '../../src/store/memory/store.js';
+import { closeSessions } from './helpers.js';
 
 /** A logger that keeps what it is given, to assert on warn lines. */
 function recordingLogger(): Logger & { lines: { level: string; fields: object; message: string }[] } {
@@ -22,16 +23,6 @@ function twoEngines(logger?: Logger) {
   const keyring = Keyring.ephemeral();
   const make = () => new SessionEngine({ store, keyring, clock, ...(logger ? { logger } : {}) });
   return { store, clock, a: make(), b: make() };
-}
-
-async function closeSessions(engine: SessionEngine, n: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = await engine.create({ state: 'allow' });
-    await engine.remove(s.id);
-    ids.push(s.id);
-  }
-  return ids;
 }
 
 describe('close pipeline leases', () => {

@@ -14,3 +14,14 @@ export function testEngine(over: Partial<EngineOptions> = {}): { engine: Session
   });
   return { engine, clock };
 }
+
+/** Create `n` allowed sessions and remove them: `n` close records, ids in close order. */
+export async function closeSessions(engine: SessionEngine, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = await engine.create({ state: 'allow' });
+    await engine.remove(s.id);
+    ids.push(s.id);
+  }
+  return ids;
+}
