@@ -12,7 +12,9 @@ const ALLOWED: Record<string, string[]> = {
   rules: ['session', 'store', 'core'],
   gateway: ['rules', 'plugins', 'session', 'store', 'core'],
   admin: ['session', 'store', 'core'],
-  cli: ['gateway', 'admin', 'rules', 'plugins', 'session', 'store', 'core'],
+  // The SSH gateway reuses the HTTP gateway's configuration and access-policy runner.
+  ssh: ['gateway', 'rules', 'plugins', 'session', 'store', 'core'],
+  cli: ['ssh', 'gateway', 'admin', 'rules', 'plugins', 'session', 'store', 'core'],
 };
 
 /** The store drivers: each a folder of src/store/ that may import shared/ and contract.ts only. */
