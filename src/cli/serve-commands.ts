@@ -5,7 +5,10 @@ import { pino } from 'pino';
 import { Keyring } from '../session/keyring.js';
 import { assertionWanted } from '../gateway/identity/plan.js';
 import { loadConfig, ConfigError, type LoadedConfig } from '../gateway/config/load.js';
-import { startGateway } from '../gateway/assemble.js';
+import { startGateway, type RunningGateway } from '../gateway/assemble.js';
+import type { AuditSink } from '../core/audit.js';
+import type { Logger } from '../core/logger.js';
+import type { SshGateway } from '../ssh/server.js';
 import { loadUserFiles } from '../gateway/user-files.js';
 import { expectPositionals, parseCommand, usage } from './args.js';
 import type { Io } from './context.js';
@@ -126,6 +129,33 @@ export async function serve(args: string[], io: Io): Promise<number> {
   }
 }
 
+/** The SSH listener when the config has an `ssh` section; a failed start stops the gateway too. */
+async function startSsh(
+  loaded: LoadedConfig,
+  running: RunningGateway,
+  logger: Logger,
+  audit: AuditSink | undefined,
+): Promise<SshGateway | undefined> {
+  const { config, baseDir } = loaded;
+  if (!config.ssh) return undefined;
+  try {
+    // Loaded only when configured: ssh2 is not needed by an HTTP-only gateway.
+    const { SshGateway } = await import('../ssh/server.js');
+    return await SshGateway.start({
+      config: { ...config, ssh: config.ssh },
+      baseDir,
+      engine: running.engine,
+      host: running.host,
+      rules: running.rules,
+      logger,
+      ...(audit ? { audit } : {}),
+    });
+  } catch (err) {
+    await running.close(0);
+    throw err;
+  }
+}
+
 async function runOne(
   loaded: LoadedConfig,
   port: number | undefined,
@@ -139,6 +169,7 @@ async function runOne(
     ...side.gatewayOptions,
     ...(port !== undefined ? { port } : {}),
   });
+  const ssh = await startSsh(loaded, running, logger, side.gatewayOptions.audit);
   // With --workers, one worker (the primary says which) serves the admin listener.
   const attached = await side.attach(running, !worker || process.env[ADMIN_WORKER] === '1', io.cwd);
   if (logger.isLevelEnabled('debug')) {
@@ -164,6 +195,9 @@ async function runOne(
       `sessiongate: listening on ${running.url} (config ${loaded.file}, store ${loaded.config.store})\n`,
     );
   }
+  if (ssh && (!worker || cluster.worker?.id === 1)) {
+    io.err(`sessiongate: SSH gateway on ${loaded.config.ssh!.listen.host}:${ssh.port}\n`);
+  }
   if (attached.banner) io.err(`sessiongate: ${attached.banner}\n`);
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -172,7 +206,7 @@ async function runOne(
       if (stopping) return;
       stopping = true;
       io.err(`sessiongate: stopping (pid ${process.pid})\n`);
-      void attached.close().then(resolve);
+      void (ssh ? ssh.close() : Promise.resolve()).then(() => attached.close()).then(resolve);
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);

@@ -14,7 +14,13 @@ export interface AuditEvent {
     /** The session's token was rotated at logon: `sessionId` is the id before, `newSessionId` after. */
     | 'session_rotate'
     /** A logon refused by the logon throttle (too many failures); `scope` says which counter. */
-    | 'logon_throttled';
+    | 'logon_throttled'
+    /** SSH: the target logon (`target`, `target_user`, `result`: `ok` or `failed`, `message`). */
+    | 'ssh_target'
+    /** SSH: a channel opened on the target (`channel`: shell, exec or subsystem; `command` or `subsystem`). */
+    | 'ssh_channel'
+    /** SSH: the connection ended (`reason`, `bytes_to_target`, `bytes_to_client`). */
+    | 'ssh_end';
   sessionId: string;
   user?: string | null;
   clientIp?: string | null;

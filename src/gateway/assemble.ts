@@ -52,6 +52,8 @@ export interface RunningGateway {
   host: PluginHost;
   gateway: Gateway;
   store: SessionStore;
+  /** The rules of the config's top-level `rules` (the SSH gateway raises its events on them). */
+  rules: RuleSet;
   /** Stop accepting, finish requests in flight (at most `graceMs`), flush the close pipeline. */
   close(graceMs?: number): Promise<void>;
 }
@@ -126,7 +128,8 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
         demo?.server.close();
       })());
     const url = `${listener.tls ? 'https' : 'http'}://${host4url}:${port}`;
-    return { url, server: listener.server, engine, host, gateway, store, close };
+    const rules = ruleSetOf(config.rules);
+    return { url, server: listener.server, engine, host, gateway, store, rules, close };
   } catch (err) {
     for (const undo of opened.reverse()) await Promise.resolve(undo()).catch(() => undefined);
     throw err;

@@ -9,6 +9,11 @@ import type { PolicyStep, ProfileConfig } from './config/schema.js';
 /** What the client brought this time: logon credentials and/or the answer to a question. */
 export interface PolicyInput {
   credentials?: { username: string; password: string };
+  /**
+   * The user proved who they are another way (an SSH public key listed for them): the logon
+   * step records the name without a password and authenticate steps accept the user unasked.
+   */
+  authenticatedUser?: string;
   answer?: { key: string; value: string };
 }
 
@@ -34,6 +39,9 @@ export interface PolicyRequest {
   clientPort: number;
   protocol: string;
   serverHostname: string;
+  /** SSH: the target user and port the client asked for (SPS's server_username, server_port). */
+  serverUsername?: string;
+  serverPort?: number;
   /** Raise ACCESS_POLICY_AGENT_EVENT in the request's context (else the runner's events). */
   agentEvent?: (session: SessionRecord, agentId: string) => Promise<void>;
 }
@@ -109,6 +117,10 @@ export class PolicyRunner {
     for (; i < steps.length; i++) {
       const step = steps[i]!;
       if (step === 'logon') {
+        if (input.authenticatedUser !== undefined) {
+          await this.engine.data.set(id, USERNAME, input.authenticatedUser);
+          continue;
+        }
         if (!credentials) return this.pause(id, i, { kind: 'logon' });
         await this.engine.data.set(id, USERNAME, credentials.username);
         await this.engine.data.set(id, PASSWORD, credentials.password, { secure: true });
@@ -125,6 +137,10 @@ export class PolicyRunner {
       }
       if ('assign' in step) {
         await this.assign(id, step.assign);
+        continue;
+      }
+      if ('authenticate' in step && input.authenticatedUser !== undefined) {
+        await this.accept(id, input.authenticatedUser, undefined);
         continue;
       }
       const answer = pending?.step === i && input.answer?.key === pending.key ? input.answer : undefined;
@@ -195,6 +211,8 @@ export class PolicyRunner {
       gateway_user: user,
       server_hostname: request.serverHostname,
       key_value_pairs: keyValuePairs,
+      ...(request.serverUsername !== undefined ? { server_username: request.serverUsername } : {}),
+      ...(request.serverPort !== undefined ? { server_port: request.serverPort } : {}),
     };
     if ('authenticate' in step) return this.host.authenticate(step.authenticate, id, facts);
     const groups = await this.engine.data.get(id, 'session.logon.last.groups');

@@ -3,6 +3,7 @@ import { pluginSpecSchema } from '../../plugins/load.js';
 import { LOGON_THROTTLE_DEFAULTS, logonThrottle } from './throttle-schema.js';
 import { profileIdentityKeys, routeIdentityKeys } from './identity-schema.js';
 import { checkAutoSecureReachable, checkCookiePrefix } from './cookie-prefix.js';
+import { sshSchema } from './ssh-schema.js';
 
 const WHOLE = 'expected a whole number >= 0';
 const whole = z.int({ error: WHOLE }).min(0, { error: WHOLE });
@@ -208,6 +209,8 @@ const configObject = z.strictObject({
       stuck_after_ms: z.int().min(1).default(120_000),
     })
     .default({ shutdown_grace_ms: 5000, behind_after_ms: 60_000, stuck_after_ms: 120_000 }),
+  /** The SSH gateway (docs/ssh.md); absent: HTTP only. */
+  ssh: sshSchema.optional(),
   /** Coalescing of idle-timer writes (ms). */
   touch_resolution_ms: whole.default(1000),
   log: z

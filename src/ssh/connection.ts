@@ -1,0 +1,364 @@
+import { isIP } from 'node:net';
+import type { AuthContext, Client, ClientInfo, Connection, ServerChannel } from 'ssh2';
+import { noAudit, type AuditSink } from '../core/audit.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { CloseReason } from '../core/session-types.js';
+import type { PolicyInput, PolicyOutcome } from '../gateway/policy.js';
+import type { LogonThrottle } from '../gateway/throttle.js';
+import type { SshConfig } from '../gateway/config/ssh-schema.js';
+import type { PluginHost } from '../plugins/host.js';
+import type { SessionEngine } from '../session/engine.js';
+import { envAllowed, mayReach, needsGatewayLogon, routeFor, type SshRoute } from './access.js';
+import { bridgeSession } from './channels.js';
+import { parseDestination, type Destination } from './destination.js';
+import { bridgeForwarding } from './forwarding.js';
+import { GatewayLogon, type LogonStep } from './logon.js';
+import type { SessionEvents } from './session-events.js';
+import { connectTarget, type TargetCredential } from './target.js';
+
+/** What every connection of one SSH gateway shares. */
+export interface ConnectionDeps {
+  engine: SessionEngine;
+  host: PluginHost;
+  events: SessionEvents;
+  throttle: LogonThrottle;
+  logger: Logger;
+  audit?: AuditSink;
+  clock: Clock;
+  config: SshConfig;
+  routes: readonly SshRoute[];
+  verifyHostKey(host: string, port: number, key: Buffer): true | string;
+  keyUsers(blob: Buffer): string[];
+  /** The recording folder of a route that records (resolved against the config's folder). */
+  recordingDir(route: SshRoute): string | undefined;
+  /** Hold back a failed logon (ms): the profile's failure delay. */
+  failureDelayMs(route: SshRoute): number;
+  forget(connection: SshConnection): void;
+}
+
+/** Messages for the client when the gateway ends its session. */
+const ENDINGS: Partial<Record<CloseReason, string>> = {
+  idle_timeout: 'the session was idle for too long and has ended',
+  lifetime_expired: 'the session reached its maximum lifetime and has ended',
+  policy_timeout: 'the logon took too long',
+};
+
+/**
+ * One client connection to the SSH gateway, which is one session: the session starts with
+ * the first authentication request (the user name names the target), the gateway logon runs
+ * the route's policy, the allow-list decides the target, the target is logged on with the
+ * credential store's keys and passwords, and channels pass through until either side ends,
+ * a kill, or a timeout; the session then closes, once.
+ */
+export class SshConnection {
+  sessionId: string | undefined;
+  /** The session's token: the liveness checks and activity touches use it. */
+  token: string | undefined;
+  /** The session's own end of life (the profile's lifetime), which the renewed lease never passes. */
+  lifetimeDeadline: number | null = null;
+  leaseRenewedAt = 0;
+  /** Channel data since the last check: the check then counts it as activity. */
+  active = false;
+  private dest: Destination | undefined;
+  private route: SshRoute | undefined;
+  private logon: GatewayLogon | undefined;
+  private authChain: Promise<void> = Promise.resolve();
+  private target: Promise<Client | string> | undefined;
+  private targetClient: Client | undefined;
+  private readonly channels = new Set<ServerChannel>();
+  private bytes = { to_target: 0, to_client: 0 };
+  private closeReason: CloseReason = 'logout';
+  private sessionClosed = false;
+  private ended = false;
+
+  constructor(
+    private readonly client: Connection,
+    private readonly info: ClientInfo,
+    private readonly d: ConnectionDeps,
+  ) {}
+
+  start(): void {
+    this.client.on('authentication', (ctx: AuthContext) => {
+      this.authChain = this.authChain
+        .then(() => this.authenticate(ctx))
+        .catch((err: unknown) => {
+          this.d.logger.error(
+            { sessionId: this.sessionId, error: (err as Error).message },
+            'ssh logon failed',
+          );
+          if (!this.ended) ctx.reject([]);
+          this.end('removed');
+        });
+    });
+    this.client.on('session', (accept) => {
+      if (!this.target) return void accept().close();
+      bridgeSession(accept(), this.channelContext());
+    });
+    bridgeForwarding(this.client, {
+      forwarding: () => this.route?.config.forwarding ?? { local: false, remote: false },
+      target: () => this.target ?? Promise.resolve('not logged on'),
+      counted: (direction, n) => this.counted(direction, n),
+      logger: this.d.logger,
+    });
+    this.client.on('error', (err) =>
+      this.d.logger.debug?.({ sessionId: this.sessionId, error: err.message }, 'ssh client connection error'),
+    );
+    this.client.on('close', () => void this.closed());
+  }
+
+  get live(): boolean {
+    return this.sessionId !== undefined && !this.sessionClosed && !this.ended;
+  }
+
+  private async authenticate(ctx: AuthContext): Promise<void> {
+    if (this.ended) return ctx.reject([]);
+    if (!this.dest) {
+      const refusal = await this.begin(ctx.username);
+      if (refusal) return this.refuseAtStart(ctx, refusal);
+    } else if (ctx.username !== this.firstUsername) {
+      return ctx.reject([]); // the target is chosen once per connection
+    }
+    const step = await this.logon!.handle(ctx);
+    return this.settle(step);
+  }
+
+  private firstUsername: string | undefined;
+
+  /** Parse the destination, find the route, start the session; a message when that fails. */
+  private async begin(username: string): Promise<string | undefined> {
+    this.firstUsername = username;
+    const dest = parseDestination(username);
+    if ('error' in dest) return dest.error;
+    const route = routeFor(this.d.routes, dest);
+    if (!route) return `no SSH route leads to ${dest.host}:${dest.port}`;
+    this.dest = dest;
+    this.route = route;
+    const started = await this.d.events.started(route, dest, this.info);
+    if (!started) return 'the session was refused';
+    this.sessionId = started.id;
+    this.token = started.token;
+    this.logon = new GatewayLogon({
+      dest,
+      needsLogon: needsGatewayLogon(route),
+      relaysPassword: route.config.credentials === undefined,
+      keyUsers: (blob) => this.d.keyUsers(blob),
+      runPolicy: (input) => this.runPolicy(input),
+    });
+    return undefined;
+  }
+
+  private refuseAtStart(ctx: AuthContext, message: string): void {
+    this.d.logger.info({ clientIp: this.info.ip, message }, 'ssh connection refused');
+    if (ctx.method === 'keyboard-interactive') {
+      ctx.prompt([], 'sessiongate', `sessiongate: ${message}\n`, () => ctx.reject([]));
+    } else {
+      ctx.reject(['keyboard-interactive']);
+    }
+    if (this.sessionId === undefined) this.endSoon();
+  }
+
+  private async runPolicy(input: PolicyInput): Promise<PolicyOutcome> {
+    const route = this.route!;
+    const session = await this.d.engine.get(this.sessionId!);
+    if (!session) return { kind: 'deny', reason: 'This logon ended before it was finished.' };
+    const user = input.credentials?.username;
+    const out = await this.d.throttle.run(route.profile.logon_throttle, user, this.info.ip, () =>
+      route.runner.run(session, input, {
+        clientIp: this.info.ip,
+        clientPort: this.info.port,
+        protocol: 'ssh',
+        serverHostname: this.dest!.host,
+        serverUsername: this.dest!.targetUser,
+        serverPort: this.dest!.port,
+        agentEvent: (s, agentId) => this.d.events.agentEvent(s.id, agentId),
+      }),
+    );
+    if ((out.kind === 'logon' && out.error) || out.kind === 'deny') {
+      const delay = this.d.failureDelayMs(route);
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    }
+    if (out.kind === 'throttled') {
+      this.d.events.throttled(this.sessionId!, user, this.info.ip, out);
+      return { kind: 'deny', reason: `Too many failed logons. Try again in ${out.retryAfterSeconds} s.` };
+    }
+    return out;
+  }
+
+  private async settle(step: LogonStep): Promise<void> {
+    if (step.kind === 'pending') return;
+    const id = this.sessionId!;
+    if (step.kind === 'denied') {
+      await this.d.events.completed(id, 'deny', this.info.ip);
+      await this.closeSession('denied');
+      if (step.ctx.method === 'keyboard-interactive') {
+        step.ctx.prompt([], 'sessiongate', `sessiongate: ${step.reason}\n`, () => step.ctx.reject([]));
+      } else step.ctx.reject([]);
+      return this.endSoon();
+    }
+    await this.d.events.completed(id, 'allow', this.info.ip);
+    const who = await this.d.events.identity(id);
+    const allowed = mayReach(this.route!, who, this.dest!);
+    await this.d.events.acl(id, allowed);
+    step.ctx.accept();
+    if (!allowed) {
+      const { targetUser, host, port } = this.dest!;
+      const message = `${who.user ?? 'this user'} may not log on as ${targetUser} to ${host}:${port}`;
+      this.audit({ event: 'ssh_target', result: 'denied', message });
+      this.target = Promise.resolve(message);
+      await this.closeSession('denied');
+      return this.endSoon();
+    }
+    const session = await this.d.engine.get(id);
+    this.lifetimeDeadline = session?.lifetimeDeadline ?? null;
+    this.target = this.logOnToTarget(step.relayPassword, who);
+  }
+
+  private async logOnToTarget(
+    relayPassword: string | undefined,
+    who: { user: string | null; groups: string[] },
+  ) {
+    const { targetUser, host, port } = this.dest!;
+    const credentials = await this.credentialsFor(relayPassword, who);
+    const result = await connectTarget({
+      host,
+      port,
+      username: targetUser,
+      credentials,
+      verifyHostKey: (key) => this.d.verifyHostKey(host, port, key),
+      timeoutMs: this.d.config.connect_timeout_ms,
+    });
+    if (!result.ok) {
+      this.audit({ event: 'ssh_target', result: 'failed', message: result.message });
+      this.endSoon();
+      return result.message;
+    }
+    this.audit({ event: 'ssh_target', result: 'ok', credential: result.used });
+    const store = this.route!.config.credentials?.plugin;
+    if (store) await this.d.host.authenticationCompleted(store, this.sessionId!);
+    this.targetClient = result.client;
+    result.client.on('close', () => this.end('logout'));
+    result.client.on('error', () => undefined);
+    if (this.ended) result.client.end();
+    return result.client;
+  }
+
+  /** The credential store's keys then passwords; without a store, the user's own password. */
+  private async credentialsFor(
+    relayPassword: string | undefined,
+    who: { user: string | null; groups: string[] },
+  ): Promise<TargetCredential[]> {
+    const plugin = this.route!.config.credentials?.plugin;
+    if (!plugin) return relayPassword === undefined ? [] : [{ kind: 'password', password: relayPassword }];
+    const { targetUser, host, port } = this.dest!;
+    const facts = {
+      protocol: 'ssh',
+      client_ip: this.info.ip,
+      gateway_username: who.user,
+      gateway_groups: who.groups,
+      server_username: targetUser,
+      server_hostname: host,
+      server_ip: isIP(host) ? host : null,
+      server_port: port,
+    };
+    const id = this.sessionId!;
+    const keys = await this.d.host.getPrivateKeyList(plugin, id, facts);
+    const passwords = await this.d.host.getPasswordList(plugin, id, facts);
+    return [
+      ...keys.map(([, key]): TargetCredential => ({ kind: 'key', key })),
+      ...passwords.map((password): TargetCredential => ({ kind: 'password', password })),
+    ];
+  }
+
+  private channelContext() {
+    const route = this.route!;
+    const dir = this.d.recordingDir(route);
+    return {
+      sessionId: this.sessionId!,
+      target: () => this.target!,
+      envAllowed: (name: string) => envAllowed(route, name),
+      recording: dir ? { dir, input: route.config.recording?.input ?? false } : undefined,
+      clock: this.d.clock,
+      logger: this.d.logger,
+      counted: (direction: 'to_target' | 'to_client', n: number) => this.counted(direction, n),
+      opened: (kind: 'shell' | 'exec' | 'subsystem', detail: string | undefined) => {
+        const what =
+          kind === 'exec' ? { command: detail } : kind === 'subsystem' ? { subsystem: detail } : {};
+        this.audit({ event: 'ssh_channel', channel: kind, ...what });
+      },
+      track: (ch: ServerChannel) => {
+        this.channels.add(ch);
+        ch.on('close', () => this.channels.delete(ch));
+      },
+    };
+  }
+
+  private counted(direction: 'to_target' | 'to_client', n: number): void {
+    this.bytes[direction] += n;
+    this.active = true;
+  }
+
+  /**
+   * The session ended under the connection (killed, timed out): tell the client on each open
+   * channel, then end the connection.
+   */
+  sessionEnded(reason: CloseReason | undefined, message?: string): void {
+    if (this.ended) return;
+    // At shutdown the session is still live: it closes when the connection has.
+    if (!message) this.sessionClosed = true;
+    if (reason) this.closeReason = reason;
+    message ??= (reason && ENDINGS[reason]) ?? 'the session was ended by an administrator';
+    for (const ch of this.channels) {
+      ch.stderr.write(`\r\nsessiongate: ${message}\r\n`);
+      ch.exit(255);
+      ch.end();
+    }
+    this.end(reason ?? 'admin_kill');
+  }
+
+  /** End the connection (once). */
+  end(reason: CloseReason): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (!this.sessionClosed) this.closeReason = reason;
+    this.targetClient?.end();
+    // After what was written to the channels has gone out.
+    setImmediate(() => this.client.end());
+  }
+
+  /** A refusal's message reaches the client on its first channel; the connection ends soon after. */
+  private endSoon(): void {
+    setTimeout(() => this.end(this.closeReason), 5000).unref();
+  }
+
+  private async closeSession(reason: CloseReason): Promise<void> {
+    if (this.sessionClosed || !this.sessionId) return;
+    this.sessionClosed = true;
+    this.closeReason = reason;
+    await this.d.engine.close(this.sessionId, reason).catch(() => undefined);
+  }
+
+  private async closed(): Promise<void> {
+    this.ended = true;
+    this.d.forget(this);
+    this.targetClient?.end();
+    if (!this.sessionId) return;
+    await this.closeSession(this.closeReason);
+    this.audit({
+      event: 'ssh_end',
+      reason: this.closeReason,
+      bytes_to_target: this.bytes.to_target,
+      bytes_to_client: this.bytes.to_client,
+    });
+  }
+
+  private audit(record: { event: 'ssh_target' | 'ssh_channel' | 'ssh_end'; [field: string]: unknown }): void {
+    const dest = this.dest;
+    (this.d.audit ?? noAudit).write({
+      sessionId: this.sessionId ?? '',
+      clientIp: this.info.ip,
+      ...(dest ? { target: `${dest.host}:${dest.port}`, target_user: dest.targetUser } : {}),
+      ...record,
+    });
+  }
+}

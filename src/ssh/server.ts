@@ -1,0 +1,132 @@
+import { resolve } from 'node:path';
+import ssh2, { type Server } from 'ssh2';
+import type { AuditSink } from '../core/audit.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import { profileOf } from '../gateway/config/load.js';
+import type { GatewayConfig } from '../gateway/config/schema.js';
+import type { SshConfig } from '../gateway/config/ssh-schema.js';
+import { PolicyRunner } from '../gateway/policy.js';
+import { LogonThrottle } from '../gateway/throttle.js';
+import type { PluginHost } from '../plugins/host.js';
+import type { RuleSet } from '../rules/ruleset.js';
+import type { SessionEngine } from '../session/engine.js';
+import type { SshRoute } from './access.js';
+import { SshConnection, type ConnectionDeps } from './connection.js';
+import { loadOrCreateHostKey } from './host-keys.js';
+import { KnownHostsFile } from './known-hosts.js';
+import { KeyIndex } from './key-index.js';
+import { SessionEvents } from './session-events.js';
+import { SessionWatch } from './watch.js';
+
+const { Server: SshServer } = ssh2;
+
+export interface SshStartOptions {
+  config: GatewayConfig & { ssh: SshConfig };
+  /** The folder relative paths of the config are read against. */
+  baseDir: string;
+  engine: SessionEngine;
+  host: PluginHost;
+  rules: RuleSet;
+  logger: Logger;
+  audit?: AuditSink;
+  clock?: Clock;
+  /** Override the listener port (tests: 0). */
+  port?: number;
+  /** Hold back failed logons (ms); default: a random time in the profile's failure_delay_ms. */
+  failureDelayMs?: (route: SshRoute) => number;
+}
+
+/**
+ * The SSH gateway: an SSH server whose every connection is a session of the engine (docs/ssh.md).
+ * The user names the target in the user name (`root@db1.internal`), logs on to the gateway
+ * through the route's policy and is connected to the target with the credential store's keys
+ * or passwords; sessions killed or timed out end their connection within a check interval.
+ *
+ * @example
+ * ```ts
+ * const ssh = await SshGateway.start({ config, baseDir, engine, host, rules, logger });
+ * // ssh -p 2222 root@db1.internal@127.0.0.1
+ * await ssh.close();
+ * ```
+ */
+export class SshGateway {
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+    private readonly watch: SessionWatch,
+  ) {}
+
+  static async start(o: SshStartOptions): Promise<SshGateway> {
+    const ssh = o.config.ssh;
+    const clock = o.clock ?? systemClock;
+    const hostKeys = ssh.host_keys.map((f) => loadOrCreateHostKey(resolve(o.baseDir, f)).privateKey);
+    const known = new KnownHostsFile(resolve(o.baseDir, ssh.known_hosts), ssh.unknown_hosts, o.logger);
+    const keys = new KeyIndex(ssh.authorized_keys);
+    const routes = ssh.routes.map((r, index): SshRoute => {
+      const profile = profileOf(o.config, r.profile)!;
+      const runner = new PolicyRunner(o.engine, o.host, profile, o.logger);
+      return { index, config: r, profileName: r.profile, profile, runner };
+    });
+    const watch = new SessionWatch(o.engine, clock, ssh, o.logger);
+    const deps: ConnectionDeps = {
+      engine: o.engine,
+      host: o.host,
+      events: new SessionEvents(o.engine, o.rules, o.logger, o.audit),
+      throttle: new LogonThrottle(o.engine.store, clock),
+      logger: o.logger,
+      ...(o.audit ? { audit: o.audit } : {}),
+      clock,
+      config: ssh,
+      routes,
+      verifyHostKey: (h, p, key) => known.verify(h, p, key),
+      keyUsers: (blob) => keys.usersOf(blob),
+      recordingDir: (route) =>
+        route.config.recording ? resolve(o.baseDir, route.config.recording.dir) : undefined,
+      failureDelayMs: o.failureDelayMs ?? randomFailureDelay,
+      forget: (c) => watch.connections.delete(c),
+    };
+    const server = new SshServer(
+      { hostKeys, ident: 'sessiongate', ...(ssh.banner ? { banner: ssh.banner } : {}) },
+      (client, info) => {
+        const c = new SshConnection(client, info, deps);
+        watch.connections.add(c);
+        c.start();
+      },
+    );
+    const port = await new Promise<number>((done, fail) => {
+      server.once('error', fail);
+      server.listen(o.port ?? ssh.listen.port, ssh.listen.host, () => {
+        server.off('error', fail);
+        done((server.address() as { port: number }).port);
+      });
+    });
+    server.on('error', (err: Error) => o.logger.error({ error: err.message }, 'ssh listener error'));
+    watch.start();
+    return new SshGateway(server, port, watch);
+  }
+
+  /** The connections of this process (admin views, tests). */
+  get connectionCount(): number {
+    return this.watch.connections.size;
+  }
+
+  /** Look at every connection's session now (tests; the watch does it every check interval). */
+  check(): Promise<void> {
+    return this.watch.checkAll();
+  }
+
+  /** Stop accepting and end every connection (their sessions close with `logout`). */
+  async close(): Promise<void> {
+    this.watch.stop();
+    await new Promise<void>((done) => {
+      this.server.close(() => done());
+      for (const c of this.watch.connections) c.sessionEnded('logout', 'the gateway is shutting down');
+    });
+  }
+}
+
+function randomFailureDelay(route: SshRoute): number {
+  const { min, max } = route.profile.failure_delay_ms;
+  return min + Math.floor(Math.random() * (max - min + 1));
+}
