@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ssh2, { type Client, type ClientChannel } from 'ssh2';
 import type { AuditEvent } from '../../src/core/audit.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { SessionRecord } from '../../src/core/session-types.js';
@@ -12,6 +13,8 @@ import { Keyring } from '../../src/session/keyring.js';
 import { SshGateway } from '../../src/ssh/server.js';
 import { recordingLogger } from '../plugins/helpers.js';
 import type { SshdTarget } from '../support/sshd.js';
+
+const { Client: SshClient } = ssh2;
 
 /** A close the pipeline delivered: which session, why, and the plugins it owed session_ended. */
 export interface Closed {
@@ -157,4 +160,44 @@ export async function until(
     if (Date.now() > end) throw new Error(`${what}: not met within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * An ssh2 client logged on through the gateway: keyboard-interactive prompts are answered from
+ * `answers` in order (the gateway password by default).
+ */
+export async function gatewayClient(
+  port: number,
+  username: string,
+  answers: string[] = ['wonderland'],
+): Promise<Client> {
+  const client = new SshClient();
+  const queue = [...answers];
+  client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) =>
+    finish(prompts.map(() => queue.shift() ?? '')),
+  );
+  await new Promise<void>((resolveReady, reject) => {
+    client.once('ready', () => resolveReady());
+    client.once('error', reject);
+    client.connect({ host: '127.0.0.1', port, username, tryKeyboard: true, readyTimeout: 10_000 });
+  });
+  return client;
+}
+
+/** A shell with a pty on a logged-on client; its output collected as text. */
+export async function openShell(
+  client: Client,
+): Promise<{ channel: ClientChannel; output: () => string; exit: Promise<number | null> }> {
+  const channel = await new Promise<ClientChannel>((done, fail) =>
+    client.shell({ term: 'xterm', rows: 24, cols: 80 }, (err, ch) => (err ? fail(err) : done(ch))),
+  );
+  let text = '';
+  channel.on('data', (d: Buffer) => (text += d.toString()));
+  channel.stderr.on('data', (d: Buffer) => (text += d.toString()));
+  const exit = new Promise<number | null>((done) => {
+    let code: number | null = null;
+    channel.on('exit', (c: number | null) => (code = c));
+    channel.on('close', () => done(code));
+  });
+  return { channel, output: () => text, exit };
 }
