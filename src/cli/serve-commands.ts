@@ -195,6 +195,7 @@ async function runOne(
       `sessiongate: listening on ${running.url} (config ${loaded.file}, store ${loaded.config.store})\n`,
     );
   }
+  if (ssh) logger.info({ port: ssh.port, worker: cluster.worker?.id ?? 0 }, 'ssh listening');
   if (ssh && (!worker || cluster.worker?.id === 1)) {
     io.err(`sessiongate: SSH gateway on ${loaded.config.ssh!.listen.host}:${ssh.port}\n`);
   }

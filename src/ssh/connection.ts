@@ -35,6 +35,8 @@ export interface ConnectionDeps {
   /** Hold back a failed logon (ms): the profile's failure delay. */
   failureDelayMs(route: SshRoute): number;
   forget(connection: SshConnection): void;
+  /** Renew the session's lease (its end unless renewed: what frees it when this process dies). */
+  renewLease(connection: SshConnection): Promise<void>;
 }
 
 /** Messages for the client when the gateway ends its session. */
@@ -211,6 +213,7 @@ export class SshConnection {
     }
     const session = await this.d.engine.get(id);
     this.lifetimeDeadline = session?.lifetimeDeadline ?? null;
+    await this.d.renewLease(this);
     this.target = this.logOnToTarget(step.relayPassword, who);
   }
 

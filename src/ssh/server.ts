@@ -85,6 +85,7 @@ export class SshGateway {
         route.config.recording ? resolve(o.baseDir, route.config.recording.dir) : undefined,
       failureDelayMs: o.failureDelayMs ?? randomFailureDelay,
       forget: (c) => watch.connections.delete(c),
+      renewLease: (c) => watch.renewLease(c),
     };
     const server = new SshServer(
       { hostKeys, ident: 'sessiongate', ...(ssh.banner ? { banner: ssh.banner } : {}) },

@@ -64,7 +64,7 @@ export class SessionWatch {
    * The session ends `orphan_after_seconds` after the last renewal unless renewed (never past
    * its own lifetime): the lease that frees the sessions of a process that died.
    */
-  private async renewLease(c: SshConnection): Promise<void> {
+  async renewLease(c: SshConnection): Promise<void> {
     const now = this.clock.now();
     const leaseMs = this.config.orphan_after_seconds * 1000;
     if (now - c.leaseRenewedAt < leaseMs / 3) return;
