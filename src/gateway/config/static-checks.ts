@@ -5,6 +5,7 @@ import { silentLogger } from '../../core/logger.js';
 import { BUILTIN_PLUGINS } from '../../plugins/builtin/index.js';
 import { Keyring } from '../../session/keyring.js';
 import { parseStoreUrl } from '../../store/open.js';
+import { sshProblems } from './ssh-checks.js';
 
 export type Problem = [(string | number)[], string];
 
@@ -27,6 +28,7 @@ export function crossCheck(raw: unknown, baseDir: string): Problem[] {
     ...upstreamProblems(top),
     ...pluginProblems(top, baseDir),
     ...fileProblems(top, baseDir),
+    ...sshProblems(top, baseDir),
   ];
 }
 
