@@ -11,6 +11,7 @@ export const INIT_FILES = {
   config: 'sessiongate.yaml',
   keys: 'var/keyring.json',
   users: 'var/users.yaml',
+  sshHostKey: 'var/ssh_host_ed25519_key',
 } as const;
 
 /**
@@ -143,6 +144,29 @@ close_pipeline:
   behind_after_ms: 60000
   stuck_after_ms: 120000         # /readyz answers 503 while a subscriber is stuck
 
+# The SSH gateway (docs/ssh.md): \`ssh -p 2222 root@db1.internal@gateway\` logs on to the
+# gateway through the route's profile, then to the target with the credential store's keys.
+# Uncomment and name your targets to switch it on.
+# ssh:
+#   listen: { host: 127.0.0.1, port: 2222 }
+#   host_keys: [ ./var/ssh_host_ed25519_key ]   # written by init; a missing one is created
+#   known_hosts: ./var/known_hosts               # the targets' host keys (ssh-keyscan HOST >> ...)
+#   unknown_hosts: refuse                        # refuse | pin (trust on first use)
+#   authorized_keys: {}                          # { alice: [ "ssh-ed25519 AAAA... alice@laptop" ] }
+#   check_interval_ms: 1000                      # how soon a kill or timeout ends the connection
+#   orphan_after_seconds: 60                     # a dead process's sessions end after this long
+#   connect_timeout_ms: 10000
+#   routes:
+#     - hosts: [ "*.internal" ]                  # target host patterns, addresses or CIDRs
+#       ports: [ 22 ]
+#       profile: default
+#       credentials: { plugin: vault }           # absent: the user's own password is relayed
+#       allow:
+#         - { users: [alice], groups: [admins], target_users: [root], hosts: [ "db*" ], ports: [ 22 ] }
+#       recording: { dir: ./var/recordings, input: false }   # asciicast v2, one file per channel
+#       forwarding: { local: false, remote: false }          # ssh -L / ssh -R
+#       env: [ LANG, "LC_*" ]
+
 # Idle-timer writes are coalesced to this resolution (ms).
 touch_resolution_ms: 1000
 
@@ -174,6 +198,7 @@ export async function init(args: string[], io: Io): Promise<number> {
   const password = generatePassword();
   const hash = await hashPassword(password);
   const created: string[] = [];
+  let hostKey = '';
   const madeVar = !existsSync(join(dir, 'var'));
   try {
     mkdirSync(join(dir, 'var'), { recursive: true, mode: 0o700 });
@@ -185,6 +210,10 @@ export async function init(args: string[], io: Io): Promise<number> {
     users.set(user, { password: hash, groups: ['admins'] });
     users.save();
     created.push(join(dir, INIT_FILES.users));
+    // Loaded here only: ssh2 is not needed by the other commands.
+    const { loadOrCreateHostKey } = await import('../ssh/host-keys.js');
+    created.push(join(dir, INIT_FILES.sshHostKey), `${join(dir, INIT_FILES.sshHostKey)}.pub`);
+    hostKey = loadOrCreateHostKey(join(dir, INIT_FILES.sshHostKey)).fingerprint;
   } catch (err) {
     // Take back only what this run made; files that were there are never touched.
     for (const file of created) rmSync(file, { force: true });
@@ -203,6 +232,7 @@ export async function init(args: string[], io: Io): Promise<number> {
       `  user name: ${user}\n` +
       `  password:  ${password}\n` +
       `  (shown only now; change it with: sessiongate users passwd ${user} --config ${config})\n` +
+      `SSH host key ${shown(INIT_FILES.sshHostKey)}: ${hostKey}\n` +
       `Next: set the upstream of the route in ${config}, then\n` +
       `  sessiongate check-config ${config}\n` +
       `  sessiongate serve --config ${config}\n`,
