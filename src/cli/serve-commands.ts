@@ -54,7 +54,11 @@ export async function checkConfig(args: string[], io: Io): Promise<number> {
   const c = loaded.config;
   io.out(
     `${file}: ok — ${c.routes.length} route(s), ${c.plugins.length} plugin(s), ` +
-      `${Object.keys(c.profiles).length || 1} profile(s), store ${c.store}\n`,
+      `${Object.keys(c.profiles).length || 1} profile(s), store ${c.store}` +
+      (c.ssh
+        ? `, SSH on ${c.ssh.listen.host}:${c.ssh.listen.port} with ${c.ssh.routes.length} route(s)`
+        : '') +
+      '\n',
   );
   return 0;
 }

@@ -15,6 +15,8 @@ export interface ChannelContext {
   logger: Logger;
   /** Bytes that crossed, each way (also activity for the idle timeout). */
   counted(direction: 'to_target' | 'to_client', bytes: number): void;
+  /** The number of the connection's next recorded channel (1, 2, ...): the recording's file name. */
+  nextChannel(): number;
   /** A client channel that is open (an ending session writes its message there). */
   track(ch: ServerChannel): void;
   /** A channel was opened on the target (audit). */
@@ -22,8 +24,6 @@ export interface ChannelContext {
 }
 
 type Start = { kind: 'shell' } | { kind: 'exec'; command: string } | { kind: 'subsystem'; name: string };
-
-let channelNumbers = 0;
 
 /**
  * One session channel of the client, carried to the target: pty and env requests are kept
@@ -131,9 +131,10 @@ async function open(
       ? CastRecorder.open({
           dir: ctx.recording.dir,
           sessionId: ctx.sessionId,
-          channel: ++channelNumbers,
-          width: asked.pty?.cols ?? 80,
-          height: asked.pty?.rows ?? 24,
+          channel: ctx.nextChannel(),
+          // A client without a terminal of its own (ssh -tt < file) asks for a 0x0 pty.
+          width: asked.pty?.cols || 80,
+          height: asked.pty?.rows || 24,
           ...(start.kind === 'exec' ? { command: start.command } : {}),
           ...(asked.pty?.term ? { term: asked.pty.term } : {}),
           input: ctx.recording.input,

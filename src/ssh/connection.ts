@@ -71,6 +71,7 @@ export class SshConnection {
   private readonly channels = new Set<ServerChannel>();
   private bytes = { to_target: 0, to_client: 0 };
   private closeReason: CloseReason = 'logout';
+  private recordedChannels = 0;
   private sessionClosed = false;
   private ended = false;
 
@@ -283,6 +284,7 @@ export class SshConnection {
       recording: dir ? { dir, input: route.config.recording?.input ?? false } : undefined,
       clock: this.d.clock,
       logger: this.d.logger,
+      nextChannel: () => ++this.recordedChannels,
       counted: (direction: 'to_target' | 'to_client', n: number) => this.counted(direction, n),
       opened: (kind: 'shell' | 'exec' | 'subsystem', detail: string | undefined) => {
         const what =
