@@ -10,6 +10,7 @@ import { checkVariableName, READ_ONLY_VARIABLES } from '../session/variables.js'
 import { invalid, parseWith, readJson, sendEmpty, sendJson } from './http.js';
 import type { AdminMetrics } from './metrics.js';
 import { OPENAPI } from './openapi.js';
+import { getSessionRecording, listSessionRecordings, type RecordingSource } from './recordings.js';
 import { sessionDetailView, sessionView } from './views.js';
 
 /** What the API handlers work on. */
@@ -19,6 +20,8 @@ export interface ApiDeps {
   audit: AuditSink;
   /** `?secure=1` reveals secure values to token clients (audited); off = 403. */
   revealSecure: boolean;
+  /** SSH session recordings (supplied by the cli); absent: every session has none. */
+  recordings?: RecordingSource | undefined;
 }
 
 /** One request to an API route. */
@@ -373,6 +376,13 @@ export const API_ROUTES: ApiRoute[] = [
   { method: 'DELETE', path: '/api/v1/sessions/{id}', auth: true, handle: deleteSession },
   { method: 'GET', path: '/api/v1/sessions/{id}/variables/{name}', auth: true, handle: getVariable },
   { method: 'PUT', path: '/api/v1/sessions/{id}/variables/{name}', auth: true, handle: putVariable },
+  { method: 'GET', path: '/api/v1/sessions/{id}/recordings', auth: true, handle: listSessionRecordings },
+  {
+    method: 'GET',
+    path: '/api/v1/sessions/{id}/recordings/{channel}',
+    auth: true,
+    handle: getSessionRecording,
+  },
   { method: 'GET', path: '/api/v1/stats', auth: true, handle: stats },
   { method: 'GET', path: '/api/v1/openapi.json', auth: false, handle: openapi },
 ];

@@ -12,6 +12,7 @@ const json = (schema: unknown, description: string) => ({
 const error = (description: string) => json(ref('Error'), description);
 const idParam = { $ref: '#/components/parameters/id' };
 const nameParam = { $ref: '#/components/parameters/name' };
+const channelParam = { $ref: '#/components/parameters/channel' };
 const common = {
   '401': error('No valid admin token (or page session).'),
 };
@@ -207,6 +208,42 @@ export const OPENAPI = {
         },
       },
     },
+    '/api/v1/sessions/{id}/recordings': {
+      parameters: [idParam],
+      get: {
+        operationId: 'listRecordings',
+        summary:
+          'The SSH recordings of a session (asciicast v2, one per shell or exec channel); ended sessions too.',
+        responses: {
+          '200': json(
+            {
+              type: 'object',
+              required: ['recordings'],
+              properties: { recordings: { type: 'array', items: ref('Recording') } },
+            },
+            'The recordings in channel order; empty when there are none.',
+          ),
+          '400': error('Malformed id, or a query parameter.'),
+          ...common,
+        },
+      },
+    },
+    '/api/v1/sessions/{id}/recordings/{channel}': {
+      parameters: [idParam, channelParam],
+      get: {
+        operationId: 'getRecording',
+        summary: 'Download one recording (audited as recording_read).',
+        responses: {
+          '200': {
+            description: 'The asciicast file, as an attachment named <id>-<channel>.cast.',
+            content: { 'application/x-asciicast': { schema: { type: 'string' } } },
+          },
+          '400': error('Malformed id or channel.'),
+          '404': error('The session has no recording of this channel.'),
+          ...common,
+        },
+      },
+    },
     '/api/v1/stats': {
       get: {
         operationId: 'getStats',
@@ -241,6 +278,13 @@ export const OPENAPI = {
         required: true,
         schema: { type: 'string' },
         description: 'e.g. session.custom.x',
+      },
+      channel: {
+        name: 'channel',
+        in: 'path',
+        required: true,
+        schema: { type: 'string', pattern: '^[0-9]{1,9}$' },
+        description: 'the recording number within the session, as the list gives it',
       },
     },
     schemas: {
@@ -316,6 +360,16 @@ export const OPENAPI = {
         additionalProperties: false,
         properties: { timeout: seconds, lifetime: seconds, remaining: seconds },
         description: 'at least one field; lifetime and remaining exclude each other',
+      },
+      Recording: {
+        type: 'object',
+        required: ['channel', 'bytes', 'url'],
+        additionalProperties: false,
+        properties: {
+          channel: { type: 'integer', minimum: 0 },
+          bytes: { type: 'integer', minimum: 0 },
+          url: { type: 'string', description: 'the download path on this listener' },
+        },
       },
       SetVariable: {
         type: 'object',

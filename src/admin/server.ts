@@ -12,6 +12,7 @@ import { matchApi, type ApiDeps } from './api.js';
 import { invalid, readJson, SECURITY_HEADERS, sendEmpty, sendError, sendJson } from './http.js';
 import type { AdminMetrics } from './metrics.js';
 import { ADMIN_COOKIE, PageSessions } from './page-sessions.js';
+import type { RecordingSource } from './recordings.js';
 import { secretMatches } from './token.js';
 
 export interface AdminOptions {
@@ -33,6 +34,8 @@ export interface AdminOptions {
   readyTimeoutMs?: number;
   /** `?secure=1` reveals secure values to token clients, audited (config `admin.reveal_secure`; default false). */
   revealSecure?: boolean;
+  /** SSH session recordings for `GET /api/v1/sessions/{id}/recordings` (absent: none). */
+  recordings?: RecordingSource;
 }
 
 export interface RunningAdmin {
@@ -118,6 +121,7 @@ class AdminRequests {
       metrics: o.metrics,
       audit: o.audit ?? noAudit,
       revealSecure: o.revealSecure ?? false,
+      recordings: o.recordings,
     };
     this.pages = new PageSessions(
       o.clock ?? systemClock,

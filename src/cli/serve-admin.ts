@@ -1,12 +1,15 @@
-import { isAbsolute, relative, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { basename, isAbsolute, relative, resolve } from 'node:path';
 import { AuditLog, auditCloses } from '../admin/audit.js';
 import { AdminMetrics } from '../admin/metrics.js';
+import type { RecordingFile, RecordingSource } from '../admin/recordings.js';
 import { startAdmin, type RunningAdmin } from '../admin/server.js';
 import { timedStore } from '../admin/timed-store.js';
 import { loadOrCreateAdminToken } from '../admin/token.js';
 import type { Logger } from '../core/logger.js';
 import type { RunningGateway, StartOptions } from '../gateway/assemble.js';
 import type { LoadedConfig } from '../gateway/config/load.js';
+import { listRecordings } from '../ssh/recording.js';
 
 /** The admin side of one gateway process: audit trail, metrics and (maybe) the admin listener. */
 export interface AdminSide {
@@ -49,6 +52,7 @@ export function prepareAdmin(
   options: { processMetrics?: boolean } = {},
 ): AdminSide {
   const { config, baseDir } = loaded;
+  const recordings = recordingSource(loaded);
   const file = config.audit.file === undefined ? undefined : resolve(baseDir, config.audit.file);
   const audit = new AuditLog({ ...(file !== undefined ? { file } : {}), logger });
   const metrics = new AdminMetrics({
@@ -85,6 +89,7 @@ export function prepareAdmin(
             host: config.admin.host,
             port: port ?? config.admin.port,
             revealSecure: config.admin.reveal_secure,
+            ...(recordings ? { recordings } : {}),
             logger,
           });
         } catch (err) {
@@ -104,6 +109,43 @@ export function prepareAdmin(
           audit.close();
         },
       };
+    },
+  };
+}
+
+/**
+ * The SSH recordings the admin API serves: every folder an SSH route records into (docs/ssh.md),
+ * resolved against the config file's folder; undefined when no route records.
+ *
+ * @example
+ * ```ts
+ * recordingSource(loaded)?.list(sessionId); // [{ channel: 0, file: '/etc/sg/var/recordings/<id>-0.cast', bytes: 812 }]
+ * ```
+ */
+export function recordingSource(loaded: LoadedConfig): RecordingSource | undefined {
+  const dirs = [
+    ...new Set(
+      (loaded.config.ssh?.routes ?? []).flatMap((r) =>
+        r.recording ? [resolve(loaded.baseDir, r.recording.dir)] : [],
+      ),
+    ),
+  ];
+  if (dirs.length === 0) return undefined;
+  return {
+    list(sessionId) {
+      const seen = new Map<number, RecordingFile>();
+      for (const dir of dirs) {
+        for (const file of listRecordings(dir, sessionId)) {
+          const channel = Number(/-(\d+)\.cast$/.exec(basename(file))?.[1]);
+          if (!Number.isSafeInteger(channel) || seen.has(channel)) continue;
+          try {
+            seen.set(channel, { channel, file, bytes: statSync(file).size });
+          } catch {
+            // removed since the folder was read: not a recording any more
+          }
+        }
+      }
+      return [...seen.values()].sort((a, b) => a.channel - b.channel);
     },
   };
 }

@@ -20,7 +20,9 @@ export interface AuditEvent {
     /** SSH: a channel opened on the target (`channel`: shell, exec or subsystem; `command` or `subsystem`). */
     | 'ssh_channel'
     /** SSH: the connection ended (`reason`, `bytes_to_target`, `bytes_to_client`). */
-    | 'ssh_end';
+    | 'ssh_end'
+    /** Admin: an SSH session recording was downloaded (`channel`, `by`). */
+    | 'recording_read';
   sessionId: string;
   user?: string | null;
   clientIp?: string | null;

@@ -120,6 +120,10 @@ export const ERROR_CODES = {
       'A change made with the admin page cookie must carry X-Requested-With and come from the admin origin.',
   },
   SG_ERR_UNKNOWN_ENDPOINT: { status: 404, summary: 'The admin listener has no such path.' },
+  SG_ERR_RECORDING_NOT_FOUND: {
+    status: 404,
+    summary: 'The session has no recording of this channel (admin API; recordings are SSH only).',
+  },
   SG_ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'The admin API path does not take this HTTP method.' },
   SG_ERR_INVALID_REQUEST: {
     status: 400,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -49,6 +49,10 @@ profiles:
     policy: [ logon, { authenticate: users }, allow ]
 routes:
   - { match: { path: / }, upstream: demo }
+# No SSH listener here (startGateway serves HTTP only): the recording folder the admin page lists.
+ssh:
+  routes:
+    - { hosts: [ target ], allow: [ { target_users: ['*'] } ], recording: { dir: ./recordings } }
 `;
 
 let dir: string;
@@ -143,6 +147,12 @@ describe('the admin web page', { skip: !haveChromium && `${CHROMIUM} missing` },
     await aliceRow.waitFor();
 
     // Details: variables with the secure password masked; focus moves to the panel.
+    const aliceNow = await running.engine.validate(aliceCookie);
+    assert.ok(aliceNow.valid);
+    const aliceId = aliceNow.session.id;
+    const cast = '{"version":2,"width":80,"height":24}\n[0.1,"o","hi <b>there</b>\\r\\n"]\n';
+    mkdirSync(join(dir, 'recordings'), { recursive: true });
+    writeFileSync(join(dir, 'recordings', `${aliceId}-0.cast`), cast);
     await page.getByRole('button', { name: 'Details of the session of alice from 127.0.0.1' }).click();
     const detail = page.getByRole('region', { name: /Session of alice/ });
     await detail.waitFor();
@@ -150,6 +160,26 @@ describe('the admin web page', { skip: !haveChromium && `${CHROMIUM} missing` },
     const pw = detail.getByRole('row', { name: /session\.logon\.last\.password/ });
     assert.equal((await pw.getByRole('cell').textContent())?.trim(), '********');
     assert.ok(!(await page.content()).includes('wonderland'), 'the password is not on the page');
+
+    // Its SSH recording, as a download link that works with the page's cookie.
+    const link = detail.getByRole('link', { name: `Channel 0 (${Buffer.byteLength(cast)} B)` });
+    await link.waitFor();
+    const href = await link.getAttribute('href');
+    assert.equal(href, `/api/v1/sessions/${aliceId}/recordings/0`);
+    const download = await page.evaluate(async (url) => {
+      const res = await fetch(url);
+      return { status: res.status, text: await res.text(), name: res.headers.get('content-disposition') };
+    }, href);
+    assert.deepEqual(download, {
+      status: 200,
+      text: cast,
+      name: `attachment; filename="${aliceId}-0.cast"`,
+    });
+    const audited = readFileSync(join(dir, 'audit.log'), 'utf8');
+    assert.match(
+      audited,
+      new RegExp(`"event":"recording_read","session_id":"${aliceId}".*"by":"admin_page"`),
+    );
 
     // Kill it (the confirm dialog is accepted); it disappears from the table.
     await detail.getByRole('button', { name: 'Kill this session' }).click();
@@ -165,6 +195,8 @@ describe('the admin web page', { skip: !haveChromium && `${CHROMIUM} missing` },
 
     // "Kill all of this user" from bob's detail panel.
     await page.getByRole('button', { name: 'Details of the session of bob from 127.0.0.1' }).click();
+    await page.getByRole('region', { name: /Session of bob/ }).waitFor();
+    assert.equal(await page.locator('#detail-recordings').isHidden(), true, 'bob has no recordings');
     await page.getByRole('button', { name: 'Kill all sessions of this user' }).click();
     await page.getByRole('status').filter({ hasText: 'Killed 1 session(s) of bob' }).waitFor();
     assert.match(await (await bob.fetch('/app')).text(), /<form/);

@@ -10,6 +10,7 @@
   let timer;
   let selected = null; // the session shown in the detail panel
   let skewMs = 0; // server clock minus ours, when they disagree by more than a few seconds
+  let shownRecordings = ''; // the recording list on show (JSON), so a refresh leaves it alone
 
   class Unauthorized extends Error {}
 
@@ -236,10 +237,45 @@
     $('kill-user').hidden = !s.user;
     $('detail').hidden = false;
     if (focus) $('detail-title').focus();
+    await showRecordings(s.id);
+  }
+
+  function size(bytes) {
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+    return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  }
+
+  // SSH sessions may have terminal recordings (asciicast files): a download link for each.
+  // Re-rendered only when the list changed, so a focused link survives the refresh.
+  async function showRecordings(id) {
+    // Another session's list stays hidden until this one's arrives.
+    if (!shownRecordings.startsWith(JSON.stringify([id]).slice(0, -1))) $('detail-recordings').hidden = true;
+    let list;
+    try {
+      list = (await api('GET', `/api/v1/sessions/${encodeURIComponent(id)}/recordings`)).recordings;
+    } catch {
+      return; // the next refresh tries again (a 401 has shown the login already)
+    }
+    const key = JSON.stringify([id, list]);
+    if (key === shownRecordings) return;
+    shownRecordings = key;
+    const items = list.map((r) => {
+      const li = document.createElement('li');
+      const a = document.createElement('a');
+      a.href = r.url;
+      a.download = `${id}-${r.channel}.cast`;
+      a.textContent = `Channel ${r.channel} (${size(r.bytes)})`;
+      li.append(a);
+      return li;
+    });
+    $('recordings').replaceChildren(...items);
+    $('detail-recordings').hidden = items.length === 0;
   }
 
   function hideDetail() {
     selected = null;
+    shownRecordings = '';
     $('detail').hidden = true;
     for (const tr of $('sessions').tBodies[0].rows) tr.classList.remove('selected');
   }
