@@ -66,7 +66,14 @@ export function bridgeSession(session: Session, ctx: ChannelContext): void {
   const begin = (start: Start, accept: () => ServerChannel, reject: () => void): void => {
     if (started) return reject();
     started = true;
-    void open(start, accept, { pty, env }, ctx).then((ch) => (live = ch));
+    const asked = pty ? { ...pty } : undefined;
+    void open(start, accept, { pty: asked, env }, ctx).then((ch) => {
+      live = ch;
+      // A window change while the target's channel was opening: the target gets it now.
+      if (ch && pty && asked && (pty.cols !== asked.cols || pty.rows !== asked.rows)) {
+        ch.setWindow(pty.rows, pty.cols, pty.height, pty.width);
+      }
+    });
   };
   session.on('shell', (accept, reject) => begin({ kind: 'shell' }, accept, reject));
   session.on('exec', (accept, reject, info) =>

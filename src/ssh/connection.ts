@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { AuthContext, Client, ClientInfo, Connection, ServerChannel } from 'ssh2';
 import { noAudit, type AuditSink } from '../core/audit.js';
+import { isSessionGateError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { CloseReason } from '../core/session-types.js';
@@ -35,6 +36,8 @@ export interface ConnectionDeps {
   /** Hold back a failed logon (ms): the profile's failure delay. */
   failureDelayMs(route: SshRoute): number;
   forget(connection: SshConnection): void;
+  /** The connection logged on: its socket is no longer counted among those that have not. */
+  loggedOn(info: ClientInfo): void;
   /** Renew the session's lease (its end unless renewed: what frees it when this process dies). */
   renewLease(connection: SshConnection): Promise<void>;
 }
@@ -74,6 +77,9 @@ export class SshConnection {
   private recordedChannels = 0;
   private sessionClosed = false;
   private ended = false;
+  /** Past the gateway logon (the client's authentication was accepted). */
+  loggedOn = false;
+  private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: Connection,
@@ -82,6 +88,13 @@ export class SshConnection {
   ) {}
 
   start(): void {
+    // A client that never finishes logging on holds a socket and maybe an in-progress session.
+    this.graceTimer = setTimeout(() => {
+      if (this.loggedOn) return;
+      this.d.logger.info({ clientIp: this.info.ip, sessionId: this.sessionId }, 'ssh logon took too long');
+      this.end('policy_timeout');
+    }, this.d.config.login_grace_seconds * 1000);
+    this.graceTimer.unref();
     this.client.on('authentication', (ctx: AuthContext) => {
       this.authChain = this.authChain
         .then(() => this.authenticate(ctx))
@@ -204,6 +217,9 @@ export class SshConnection {
     const allowed = mayReach(this.route!, who, this.dest!);
     await this.d.events.acl(id, allowed);
     step.ctx.accept();
+    this.loggedOn = true;
+    clearTimeout(this.graceTimer);
+    this.d.loggedOn(this.info);
     if (!allowed) {
       const { targetUser, host, port } = this.dest!;
       const message = `${who.user ?? 'this user'} may not log on as ${targetUser} to ${host}:${port}`;
@@ -215,7 +231,18 @@ export class SshConnection {
     const session = await this.d.engine.get(id);
     this.lifetimeDeadline = session?.lifetimeDeadline ?? null;
     await this.d.renewLease(this);
-    this.target = this.logOnToTarget(step.relayPassword, who);
+    // Never a rejected promise: channels wait on it, and a failure is a message for the user.
+    this.target = this.logOnToTarget(step.relayPassword, who).catch((err: unknown) => {
+      const message = isSessionGateError(err, 'SG_ERR_SESSION_NOT_FOUND')
+        ? 'the session ended before the target logon finished'
+        : 'the target logon failed';
+      this.d.logger.warn(
+        { sessionId: this.sessionId, error: (err as Error).message },
+        'ssh target logon failed',
+      );
+      this.endSoon();
+      return message;
+    });
   }
 
   private async logOnToTarget(
@@ -345,6 +372,7 @@ export class SshConnection {
 
   private async closed(): Promise<void> {
     this.ended = true;
+    clearTimeout(this.graceTimer);
     this.d.forget(this);
     this.targetClient?.end();
     if (!this.sessionId) return;

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import ssh2, { type Server } from 'ssh2';
+import { createServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import ssh2 from 'ssh2';
 import type { AuditSink } from '../core/audit.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -15,6 +16,7 @@ import type { SshRoute } from './access.js';
 import { SshConnection, type ConnectionDeps } from './connection.js';
 import { loadOrCreateHostKey } from './host-keys.js';
 import { KnownHostsFile } from './known-hosts.js';
+import { LogonGate } from './logon-gate.js';
 import { KeyIndex } from './key-index.js';
 import { SessionEvents } from './session-events.js';
 import { SessionWatch } from './watch.js';
@@ -52,9 +54,10 @@ export interface SshStartOptions {
  */
 export class SshGateway {
   private constructor(
-    private readonly server: Server,
+    private readonly server: NetServer,
     readonly port: number,
     private readonly watch: SessionWatch,
+    private readonly gate: LogonGate,
   ) {}
 
   static async start(o: SshStartOptions): Promise<SshGateway> {
@@ -86,6 +89,7 @@ export class SshGateway {
       failureDelayMs: o.failureDelayMs ?? randomFailureDelay,
       forget: (c) => watch.connections.delete(c),
       renewLease: (c) => watch.renewLease(c),
+      loggedOn: () => undefined, // set below, once the gate exists
     };
     const server = new SshServer(
       { hostKeys, ident: 'sessiongate', ...(ssh.banner ? { banner: ssh.banner } : {}) },
@@ -95,16 +99,21 @@ export class SshGateway {
         c.start();
       },
     );
+    const gate = new LogonGate(ssh.max_unauthenticated, (ssh.login_grace_seconds + 2) * 1000, o.logger);
+    deps.loggedOn = (info) => gate.loggedOn(info.ip, info.port);
+    const listener = createServer((socket) => {
+      if (gate.admit(socket)) server.injectSocket(socket);
+    });
     const port = await new Promise<number>((done, fail) => {
-      server.once('error', fail);
-      server.listen(o.port ?? ssh.listen.port, ssh.listen.host, () => {
-        server.off('error', fail);
-        done((server.address() as { port: number }).port);
+      listener.once('error', fail);
+      listener.listen(o.port ?? ssh.listen.port, ssh.listen.host, () => {
+        listener.off('error', fail);
+        done((listener.address() as AddressInfo).port);
       });
     });
-    server.on('error', (err: Error) => o.logger.error({ error: err.message }, 'ssh listener error'));
+    listener.on('error', (err: Error) => o.logger.error({ error: err.message }, 'ssh listener error'));
     watch.start();
-    return new SshGateway(server, port, watch);
+    return new SshGateway(listener, port, watch, gate);
   }
 
   /** The connections of this process (admin views, tests). */
@@ -123,6 +132,7 @@ export class SshGateway {
     await new Promise<void>((done) => {
       this.server.close(() => done());
       for (const c of this.watch.connections) c.sessionEnded('logout', 'the gateway is shutting down');
+      this.gate.closeAll();
     });
   }
 }

@@ -83,6 +83,10 @@ export const sshSchema = z.strictObject({
    */
   orphan_after_seconds: z.int().min(3).max(86_400).default(60),
   connect_timeout_ms: z.int({ error: WHOLE }).min(100).default(10_000),
+  /** A connection not logged on within this many seconds is ended (sshd's LoginGraceTime). */
+  login_grace_seconds: z.int({ error: WHOLE }).min(1).max(3600).default(120),
+  /** Connections of one process that have not logged on yet, at most; more are closed at once. */
+  max_unauthenticated: z.int({ error: WHOLE }).min(1).default(100),
   routes: z.array(sshRoute).min(1, { error: 'the SSH gateway needs at least one route' }),
 });
 export type SshConfig = z.infer<typeof sshSchema>;
