@@ -48,6 +48,11 @@ export class GatewayLogon {
   private relayPassword: string | undefined;
   /** The policy allowed; the target's password is still to be asked for. */
   private allowedAwaitingRelay = false;
+  /**
+   * The logon was denied. Clients try again after that (OpenSSH reads an empty method list as
+   * "any"): those requests are refused as they come, or the policy's end would be reported again.
+   */
+  private over = false;
 
   constructor(private readonly d: LogonDeps) {
     this.gatewayUser = d.dest.gatewayUser;
@@ -61,6 +66,10 @@ export class GatewayLogon {
   }
 
   async handle(ctx: AuthContext): Promise<LogonStep> {
+    if (this.over) {
+      ctx.reject([]);
+      return PENDING;
+    }
     if (this.allowedAwaitingRelay) return this.askRelay(ctx);
     switch (ctx.method) {
       case 'publickey':
@@ -169,6 +178,7 @@ export class GatewayLogon {
         : out.kind === 'redirect'
           ? 'this access policy ends in a web redirect, which SSH cannot follow'
           : 'access denied';
+    this.over = true;
     return { kind: 'denied', ctx, reason };
   }
 
