@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import type { AuthContext, Client, ClientInfo, Connection, ServerChannel } from 'ssh2';
 import { noAudit, type AuditSink } from '../core/audit.js';
 import { isSessionGateError } from '../core/errors.js';
@@ -10,13 +9,20 @@ import type { LogonThrottle } from '../gateway/throttle.js';
 import type { SshConfig } from '../gateway/config/ssh-schema.js';
 import type { PluginHost } from '../plugins/host.js';
 import type { SessionEngine } from '../session/engine.js';
-import { envAllowed, mayReach, needsGatewayLogon, routeFor, type SshRoute } from './access.js';
+import {
+  envAllowed,
+  mayReach,
+  needsGatewayLogon,
+  routeFor,
+  type GatewayIdentity,
+  type SshRoute,
+} from './access.js';
 import { bridgeSession } from './channels.js';
 import { parseDestination, type Destination } from './destination.js';
 import { bridgeForwarding } from './forwarding.js';
 import { GatewayLogon, type LogonStep } from './logon.js';
 import type { SessionEvents } from './session-events.js';
-import { connectTarget, type TargetCredential } from './target.js';
+import { logOnToTarget } from './target-logon.js';
 
 /** What every connection of one SSH gateway shares. */
 export interface ConnectionDeps {
@@ -245,18 +251,16 @@ export class SshConnection {
     });
   }
 
-  private async logOnToTarget(
-    relayPassword: string | undefined,
-    who: { user: string | null; groups: string[] },
-  ) {
-    const { targetUser, host, port } = this.dest!;
-    const credentials = await this.credentialsFor(relayPassword, who);
-    const result = await connectTarget({
-      host,
-      port,
-      username: targetUser,
-      credentials,
-      verifyHostKey: (key) => this.d.verifyHostKey(host, port, key),
+  private async logOnToTarget(relayPassword: string | undefined, who: GatewayIdentity) {
+    const result = await logOnToTarget({
+      host: this.d.host,
+      plugin: this.route!.config.credentials?.plugin,
+      sessionId: this.sessionId!,
+      dest: this.dest!,
+      clientIp: this.info.ip,
+      who,
+      relayPassword,
+      verifyHostKey: this.d.verifyHostKey,
       timeoutMs: this.d.config.connect_timeout_ms,
     });
     if (!result.ok) {
@@ -265,40 +269,11 @@ export class SshConnection {
       return result.message;
     }
     this.audit({ event: 'ssh_target', result: 'ok', credential: result.used });
-    const store = this.route!.config.credentials?.plugin;
-    if (store) await this.d.host.authenticationCompleted(store, this.sessionId!);
     this.targetClient = result.client;
     result.client.on('close', () => this.end('logout'));
     result.client.on('error', () => undefined);
     if (this.ended) result.client.end();
     return result.client;
-  }
-
-  /** The credential store's keys then passwords; without a store, the user's own password. */
-  private async credentialsFor(
-    relayPassword: string | undefined,
-    who: { user: string | null; groups: string[] },
-  ): Promise<TargetCredential[]> {
-    const plugin = this.route!.config.credentials?.plugin;
-    if (!plugin) return relayPassword === undefined ? [] : [{ kind: 'password', password: relayPassword }];
-    const { targetUser, host, port } = this.dest!;
-    const facts = {
-      protocol: 'ssh',
-      client_ip: this.info.ip,
-      gateway_username: who.user,
-      gateway_groups: who.groups,
-      server_username: targetUser,
-      server_hostname: host,
-      server_ip: isIP(host) ? host : null,
-      server_port: port,
-    };
-    const id = this.sessionId!;
-    const keys = await this.d.host.getPrivateKeyList(plugin, id, facts);
-    const passwords = await this.d.host.getPasswordList(plugin, id, facts);
-    return [
-      ...keys.map(([, key]): TargetCredential => ({ kind: 'key', key })),
-      ...passwords.map((password): TargetCredential => ({ kind: 'password', password })),
-    ];
   }
 
   private channelContext() {
