@@ -11,7 +11,8 @@ export interface PolicyInput {
   credentials?: { username: string; password: string };
   /**
    * The user proved who they are another way (an SSH public key listed for them): the logon
-   * step records the name without a password and authenticate steps accept the user unasked.
+   * step records the name without a password, and the first authenticate step (the password
+   * check) accepts the user unasked; later ones (a second factor) run as usual.
    */
   authenticatedUser?: string;
   answer?: { key: string; value: string };
@@ -114,6 +115,7 @@ export class PolicyRunner {
     let i = Number(session.variables[STEP_VAR] ?? 0);
     let pending = parseQuestion(session.variables[QUESTION_VAR]);
     let credentials = input.credentials;
+    let keyUsed = false;
     for (; i < steps.length; i++) {
       const step = steps[i]!;
       if (step === 'logon') {
@@ -139,7 +141,10 @@ export class PolicyRunner {
         await this.assign(id, step.assign);
         continue;
       }
-      if ('authenticate' in step && input.authenticatedUser !== undefined) {
+      // The key stands for the password: the first authenticate step (which checks it), not
+      // the factors after it (a TOTP step still asks for its code).
+      if ('authenticate' in step && input.authenticatedUser !== undefined && !keyUsed) {
+        keyUsed = true;
         await this.accept(id, input.authenticatedUser, undefined);
         continue;
       }

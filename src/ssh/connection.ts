@@ -135,17 +135,16 @@ export class SshConnection {
 
   private async authenticate(ctx: AuthContext): Promise<void> {
     if (this.ended) return ctx.reject([]);
-    if (!this.dest) {
-      const refusal = await this.begin(ctx.username);
-      if (refusal) return this.refuseAtStart(ctx, refusal);
-    } else if (ctx.username !== this.firstUsername) {
-      return ctx.reject([]); // the target is chosen once per connection
-    }
+    if (this.refusal === undefined && !this.logon) this.refusal = await this.begin(ctx.username);
+    if (this.refusal !== undefined) return this.refuseAtStart(ctx, this.refusal);
+    if (ctx.username !== this.firstUsername) return ctx.reject([]); // the target is chosen once per connection
     const step = await this.logon!.handle(ctx);
     return this.settle(step);
   }
 
   private firstUsername: string | undefined;
+  /** Why this connection was refused before any logon (its message is shown, then it ends). */
+  private refusal: string | undefined;
 
   /** Parse the destination, find the route, start the session; a message when that fails. */
   private async begin(username: string): Promise<string | undefined> {
@@ -154,10 +153,10 @@ export class SshConnection {
     if ('error' in dest) return dest.error;
     const route = routeFor(this.d.routes, dest);
     if (!route) return `no SSH route leads to ${dest.host}:${dest.port}`;
-    this.dest = dest;
-    this.route = route;
     const started = await this.d.events.started(route, dest, this.info);
     if (!started) return 'the session was refused';
+    this.dest = dest;
+    this.route = route;
     this.sessionId = started.id;
     this.token = started.token;
     this.logon = new GatewayLogon({
@@ -170,14 +169,20 @@ export class SshConnection {
     return undefined;
   }
 
+  /**
+   * Refused before any logon: keyboard-interactive shows the message (OpenSSH prints it at its
+   * default log level), then the connection ends; other methods are sent there first.
+   */
   private refuseAtStart(ctx: AuthContext, message: string): void {
-    this.d.logger.info({ clientIp: this.info.ip, message }, 'ssh connection refused');
-    if (ctx.method === 'keyboard-interactive') {
-      ctx.prompt([], 'sessiongate', `sessiongate: ${message}\n`, () => ctx.reject([]));
-    } else {
+    if (ctx.method !== 'keyboard-interactive') {
       ctx.reject(['keyboard-interactive']);
+      return this.endSoon();
     }
-    if (this.sessionId === undefined) this.endSoon();
+    this.d.logger.info({ clientIp: this.info.ip, message }, 'ssh connection refused');
+    ctx.prompt([], 'sessiongate', `sessiongate: ${message}\n`, () => {
+      ctx.reject([]);
+      this.end(this.closeReason);
+    });
   }
 
   private async runPolicy(input: PolicyInput): Promise<PolicyOutcome> {
@@ -213,10 +218,17 @@ export class SshConnection {
     if (step.kind === 'denied') {
       await this.d.events.completed(id, 'deny', this.info.ip);
       await this.closeSession('denied');
+      // The denial is final: the connection ends with it (a client would otherwise try again).
       if (step.ctx.method === 'keyboard-interactive') {
-        step.ctx.prompt([], 'sessiongate', `sessiongate: ${step.reason}\n`, () => step.ctx.reject([]));
-      } else step.ctx.reject([]);
-      return this.endSoon();
+        step.ctx.prompt([], 'sessiongate', `sessiongate: ${step.reason}\n`, () => {
+          step.ctx.reject([]);
+          this.end('denied');
+        });
+      } else {
+        step.ctx.reject([]);
+        this.end('denied');
+      }
+      return;
     }
     await this.d.events.completed(id, 'allow', this.info.ip);
     const who = await this.d.events.identity(id);
