@@ -21,7 +21,7 @@ import { stripClientHeaders } from './identity/headers.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
 import { answerThrottled, askForInput } from './respond.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
-import { GatewayUris, type PolicySteps } from './sg-uris.js';
+import { GatewayUris, pendingQuestion, type PolicySteps } from './sg-uris.js';
 import { LogonThrottle } from './throttle.js';
 import { passUpgrade } from './upgrade.js';
 
@@ -194,9 +194,10 @@ export class Gateway implements PolicySteps {
         const credentials = basicCredentials(req);
         if (credentials) input.credentials = credentials;
         const answer = req.headers['x-sessiongate-answer'];
-        const pending = session.variables['sessiongate.policy.question'];
-        if (typeof answer === 'string' && pending)
-          input.answer = { key: JSON.parse(pending).key, value: answer };
+        const pending = pendingQuestion(session);
+        // A question answered at an identity provider comes back through its callback only.
+        if (typeof answer === 'string' && pending && !pending.redirect)
+          input.answer = { key: pending.key, value: answer };
       }
       const outcome = await this.runPolicy(flow, session, input);
       if (outcome.kind !== 'allow' || client.browser) return this.finish(flow, session, outcome);

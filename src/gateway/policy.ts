@@ -22,7 +22,8 @@ export interface PolicyInput {
 export type PolicyOutcome =
   /** credentialsRefused: an authenticate step refused the credentials just given. */
   | { kind: 'logon'; error?: string; credentialsRefused?: true }
-  | { kind: 'question'; key: string; prompt: string; echo: boolean; error?: string }
+  /** `redirect`: the answer is given at that URL (an identity provider), not in a form. */
+  | { kind: 'question'; key: string; prompt: string; echo: boolean; error?: string; redirect?: string }
   | { kind: 'allow' }
   | { kind: 'deny'; reason?: string; credentialsRefused?: true }
   | { kind: 'redirect'; url: string }
@@ -64,6 +65,7 @@ interface PendingQuestion {
   key: string;
   prompt: string;
   echo: boolean;
+  redirect?: string;
 }
 
 /**
@@ -152,16 +154,25 @@ export class PolicyRunner {
       const result = await this.plugin(id, step, request, answer);
       pending = undefined;
       if (result.verdict === 'NEEDINFO' && result.question) {
-        const q = {
+        const q: PendingQuestion = {
           step: i,
           key: result.question.key,
           prompt: result.question.prompt,
           echo: !result.question.disable_echo,
+          ...(result.question.redirect ? { redirect: result.question.redirect } : {}),
         };
         await this.engine.data.set(id, QUESTION_VAR, JSON.stringify(q));
         // Asked again after an answer: say why (e.g. "Invalid code").
         const error = answer && result.reason ? { error: result.reason } : {};
-        return this.pause(id, i, { kind: 'question', key: q.key, prompt: q.prompt, echo: q.echo, ...error });
+        const where = q.redirect ? { redirect: q.redirect } : {};
+        return this.pause(id, i, {
+          kind: 'question',
+          key: q.key,
+          prompt: q.prompt,
+          echo: q.echo,
+          ...error,
+          ...where,
+        });
       }
       if (result.verdict === 'ACCEPT') {
         if (!(await this.accept(id, result.gateway_user, result.gateway_groups))) {
@@ -171,6 +182,7 @@ export class PolicyRunner {
           });
         }
         await this.directoryAttributes(id, result.additional_metadata);
+        await this.pluginVariables(id, result);
         continue;
       }
       if (result.verdict === 'NONE') continue;
@@ -266,6 +278,19 @@ export class PolicyRunner {
       if (!/^[A-Za-z0-9_:-]+$/.test(name)) continue;
       const text = Array.isArray(value) ? value.map(String).join(' | ') : String(value);
       await this.engine.data.set(id, `session.ad.last.attr.${name}`, text);
+    }
+  }
+
+  /** What an accepting plugin gave to keep (claims, tokens): its names were checked with the result. */
+  private async pluginVariables(
+    id: string,
+    result: { session_variables?: Record<string, string>; secure_variables?: Record<string, string> },
+  ): Promise<void> {
+    for (const [name, value] of Object.entries(result.session_variables ?? {})) {
+      await this.engine.data.set(id, name, value);
+    }
+    for (const [name, value] of Object.entries(result.secure_variables ?? {})) {
+      await this.engine.data.set(id, name, value, { secure: true });
     }
   }
 

@@ -1,6 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import type { PolicyOutcome } from './policy.js';
-import { esc, logonPage, messagePage, questionPage, sendHtml, sendProblem } from './http/pages.js';
+import {
+  esc,
+  logonPage,
+  messagePage,
+  PAGE_HEADERS,
+  questionPage,
+  sendHtml,
+  sendProblem,
+} from './http/pages.js';
 
 /** Answer a policy that needs input: a form for browsers, a 401 challenge for API clients. */
 export function askForInput(
@@ -21,6 +29,7 @@ export function askForInput(
       { ...o.headers, ...challenge },
     );
   }
+  if (outcome.redirect) return signInElsewhere(res, outcome.redirect, o);
   if (o.browser) return sendHtml(res, 200, questionPage(outcome), o.headers);
   sendProblem(
     res,
@@ -30,6 +39,32 @@ export function askForInput(
     'More information needed',
     `${outcome.error ? `${outcome.error}. ` : ''}${outcome.prompt}: send the answer in the X-Sessiongate-Answer header, with the session cookie`,
     { ...o.headers, ...challenge },
+  );
+}
+
+/**
+ * A question answered at an identity provider: browsers are sent there (the one redirect that
+ * leaves the site, to the URL the plugin built from its configured provider); API clients are
+ * told to sign in with a browser.
+ */
+function signInElsewhere(
+  res: ServerResponse,
+  url: string,
+  o: { browser: boolean; headers: Record<string, string | string[]> },
+): void {
+  if (o.browser) {
+    res.writeHead(302, { ...PAGE_HEADERS, ...o.headers, location: url, 'cache-control': 'no-store' });
+    res.end();
+    return;
+  }
+  sendProblem(
+    res,
+    false,
+    401,
+    'SG_ERR_LOGON_REQUIRED',
+    'Logon required',
+    'This logon goes through an identity provider: sign in with a browser.',
+    o.headers,
   );
 }
 

@@ -5,7 +5,7 @@ import type { ClientFacts } from './http/client.js';
 import { readCookie, clearedCookie } from './http/cookies.js';
 import { readSmallBody, sameOrigin } from './http/body.js';
 import { configuredLocation, sameOriginPath } from './http/location.js';
-import { loggedOutPage, PAGE_HEADERS, sendHtml, sendProblem, STYLESHEET } from './http/pages.js';
+import { loggedOutPage, messagePage, PAGE_HEADERS, sendHtml, sendProblem, STYLESHEET } from './http/pages.js';
 import type { Flow } from './flow.js';
 import { JWKS_PATH } from './identity/assertion.js';
 import { sendJwks } from './identity/jwks.js';
@@ -47,6 +47,7 @@ export class GatewayUris {
     if (path === '/sg/logon' && (req.method === 'GET' || req.method === 'POST'))
       return this.logon(req, res, client);
     if (path === '/sg/logout' && req.method === 'POST') return this.logout(req, res, client);
+    if (path === CALLBACK_PATH && req.method === 'GET') return this.callback(req, res, client);
     if (path === JWKS_PATH && (req.method === 'GET' || req.method === 'HEAD'))
       return sendJwks(res, this.routes);
     sendProblem(res, client.browser, 404, 'SG_ERR_NO_ROUTE', 'Not found', 'No such gateway page.');
@@ -123,11 +124,42 @@ export class GatewayUris {
         });
       input = formInput(new URLSearchParams(body), found.session);
     }
-    const outcome = await this.gateway.runPolicy(flow, found.session, input);
-    const session = flow.rotatedId
-      ? ((await this.engine.get(flow.rotatedId)) ?? found.session)
-      : found.session;
-    await this.gateway.finish(flow, session, outcome);
+    await this.runAndFinish(flow, found.session, input);
+  }
+
+  private async runAndFinish(flow: Flow, session: SessionRecord, input: PolicyInput): Promise<void> {
+    const outcome = await this.gateway.runPolicy(flow, session, input);
+    const current = flow.rotatedId ? ((await this.engine.get(flow.rotatedId)) ?? session) : session;
+    await this.gateway.finish(flow, current, outcome);
+  }
+
+  /**
+   * The identity provider sends the browser back here (`redirect_uri`): the query string is the
+   * answer to the pending question that sent it there, for the plugin to check (state, code).
+   */
+  private async callback(req: IncomingMessage, res: ServerResponse, client: ClientFacts): Promise<void> {
+    const found = await this.find(req, client);
+    const pending = found?.session.state === 'inprogress' ? pendingQuestion(found.session) : undefined;
+    if (!found || !pending?.redirect) {
+      const again = '<p><a href="/">Start again</a></p>';
+      return sendHtml(
+        res,
+        400,
+        messagePage('Sign-in not in progress', 'This sign-in has expired or was already finished.', again),
+        { 'cache-control': 'no-store' },
+      );
+    }
+    const query = (req.url ?? '').split('?')[1] ?? '';
+    const flow: Flow = {
+      req,
+      res,
+      client: { ...client, browser: true },
+      route: found.route,
+      cookie: found.cookie,
+      setCookies: [],
+      http: { req, requestHeaders: {} },
+    };
+    await this.runAndFinish(flow, found.session, { answer: { key: pending.key, value: query } });
   }
 
   private async logout(req: IncomingMessage, res: ServerResponse, client: ClientFacts): Promise<void> {
@@ -169,10 +201,24 @@ function formInput(form: URLSearchParams, session: SessionRecord): PolicyInput {
   const password = form.get('password');
   if (username !== null && password !== null) input.credentials = { username: username.trim(), password };
   const answer = form.get('answer');
-  const pending = session.variables['sessiongate.policy.question'];
-  if (answer !== null && pending) {
-    const key = (JSON.parse(pending) as { key: string }).key;
-    if (form.get('question') === key) input.answer = { key, value: answer };
+  const pending = pendingQuestion(session);
+  // A question answered at an identity provider comes back through the callback only.
+  if (answer !== null && pending && !pending.redirect && form.get('question') === pending.key) {
+    input.answer = { key: pending.key, value: answer };
   }
   return input;
+}
+
+/** Where the identity provider sends the browser back (a plugin's `redirect_uri`). */
+export const CALLBACK_PATH = '/sg/oidc/callback';
+
+/** The question the session's policy waits on, if any. */
+export function pendingQuestion(session: SessionRecord): { key: string; redirect?: string } | undefined {
+  const text = session.variables['sessiongate.policy.question'];
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as { key: string; redirect?: string };
+  } catch {
+    return undefined;
+  }
 }

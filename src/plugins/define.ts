@@ -21,11 +21,16 @@ export interface CookieResult {
 
 export interface AaHookResult extends CookieResult {
   verdict: Verdict;
-  question?: { key: string; prompt: string; disableEcho?: boolean };
+  /** `redirect`: the browser answers at that URL (an identity provider), see docs/plugins.md. */
+  question?: { key: string; prompt: string; disableEcho?: boolean; redirect?: string };
   gatewayUser?: string;
   gatewayGroups?: string[];
   additionalMetadata?: string;
   reason?: string;
+  /** With ACCEPT: variables under `session.oauth.` or `session.custom.` to set. */
+  sessionVariables?: Record<string, string>;
+  /** With ACCEPT: the same, as secure (encrypted) variables. */
+  secureVariables?: Record<string, string>;
 }
 
 export interface CredentialHookResult extends CookieResult {

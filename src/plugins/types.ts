@@ -41,6 +41,11 @@ export interface Question {
   key: string;
   prompt: string;
   disable_echo?: boolean;
+  /**
+   * Answered elsewhere: the browser is sent to this URL (an identity provider) and the answer
+   * comes back to `/sg/oidc/callback` as that request's query string.
+   */
+  redirect?: string;
 }
 
 /** What an `aa` hook returns (SPS names). */
@@ -51,6 +56,10 @@ export interface AaResult {
   gateway_groups?: string[];
   additional_metadata?: string;
   reason?: string;
+  /** With ACCEPT: session variables to set (names under `session.oauth.` or `session.custom.`). */
+  session_variables?: Record<string, string>;
+  /** With ACCEPT: the same, kept as secure (encrypted) variables, e.g. tokens. */
+  secure_variables?: Record<string, string>;
   cookie?: JsonObject;
   session_cookie?: JsonObject;
 }

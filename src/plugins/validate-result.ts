@@ -122,15 +122,50 @@ function question(q: unknown): NonNullable<AaResult['question']> {
   if (!q || typeof q !== 'object' || Array.isArray(q)) {
     throw new PluginCallError('malformed', 'question must be an object { key, prompt, disable_echo }');
   }
-  const { key, prompt, disable_echo: echoOff } = q as Record<string, unknown>;
+  const { key, prompt, disable_echo: echoOff, redirect } = q as Record<string, unknown>;
   if (given(echoOff) && typeof echoOff !== 'boolean' && echoOff !== 0 && echoOff !== 1) {
     throw new PluginCallError('malformed', 'question.disable_echo must be true or false');
   }
-  return {
+  const out: NonNullable<AaResult['question']> = {
     key: text(key, 'question.key', { max: 128, noSpace: true }),
     prompt: text(prompt, 'question.prompt', PROMPT),
     disable_echo: echoOff !== false && echoOff !== 0,
   };
+  if (given(redirect)) out.redirect = redirectUrl(redirect);
+  return out;
+}
+
+/** Where a question sends the browser to be answered (an identity provider): an absolute http(s) URL. */
+function redirectUrl(v: unknown): string {
+  const url = text(v, 'question.redirect', { max: 8192, noSpace: true });
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new PluginCallError('malformed', 'question.redirect must be an absolute URL');
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new PluginCallError('malformed', 'question.redirect must be an http or https URL');
+  }
+  return url;
+}
+
+/** Variables a plugin may set: its own names under session.oauth. or session.custom. */
+const PLUGIN_VARIABLE = /^session\.(?:oauth|custom)\.[A-Za-z0-9_.:-]{1,128}$/;
+
+function variables(v: unknown, what: string): Record<string, string> {
+  if (!isPlainObject(v)) throw new PluginCallError('malformed', `${what} must be an object of name: value`);
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(v)) {
+    if (!PLUGIN_VARIABLE.test(name)) {
+      throw new PluginCallError(
+        'malformed',
+        `${what}: ${JSON.stringify(name.slice(0, 80))} is not under session.oauth. or session.custom.`,
+      );
+    }
+    out[name] = text(value, `${what}.${name}`, { max: 65_536, multiline: true });
+  }
+  return out;
 }
 
 /** Check an `aa` result: a known verdict, a question with NEEDINFO, typed optional fields. */
@@ -157,6 +192,8 @@ export function aaResult(result: HookResult): AaResult {
     out.additional_metadata = text(r.additional_metadata, 'additional_metadata', FREE);
   }
   if (given(r.reason)) out.reason = text(r.reason, 'reason', REASON);
+  if (given(r.session_variables)) out.session_variables = variables(r.session_variables, 'session_variables');
+  if (given(r.secure_variables)) out.secure_variables = variables(r.secure_variables, 'secure_variables');
   return out;
 }
 

@@ -29,6 +29,12 @@ export type LogonStep =
 
 const PENDING: LogonStep = { kind: 'pending' };
 
+/** A policy step that signs in at an identity provider needs a browser. */
+const BROWSER_ONLY: PolicyOutcome = {
+  kind: 'deny',
+  reason: 'this logon signs in at an identity provider, which needs a browser; SSH cannot follow it',
+};
+
 /**
  * The gateway logon of one SSH connection, on the route's access policy: each `logon` step
  * asks for the gateway user and password, each NEEDINFO question of a plugin (a TOTP code)
@@ -118,6 +124,7 @@ export class GatewayLogon {
       this.outcome = out;
       if (out.kind === 'allow') return this.allowed(ctx);
       if (out.kind !== 'logon' && out.kind !== 'question') return this.denied(ctx, out);
+      if (out.kind === 'question' && out.redirect) return this.denied(ctx, BROWSER_ONLY);
       if (out.kind === 'question') {
         const answers = await ask(ctx, [{ prompt: out.prompt, echo: out.echo }], out.error);
         if (!answers) return PENDING;
@@ -140,6 +147,7 @@ export class GatewayLogon {
   private after(ctx: AuthContext, out: PolicyOutcome): LogonStep | Promise<LogonStep> {
     this.outcome = out;
     if (out.kind === 'allow') return this.allowed(ctx);
+    if (out.kind === 'question' && out.redirect) return this.denied(ctx, BROWSER_ONLY);
     if (out.kind === 'question') {
       ctx.reject(['keyboard-interactive'], true); // go on with the prompts
       return PENDING;
