@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,9 +20,21 @@ describe('oidc plugin against a real OpenID Provider (oidc-provider)', () => {
   let base: Record<string, unknown>;
 
   before(async () => {
-    op = await startOidcProvider({ redirectUri: REDIRECT, postLogoutRedirectUri: LOGGED_OUT });
+    const rpKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicJwk = {
+      ...rpKey.publicKey.export({ format: 'jwk' }),
+      kid: 'rp-key',
+      alg: 'ES256',
+      use: 'sig',
+    };
+    op = await startOidcProvider({
+      redirectUri: REDIRECT,
+      postLogoutRedirectUri: LOGGED_OUT,
+      privateKeyJwtPublicKey: publicJwk,
+    });
     const baseDir = tempDir('sg-oidc-');
     writeFileSync(join(baseDir, 'oidc-secret'), `${op.clientSecret}\n`, { mode: 0o600 });
+    writeFileSync(join(baseDir, 'rp-key.pem'), rpKey.privateKey.export({ type: 'pkcs8', format: 'pem' }));
     base = {
       issuer: op.issuer,
       client_id: op.clientId,
@@ -45,6 +58,16 @@ describe('oidc plugin against a real OpenID Provider (oidc-provider)', () => {
         },
         { name: 'other-domain', type: 'oidc', config: { ...base, email_domains: ['other.example'] } },
         { name: 'hd', type: 'oidc', config: { ...base, required_claims: { hd: 'example.org' } } },
+        {
+          name: 'jwt',
+          type: 'oidc',
+          config: {
+            ...base,
+            client_id: `${op.clientId}-jwt`,
+            client_secret_file: undefined,
+            private_key_jwt: { key_file: './rp-key.pem', alg: 'ES256', kid: 'rp-key' },
+          },
+        },
       ],
       { baseDir },
     );
@@ -171,6 +194,14 @@ describe('oidc plugin against a real OpenID Provider (oidc-provider)', () => {
     assert.ok(refusedFor('required_claims'));
     const a = await begin('hd');
     assert.equal((await answer('hd', a.id, await op.signIn(a.url.href, 'alice'))).verdict, 'ACCEPT');
+  });
+
+  it('private_key_jwt: the client authenticates with a signed assertion', async () => {
+    const { id, url } = await begin('jwt');
+    assert.equal(url.searchParams.get('client_id'), `${op.clientId}-jwt`);
+    const out = await answer('jwt', id, await op.signIn(url.href, 'alice'));
+    assert.equal(out.verdict, 'ACCEPT', JSON.stringify(out));
+    assert.equal(out.gateway_user, 'alice');
   });
 
   it('a sign-in older than max_flow_seconds is refused (the cookie carries the start)', async () => {

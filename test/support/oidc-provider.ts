@@ -2,7 +2,7 @@
  * A real OpenID Provider for the tests: `oidc-provider` (node-oidc-provider, a certified OP)
  * in this process on a free loopback port, its issuer `http://127.0.0.1:PORT`. It has one
  * confidential client (`client_secret_basic`/`client_secret_post`) with the redirect URI the
- * test gives, and two users:
+ * test gives (and, given a public key, a second one using `private_key_jwt`), and two users:
  * - `alice`: alice@example.org (verified), `hd` example.org, groups [dev], team platform;
  * - `bob`: bob@other.example (not verified), no groups.
  * Claims go into the ID token (`conformIdTokenClaims: false`), with `sid` (back-channel logout
@@ -52,6 +52,8 @@ export interface TestProviderOptions {
   redirectUri: string;
   postLogoutRedirectUri?: string;
   users?: Record<string, TestUserClaims>;
+  /** A second client, `sessiongate-jwt`, authenticating with private_key_jwt and this public JWK. */
+  privateKeyJwtPublicKey?: Record<string, unknown>;
 }
 
 /**
@@ -73,18 +75,24 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
+  const common = {
+    redirect_uris: [options.redirectUri],
+    post_logout_redirect_uris: options.postLogoutRedirectUri ? [options.postLogoutRedirectUri] : [],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    backchannel_logout_uri: new URL('/sg/oidc/backchannel', options.redirectUri).href,
+    backchannel_logout_session_required: true,
+  };
+  const jwtClient = options.privateKeyJwtPublicKey && {
+    ...common,
+    client_id: `${clientId}-jwt`,
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: { keys: [options.privateKeyJwtPublicKey] },
+  };
   const provider = new Provider(issuer, {
     clients: [
-      {
-        client_id: clientId,
-        client_secret: clientSecret,
-        redirect_uris: [options.redirectUri],
-        post_logout_redirect_uris: options.postLogoutRedirectUri ? [options.postLogoutRedirectUri] : [],
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        backchannel_logout_uri: new URL('/sg/oidc/backchannel', options.redirectUri).href,
-        backchannel_logout_session_required: true,
-      },
+      { ...common, client_id: clientId, client_secret: clientSecret },
+      ...(jwtClient ? [jwtClient] : []),
     ],
     findAccount: (_ctx: unknown, id: string) => {
       const claims = users[id];
