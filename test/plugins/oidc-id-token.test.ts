@@ -160,6 +160,17 @@ describe('oidc plugin: ID token checks against a hostile fake provider', () => {
     assert.ok(gone.logger.lines.some((l) => l.level === 'warn' && l.fields.check === 'provider'));
   });
 
+  it('an issuer without an OpenID configuration is DENY naming it', async () => {
+    const none = plugin({ issuer: `${fake.issuer}/nowhere`, allow_insecure_http: true });
+    const out = await none.call({});
+    assert.equal(out.verdict, 'DENY');
+    assert.match(
+      out.reason!,
+      /^the identity provider http:\S+\/nowhere has no usable OpenID configuration \(/,
+    );
+    assert.ok(none.logger.lines.some((l) => l.fields.check === 'discovery'));
+  });
+
   it('endSessionUrl: the end_session_endpoint with the hint, the client and the redirect', async () => {
     const config = { issuer: fake.issuer, allow_insecure_http: true, client_id: FAKE_CLIENT_ID };
     const url = new URL(

@@ -102,7 +102,12 @@ function connection(s: OidcSettings, auth: () => Promise<client.ClientAuth>) {
       .then((a) => client.discovery(new URL(s.issuer), s.client_id, metadata, a, requestOptions(s)))
       .catch((err: unknown) => {
         found = undefined;
-        throw err;
+        if (isNetworkFailure(err)) throw err;
+        const why = err instanceof Error ? err.message : String(err);
+        throw new Refusal(
+          'discovery',
+          `the identity provider ${s.issuer} has no usable OpenID configuration (${printable(why)})`,
+        );
       });
     return found;
   };
@@ -253,6 +258,7 @@ const endSessionConnections = new Map<string, Promise<client.Configuration>>();
  * The provider's RP-initiated logout URL (OpenID Connect RP-Initiated Logout 1.0) for a
  * session signed in with `idToken`, or undefined when the provider has no end_session_endpoint.
  * `config` is the plugin's `config`; the redirect defaults to its `end_session_redirect`.
+ * Rejects when the provider cannot be reached (the caller decides what logout then does).
  *
  * @example
  * ```ts
