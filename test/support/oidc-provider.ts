@@ -178,6 +178,16 @@ async function grantEverything(ctx: GrantContext): Promise<unknown> {
 /** GET /interaction/UID: the prompt's name; POST /interaction/UID/login or /abort finishes it. */
 async function interaction(provider: Provider, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const details = await provider.interactionDetails(req, res);
+  if (req.method === 'GET' && /text\/html/.test(req.headers.accept ?? '')) {
+    // A browser (the Chromium tests): a plain login form.
+    res.setHeader('content-type', 'text/html; charset=utf-8');
+    res.end(
+      `<!doctype html><title>Test provider</title><h1>Test provider sign-in</h1>` +
+        `<form method="post" action="/interaction/${details.uid}/login">` +
+        `<label>User <input name="login" autofocus></label> <button type="submit">Sign in</button></form>`,
+    );
+    return;
+  }
   if (req.method === 'GET') {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ uid: details.uid, prompt: details.prompt.name }));

@@ -100,7 +100,12 @@ function variableValue(v: unknown): string | undefined {
  * The ACCEPT result: user, groups, the `session.oauth.*` variables (tokens as secure ones)
  * and the cookie `{ sub, sid, iss }` that the flow's state is no longer part of.
  */
-export function acceptResult(s: OidcSettings, plugin: string, t: Tokens): AaHookResult {
+export function acceptResult(
+  s: OidcSettings,
+  plugin: string,
+  t: Tokens,
+  endSessionEndpoint?: string,
+): AaHookResult {
   const c = t.claims;
   const vars: Record<string, string | undefined> = {
     'session.oauth.provider': plugin,
@@ -109,6 +114,9 @@ export function acceptResult(s: OidcSettings, plugin: string, t: Tokens): AaHook
     'session.oauth.email': variableValue(c.email),
     'session.oauth.name': variableValue(c.name),
     'session.oauth.sid': variableValue(c.sid),
+    'session.oauth.client_id': s.client_id,
+    'session.oauth.end_session_endpoint': endSessionEndpoint,
+    'session.oauth.post_logout_redirect_uri': s.end_session_redirect,
   };
   for (const [variable, claim] of Object.entries(s.claims)) vars[variable] = variableValue(c[claim]);
   const secure: Record<string, string | undefined> = {

@@ -199,7 +199,9 @@ export function oidc(config: Record<string, unknown>, env: BuiltinEnvironment): 
     }
     const tokens = await withDeadline(redeem(params, flow), s.timeout_ms, s.issuer);
     checkClaims(s, algOf(tokens.idToken), tokens.claims);
-    return acceptResult(s, env.name, tokens);
+    // Where /sg/logout sends the browser to end the provider's session too (RP-initiated logout).
+    const endSession = (await provider()).serverMetadata().end_session_endpoint;
+    return acceptResult(s, env.name, tokens, endSession);
   }
 
   async function redeem(params: URLSearchParams, flow: Flow): Promise<Tokens> {
