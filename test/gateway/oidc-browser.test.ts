@@ -102,13 +102,11 @@ describe('headless Chromium through an OpenID Connect sign-in', { skip }, () => 
     assert.equal(sessions[0]!.variables['session.oauth.email'], 'alice@example.org');
 
     // A same-origin logout form, as an application would have.
-    await page.evaluate(() => {
-      const form = document.createElement('form');
-      form.method = 'post';
-      form.action = '/sg/logout';
-      document.body.append(form);
-      form.submit();
-    });
+    // (A string: the test is compiled without the DOM's types.)
+    await page.evaluate(
+      `(() => { const f = document.createElement('form'); f.method = 'post'; f.action = '/sg/logout';` +
+        ` document.body.append(f); f.submit(); })()`,
+    );
     await page.waitForURL((url) => url.href.startsWith(op.issuer));
     await page.getByRole('button', { name: /sign me out/i }).click();
     await page.waitForURL(`${upstream.url}/signed-out`);
