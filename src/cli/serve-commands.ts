@@ -60,6 +60,17 @@ export async function checkConfig(args: string[], io: Io): Promise<number> {
         : '') +
       '\n',
   );
+  // What to register at each identity provider.
+  for (const p of c.plugins) {
+    if (p.runtime !== 'builtin' || p.type !== 'oidc') continue;
+    const redirect = String(p.config.redirect_uri ?? '');
+    const base = redirect.replace(/\/sg\/oidc\/callback$/, '');
+    io.out(
+      `  plugin ${p.name} (oidc, ${String(p.config.issuer ?? '')}): register the redirect URI ${redirect}` +
+        (base !== redirect ? `, the back-channel logout URI ${base}/sg/oidc/backchannel-logout` : '') +
+        '\n',
+    );
+  }
   return 0;
 }
 

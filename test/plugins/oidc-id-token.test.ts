@@ -223,6 +223,11 @@ describe('oidc plugin configuration', () => {
       { ...good, redirect_uri: `${REDIRECT}?x=1` },
       /config\.redirect_uri: must not have a query or fragment$/,
     ],
+    [
+      'a redirect elsewhere than the gateway callback',
+      { ...good, redirect_uri: 'https://gw.example/callback' },
+      /config\.redirect_uri: must be the gateway's callback, https:\/\/GATEWAY\/sg\/oidc\/callback$/,
+    ],
     ['scopes without openid', { ...good, scopes: ['email'] }, /config\.scopes: must include openid$/],
     [
       'a variable outside session.oauth.',

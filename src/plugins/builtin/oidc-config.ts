@@ -80,9 +80,12 @@ export const oidcConfigSchema = z
       })
       .optional(),
     /** The gateway's callback, `https://GATEWAY/sg/oidc/callback`, registered at the provider. */
-    redirect_uri: httpUrl('an absolute http(s) URL').refine((v) => !/[?#]/.test(v), {
-      error: 'must not have a query or fragment',
-    }),
+    redirect_uri: httpUrl('an absolute http(s) URL')
+      .refine((v) => !/[?#]/.test(v), { error: 'must not have a query or fragment' })
+      // The gateway answers the provider's redirect at this path only.
+      .refine((v) => URL.canParse(v) && new URL(v).pathname === '/sg/oidc/callback', {
+        error: "must be the gateway's callback, https://GATEWAY/sg/oidc/callback",
+      }),
     scopes: z
       .array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, { error: 'expected a scope name' }))
       .default(['openid', 'profile', 'email'])
