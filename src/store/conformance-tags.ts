@@ -117,6 +117,7 @@ export const TAG_CHECKS: TagCheck[] = [
         await assert.rejects(store.findByTag(bad, T0), refused, JSON.stringify(bad));
       }
       assert.deepEqual(await store.findByTag('fine', T0), [], 'a refused call tags nothing');
+      await assert.rejects(store.tag(newToken().id, [''], T0), refused, 'refused even for a missing session');
       const sixteen = Array.from({ length: 16 }, (_, i) => `t${i}`);
       assert.equal(await store.tag(id, ['x'.repeat(256), 'ünïcødé ✓ {odd}%'], T0), true);
       await assert.rejects(store.tag(id, sixteen.slice(0, 15), T0), refused, '17 in all');

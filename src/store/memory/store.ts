@@ -36,6 +36,7 @@ import {
 import { MemoryFailureCounters } from './failures.js';
 import { MinHeap } from './min-heap.js';
 import { MemoryOutbox } from './outbox.js';
+import { mergeTags } from '../shared/tags.js';
 import { MemoryTags } from './tags.js';
 
 const BUCKET_MS = 1000;
@@ -175,6 +176,7 @@ export class MemoryStore implements SessionStore {
 
   async tag(id: SessionId, tags: string[], now: number): Promise<boolean> {
     this.open();
+    mergeTags([], tags); // a malformed call is refused whether or not the session is live
     const current = this.sessions.get(id);
     if (!current || isExpired(current, now)) return false;
     this.tags.add(id, tags);

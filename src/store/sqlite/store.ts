@@ -39,6 +39,7 @@ import {
 } from './schema.js';
 import { prepareSessionStatements, SessionLister, type SessionStatements } from './statements.js';
 import { SqliteTags } from './tags.js';
+import { mergeTags } from '../shared/tags.js';
 
 export type { SqliteOptions } from './schema.js';
 
@@ -190,6 +191,7 @@ export class SqliteStore implements SessionStore {
 
   async tag(id: SessionId, tags: string[], now: number): Promise<boolean> {
     return this.write(() => {
+      mergeTags([], tags); // a malformed call is refused whether or not the session is live
       const row = this.s.byId.get(id);
       if (!row || isExpired(row, now)) return false;
       this.tags.add(id, tags);
