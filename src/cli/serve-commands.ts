@@ -60,6 +60,17 @@ export async function checkConfig(args: string[], io: Io): Promise<number> {
         : '') +
       '\n',
   );
+  // What to register at each identity provider.
+  for (const p of c.plugins) {
+    if (p.runtime !== 'builtin' || p.type !== 'oidc') continue;
+    const redirect = String(p.config.redirect_uri ?? '');
+    const base = redirect.replace(/\/sg\/oidc\/callback$/, '');
+    io.out(
+      `  plugin ${p.name} (oidc, ${String(p.config.issuer ?? '')}): register the redirect URI ${redirect}` +
+        (base !== redirect ? `, the back-channel logout URI ${base}/sg/oidc/backchannel-logout` : '') +
+        '\n',
+    );
+  }
   return 0;
 }
 
@@ -193,18 +204,9 @@ async function runOne(
       );
     });
   }
-  logger.info({ url: running.url, worker: cluster.worker?.id ?? 0 }, 'listening');
-  if (!worker || cluster.worker?.id === 1) {
-    io.err(
-      `sessiongate: listening on ${running.url} (config ${loaded.file}, store ${loaded.config.store})\n`,
-    );
-  }
-  if (ssh) logger.info({ port: ssh.port, worker: cluster.worker?.id ?? 0 }, 'ssh listening');
-  if (ssh && (!worker || cluster.worker?.id === 1)) {
-    io.err(`sessiongate: SSH gateway on ${loaded.config.ssh!.listen.host}:${ssh.port}\n`);
-  }
-  if (attached.banner) io.err(`sessiongate: ${attached.banner}\n`);
-  await new Promise<void>((resolve) => {
+  // The signal handlers come before the "listening" lines: a supervisor that stops the
+  // gateway as soon as it reads them must find them in place (without one, SIGTERM kills).
+  const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     // Once: a signal and the parent's channel closing (a relaunched process) may both come.
     const stop = () => {
@@ -217,6 +219,18 @@ async function runOne(
     process.once('SIGINT', stop);
     process.once('disconnect', stop);
   });
+  logger.info({ url: running.url, worker: cluster.worker?.id ?? 0 }, 'listening');
+  if (!worker || cluster.worker?.id === 1) {
+    io.err(
+      `sessiongate: listening on ${running.url} (config ${loaded.file}, store ${loaded.config.store})\n`,
+    );
+  }
+  if (ssh) logger.info({ port: ssh.port, worker: cluster.worker?.id ?? 0 }, 'ssh listening');
+  if (ssh && (!worker || cluster.worker?.id === 1)) {
+    io.err(`sessiongate: SSH gateway on ${loaded.config.ssh!.listen.host}:${ssh.port}\n`);
+  }
+  if (attached.banner) io.err(`sessiongate: ${attached.banner}\n`);
+  await stopped;
   // A worker's (or a relaunched process's) channel to its parent keeps it alive: let go of it
   // so the process can exit.
   if (process.connected) process.disconnect();

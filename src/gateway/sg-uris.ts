@@ -8,6 +8,7 @@ import { configuredLocation, sameOriginPath } from './http/location.js';
 import { loggedOutPage, messagePage, PAGE_HEADERS, sendHtml, sendProblem, STYLESHEET } from './http/pages.js';
 import type { Flow } from './flow.js';
 import { JWKS_PATH } from './identity/assertion.js';
+import { providerLogoutUrl } from './oidc-logout.js';
 import { sendJwks } from './identity/jwks.js';
 import { cookieOptions, type ActiveRoute } from './router.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
@@ -71,7 +72,7 @@ export class GatewayUris {
    * answer to its token. Returns them with the route of each.
    */
   private async closeAll(req: IncomingMessage) {
-    const closed: { route: ActiveRoute; session: SessionRecord }[] = [];
+    const closed: { route: ActiveRoute; session: SessionRecord; providerLogout: string | undefined }[] = [];
     const seen = new Set<string>();
     for (const route of this.routes) {
       const token = readCookie(req.headers.cookie, cookieOptions(route.profile, false).name);
@@ -80,9 +81,10 @@ export class GatewayUris {
       const v = await this.engine.validate(token);
       if (!v.valid) continue;
       const mine = this.routes.find((r) => r.profileName === v.session.profile) ?? route;
+      const providerLogout = await providerLogoutUrl(this.engine, v.session);
       await this.engine.close(v.session.id, 'logout');
       this.logger.info({ sessionId: v.session.id }, 'logout');
-      closed.push({ route: mine, session: v.session });
+      closed.push({ route: mine, session: v.session, providerLogout });
     }
     return closed;
   }
@@ -176,11 +178,13 @@ export class GatewayUris {
     const closed = await this.closeAll(req);
     const found = closed[0];
     const cookies = this.routes.map((r) => clearedCookie(cookieOptions(r.profile, client.proto === 'https')));
-    const to = found?.route.profile.logout_redirect;
+    // Signed in at an identity provider: its logout ends that session too, then comes back.
+    const atProvider = client.browser ? closed.find((c) => c.providerLogout)?.providerLogout : undefined;
+    const to = atProvider ?? found?.route.profile.logout_redirect;
     if (to) {
       res.writeHead(303, {
         ...PAGE_HEADERS,
-        location: configuredLocation(to),
+        location: atProvider ?? configuredLocation(to),
         'set-cookie': [...new Set(cookies)],
       });
       res.end();

@@ -3,7 +3,7 @@ import { noAudit, type AuditSink } from '../core/audit.js';
 import { isSessionGateError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
-import type { CloseReason } from '../core/session-types.js';
+import type { CloseReason, SessionRecord } from '../core/session-types.js';
 import type { PolicyInput, PolicyOutcome } from '../gateway/policy.js';
 import type { LogonThrottle } from '../gateway/throttle.js';
 import type { SshConfig } from '../gateway/config/ssh-schema.js';
@@ -45,7 +45,7 @@ export interface ConnectionDeps {
   /** The connection logged on: its socket is no longer counted among those that have not. */
   loggedOn(info: ClientInfo): void;
   /** Renew the session's lease (its end unless renewed: what frees it when this process dies). */
-  renewLease(connection: SshConnection): Promise<void>;
+  renewLease(connection: SshConnection, session: SessionRecord): Promise<void>;
 }
 
 /** Messages for the client when the gateway ends its session. */
@@ -69,6 +69,8 @@ export class SshConnection {
   /** The session's own end of life (the profile's lifetime), which the renewed lease never passes. */
   lifetimeDeadline: number | null = null;
   leaseRenewedAt = 0;
+  /** The end the last lease renewal wrote (another value in the store: someone else moved it). */
+  leaseDeadline: number | null | undefined;
   /** Channel data since the last check: the check then counts it as activity. */
   active = false;
   private dest: Destination | undefined;
@@ -247,8 +249,9 @@ export class SshConnection {
       return this.endSoon();
     }
     const session = await this.d.engine.get(id);
-    this.lifetimeDeadline = session?.lifetimeDeadline ?? null;
-    await this.d.renewLease(this);
+    if (!session) return this.sessionEnded(undefined);
+    this.lifetimeDeadline = session.lifetimeDeadline;
+    await this.d.renewLease(this, session);
     // Never a rejected promise: channels wait on it, and a failure is a message for the user.
     this.target = this.logOnToTarget(step.relayPassword, who).catch((err: unknown) => {
       const message = isSessionGateError(err, 'SG_ERR_SESSION_NOT_FOUND')

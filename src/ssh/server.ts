@@ -88,7 +88,7 @@ export class SshGateway {
         route.config.recording ? resolve(o.baseDir, route.config.recording.dir) : undefined,
       failureDelayMs: o.failureDelayMs ?? randomFailureDelay,
       forget: (c) => watch.connections.delete(c),
-      renewLease: (c) => watch.renewLease(c),
+      renewLease: (c, session) => watch.renewLease(c, session),
       loggedOn: () => undefined, // set below, once the gate exists
     };
     const server = new SshServer(

@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { isSessionGateError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { SessionRecord } from '../core/session-types.js';
 import type { SshConfig } from '../gateway/config/ssh-schema.js';
 import type { SessionEngine } from '../session/engine.js';
 import type { SshConnection } from './connection.js';
@@ -53,7 +54,7 @@ export class SessionWatch {
       c.active = false;
       const v = active ? await this.engine.validate(c.token) : await this.engine.peek(c.token);
       if (!v.valid) return c.sessionEnded(v.reason === 'expired' ? v.closedWith : undefined);
-      if (v.session.state === 'allow') await this.renewLease(c);
+      if (v.session.state === 'allow') await this.renewLease(c, v.session);
     } catch (err) {
       if (isSessionGateError(err, 'SG_ERR_SESSION_NOT_FOUND')) return c.sessionEnded(undefined);
       this.logger.warn({ sessionId: c.sessionId, error: (err as Error).message }, 'ssh session check failed');
@@ -64,7 +65,12 @@ export class SessionWatch {
    * The session ends `orphan_after_seconds` after the last renewal unless renewed (never past
    * its own lifetime): the lease that frees the sessions of a process that died.
    */
-  async renewLease(c: SshConnection): Promise<void> {
+  async renewLease(c: SshConnection, session: SessionRecord): Promise<void> {
+    // Someone else moved the session's end (an admin's PATCH of lifetime or remaining): that is
+    // its lifetime from now on, which the lease must not undo.
+    if (c.leaseDeadline !== undefined && session.lifetimeDeadline !== c.leaseDeadline) {
+      c.lifetimeDeadline = session.lifetimeDeadline;
+    }
     const now = this.clock.now();
     const leaseMs = this.config.orphan_after_seconds * 1000;
     if (now - c.leaseRenewedAt < leaseMs / 3) return;
@@ -72,7 +78,8 @@ export class SessionWatch {
       c.lifetimeDeadline === null ? Infinity : Math.ceil((c.lifetimeDeadline - now) / 1000);
     const remaining = Math.min(this.config.orphan_after_seconds, untilLifetime);
     if (remaining <= 0) return;
-    await this.engine.modify(c.sessionId!, { remaining });
+    const record = await this.engine.modify(c.sessionId!, { remaining });
+    c.leaseDeadline = record.lifetimeDeadline;
     c.leaseRenewedAt = now;
   }
 }

@@ -109,12 +109,14 @@ function serveOnce(file: string, cwd: string): Promise<{ outcome: string; stderr
         proc.kill('SIGTERM');
       }
     });
-    proc.once('exit', (code) => {
+    proc.once('exit', (code, signal) => {
       clearTimeout(timer);
       children.delete(proc);
       if (listening && code === 0) done({ outcome: 'started', stderr });
-      // Started, but the stop did not end within 30 s: counted apart (the start is what is checked).
-      else if (listening) done({ outcome: 'started, stop not within 30 s', stderr });
+      // Started, but the stop did not end within 30 s (our SIGKILL): counted apart.
+      else if (listening && signal === 'SIGKILL') done({ outcome: 'started, stop not within 30 s', stderr });
+      // Any other end of a stop (a signal's default action, an exit code) is a defect.
+      else if (listening) done({ outcome: `stop failed (exit ${code}, signal ${signal})`, stderr });
       else if (!listening && RUNTIME_FACT.test(stderr)) done({ outcome: 'runtime', stderr });
       else done({ outcome: `failed (exit ${code})`, stderr });
     });

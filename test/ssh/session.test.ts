@@ -119,3 +119,27 @@ describe('the SSH session in the engine', { skip }, () => {
     assert.ok(!events.some((l) => l.includes('"i"')), 'input is not recorded unless asked');
   });
 });
+
+describe('the lease and the lifetime', { skip }, () => {
+  it('an admin change of the remaining time is kept by the lease; at its end the client is told', async () => {
+    const client = await gatewayClient(fx.ssh.port, login());
+    const shell = await openShell(client);
+    shell.channel.write('echo alive\n');
+    await until(() => shell.output().includes('alive\r\n'), 5000, 'answer');
+    const id = await liveSession();
+    await fx.gw.engine.modify(id, { remaining: 100 }); // what PATCH /api/v1/sessions/{id} does
+    for (let t = 0; t < 3; t++) {
+      fx.clock.advance(30_000); // renewals every 20 s; activity keeps the idle timer back
+      shell.channel.write(`echo tick${t}\n`);
+      await until(() => shell.output().includes(`tick${t}\r\n`), 5000, 'tick');
+      await fx.ssh.check();
+    }
+    const s = await fx.gw.engine.get(id);
+    assert.ok(s && s.lifetimeDeadline! <= fx.clock.now() + 10_000 + 1000, 'the lease stays within the 100 s');
+    fx.clock.advance(11_000);
+    await fx.ssh.check();
+    assert.equal(await shell.exit, 255);
+    assert.match(shell.output(), /reached its maximum lifetime/);
+    client.end();
+  });
+});

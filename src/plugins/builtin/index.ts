@@ -2,6 +2,7 @@ import type { BuiltinFactory } from './environment.js';
 import { fileCredentials } from './file-credentials.js';
 import { ldap } from './ldap.js';
 import { localUsers } from './local-users.js';
+import { oidc } from './oidc.js';
 import { totp } from './totp.js';
 
 /** The built-in plugins by `type` (docs/plugins.md describes each). */
@@ -10,4 +11,5 @@ export const BUILTIN_PLUGINS: Record<string, BuiltinFactory> = {
   totp,
   ldap,
   'file-credentials': fileCredentials,
+  oidc,
 };
