@@ -26,6 +26,9 @@ const TIMED = [
   'clearFailures',
 ] as const satisfies readonly (keyof SessionStore)[];
 
+/** Optional methods: timed when the store has them, absent when it has not (callers check). */
+const TIMED_OPTIONAL = ['tag', 'findByTag'] as const satisfies readonly (keyof SessionStore)[];
+
 /**
  * A store that reports the duration of every operation to `observe(op, seconds)` and
  * otherwise behaves exactly like `store` (same errors, same results). Costs one
@@ -56,7 +59,8 @@ export function timedStore(
       return answer;
     };
   }
-  for (const op of TIMED) {
+  const ops = [...TIMED, ...TIMED_OPTIONAL.filter((op) => typeof store[op] === 'function')];
+  for (const op of ops) {
     const call = (store[op] as (...args: unknown[]) => Promise<unknown>).bind(store);
     timed[op] = async (...args: unknown[]) => {
       const t0 = performance.now();

@@ -31,6 +31,11 @@ export const ERROR_CODES = {
     summary: 'A variable name is dotted words of letters, digits, `_` and `-` (e.g. `session.custom.x`).',
   },
   SG_ERR_INVALID_VALUE: { status: 400, summary: 'A variable value must be a string.' },
+  SG_ERR_INVALID_TAG: {
+    status: 400,
+    summary:
+      'A session tag is 1 to 256 characters without control characters; a session carries at most 16 tags.',
+  },
   SG_ERR_READ_ONLY_VARIABLE: {
     status: 400,
     summary: 'This variable is maintained by sessiongate and cannot be set.',

@@ -20,6 +20,8 @@ import { createListener, listen, stopListener } from './listener.js';
 import { AssertionKeys } from './identity/assertion.js';
 import { assertionWanted, identityPlan } from './identity/plan.js';
 import { PolicyRunner, type PolicyEvents } from './policy.js';
+import { BackchannelLogout, type OidcProvider } from './oidc-backchannel.js';
+import { oidcConfigSchema } from '../plugins/builtin/oidc-config.js';
 import { Upstream } from './proxy/upstream.js';
 import { engineProfile, type ActiveRoute } from './router.js';
 import { loadUserFiles } from './user-files.js';
@@ -228,6 +230,7 @@ function newGateway(
     trusted: cidrList(config.trusted_proxies),
     logger: o.logger,
     credentials: new CredentialInjector(engine, host, o.logger),
+    backchannel: new BackchannelLogout(oidcProviders(config), engine, o.logger),
     ...(o.audit ? { audit: o.audit } : {}),
     ...(o.observeRequest ? { observeRequest: o.observeRequest } : {}),
     failureDelayMs:
@@ -236,6 +239,25 @@ function newGateway(
         const { min, max } = route.profile.failure_delay_ms;
         return min + Math.floor(Math.random() * (max - min + 1));
       }),
+  });
+}
+
+/** The OpenID providers of the config's `oidc` plugins, for their back-channel logout. */
+function oidcProviders(config: GatewayConfig): OidcProvider[] {
+  return config.plugins.flatMap((p) => {
+    if (p.runtime !== 'builtin' || p.type !== 'oidc') return [];
+    const s = oidcConfigSchema.safeParse(p.config);
+    if (!s.success) return [];
+    return [
+      {
+        plugin: p.name,
+        issuer: s.data.issuer,
+        clientId: s.data.client_id,
+        algorithms: [...s.data.id_token_algorithms],
+        clockSkewSeconds: s.data.clock_skew_seconds,
+        timeoutMs: s.data.timeout_ms,
+      },
+    ];
   });
 }
 

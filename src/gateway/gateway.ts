@@ -22,6 +22,7 @@ import type { PolicyInput, PolicyOutcome } from './policy.js';
 import { answerThrottled, askForInput } from './respond.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
 import { GatewayUris, pendingQuestion, type PolicySteps } from './sg-uris.js';
+import type { BackchannelLogout } from './oidc-backchannel.js';
 import { LogonThrottle } from './throttle.js';
 import { passUpgrade } from './upgrade.js';
 
@@ -38,6 +39,8 @@ export interface GatewayOptions {
   credentials?: CredentialInjector;
   /** Told of every request (the admin layer's metrics); status 499: the client went away first. */
   observeRequest?: (route: string, status: number, seconds: number) => void;
+  /** The OpenID providers' back-channel logout (`POST /sg/oidc/backchannel-logout`). */
+  backchannel?: BackchannelLogout;
 }
 
 /**
@@ -55,7 +58,7 @@ export class Gateway implements PolicySteps {
   private readonly policyRuns = new Map<string, Promise<void>>();
 
   constructor(private readonly o: GatewayOptions) {
-    this.uris = new GatewayUris(this, o.engine, o.routes, o.logger);
+    this.uris = new GatewayUris(this, o.engine, o.routes, o.logger, o.backchannel);
     this.events = new FlowEvents(o.engine, o.logger);
     this.throttle = new LogonThrottle(o.engine.store, o.engine.clock);
     this.forwarding = new Forwarding(this.events, o.logger, o.credentials);

@@ -5,6 +5,7 @@ import type { PluginHost } from '../plugins/host.js';
 import type { ConnectionFacts } from '../plugins/types.js';
 import type { SessionEngine } from '../session/engine.js';
 import type { PolicyStep, ProfileConfig } from './config/schema.js';
+import { providerTags } from './oidc-tags.js';
 
 /** What the client brought this time: logon credentials and/or the answer to a question. */
 export interface PolicyInput {
@@ -243,6 +244,9 @@ export class PolicyRunner {
   private async accept(id: string, user: string | undefined, groups: string[] | undefined): Promise<boolean> {
     try {
       if (user) {
+        // A user named by the plugin alone (single sign-on, no logon step) is the logon name too.
+        if ((await this.engine.data.get(id, USERNAME)) === undefined)
+          await this.engine.data.set(id, USERNAME, user);
         const { evicted } = await this.engine.setUser(id, user);
         if (evicted.length > 0)
           this.logger.info({ sessionId: id, user, evicted }, 'per-user limit: oldest sessions evicted');
@@ -292,6 +296,13 @@ export class PolicyRunner {
     for (const [name, value] of Object.entries(result.secure_variables ?? {})) {
       await this.engine.data.set(id, name, value, { secure: true });
     }
+    // Signed in at an OpenID provider: findable by its sid and sub (back-channel logout).
+    const vars = result.session_variables ?? {};
+    const iss = vars['session.oauth.iss'];
+    if (iss) {
+      const tags = providerTags(iss, { sid: vars['session.oauth.sid'], sub: vars['session.oauth.sub'] });
+      if (tags.length > 0) await this.engine.tag(id, tags);
+    }
   }
 
   private async assign(id: string, values: Record<string, string>): Promise<void> {
@@ -311,6 +322,8 @@ export class PolicyRunner {
 
   /** Record the result; the caller closes denied sessions and rotates allowed ones. */
   private async end(id: string, outcome: PolicyOutcome): Promise<PolicyOutcome> {
+    // The question asked last (a provider's sign-in URL with its state) is done with.
+    await this.engine.data.set(id, QUESTION_VAR, '');
     await this.engine.completePolicy(
       id,
       outcome.kind === 'allow' ? 'allow' : outcome.kind === 'deny' ? 'deny' : 'redirect',

@@ -9,6 +9,8 @@ import { loggedOutPage, messagePage, PAGE_HEADERS, sendHtml, sendProblem, STYLES
 import type { Flow } from './flow.js';
 import { JWKS_PATH } from './identity/assertion.js';
 import { providerLogoutUrl } from './oidc-logout.js';
+import { BACKCHANNEL_PATH, backchannelLogout } from './oidc-backchannel-uri.js';
+import type { BackchannelLogout } from './oidc-backchannel.js';
 import { sendJwks } from './identity/jwks.js';
 import { cookieOptions, type ActiveRoute } from './router.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
@@ -33,6 +35,7 @@ export class GatewayUris {
     private readonly engine: SessionEngine,
     private readonly routes: ActiveRoute[],
     private readonly logger: Logger,
+    private readonly backchannel?: BackchannelLogout,
   ) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, client: ClientFacts, path: string): Promise<void> {
@@ -49,6 +52,8 @@ export class GatewayUris {
       return this.logon(req, res, client);
     if (path === '/sg/logout' && req.method === 'POST') return this.logout(req, res, client);
     if (path === CALLBACK_PATH && req.method === 'GET') return this.callback(req, res, client);
+    if (path === BACKCHANNEL_PATH && req.method === 'POST' && this.backchannel?.enabled)
+      return backchannelLogout(req, res, this.backchannel);
     if (path === JWKS_PATH && (req.method === 'GET' || req.method === 'HEAD'))
       return sendJwks(res, this.routes);
     sendProblem(res, client.browser, 404, 'SG_ERR_NO_ROUTE', 'Not found', 'No such gateway page.');

@@ -409,6 +409,39 @@ export class SessionEngine {
     return n;
   }
 
+  /**
+   * Attach tags to a live session, e.g. `oidc-sid:<issuer hash>:<sid>` at an OpenID Connect
+   * logon, so that closeByTag on any gateway sharing the store finds it (SessionStore.tag: at
+   * most 16 per session, 1..256 characters each, else SG_ERR_INVALID_TAG). False when the
+   * session is gone or past its deadline. Tags follow the session through rotate().
+   *
+   * @example
+   * ```ts
+   * await engine.tag(id, [`oidc-sid:${issuerHash}:${claims.sid}`, `oidc-sub:${issuerHash}:${claims.sub}`]);
+   * ```
+   */
+  async tag(id: SessionId | string, tags: string[]): Promise<boolean> {
+    return this.tagging().tag(parseSessionId(id), tags, this.clock.now());
+  }
+
+  /**
+   * Close every live session carrying `tag` (back-channel logout: "every session of provider
+   * sid X"), each through close(), so the close pipeline delivers each one's session_ended
+   * once. Returns how many this call closed with `reason` (not those that had expired or that
+   * another process closed first).
+   *
+   * @example
+   * ```ts
+   * const n = await engine.closeByTag(`oidc-sid:${issuerHash}:${sid}`, 'logout');
+   * ```
+   */
+  async closeByTag(tag: string, reason: CloseReason): Promise<number> {
+    const ids = await this.tagging().findByTag(tag, this.clock.now());
+    let n = 0;
+    for (const id of ids) if (await this.close(id, reason)) n++;
+    return n;
+  }
+
   /** Close every session past its deadline; returns how many closed. */
   async sweep(batch = 1000): Promise<number> {
     let total = 0;
@@ -464,6 +497,18 @@ export class SessionEngine {
     const p = this.profiles.get(name);
     if (!p) throw new SessionGateError('SG_ERR_CONFIG', `unknown access profile ${JSON.stringify(name)}`);
     return p;
+  }
+
+  /** The store's tag methods; every bundled store has them (a custom store may not). */
+  private tagging(): Required<Pick<SessionStore, 'tag' | 'findByTag'>> {
+    const { tag, findByTag } = this.store;
+    if (!tag || !findByTag) {
+      throw new SessionGateError(
+        'SG_ERR_INTERNAL',
+        `the ${this.store.kind} session store has no session tags`,
+      );
+    }
+    return { tag: tag.bind(this.store), findByTag: findByTag.bind(this.store) };
   }
 
   private async require(id: SessionId | string): Promise<SessionRecord> {

@@ -4,6 +4,7 @@ import { newToken, type SessionId } from '../core/ids.js';
 import type { SessionRecord } from '../core/session-types.js';
 import { GUARD_CHECKS } from './conformance-guards.js';
 import { OUTBOX_CHECKS } from './conformance-outbox.js';
+import { TAG_CHECKS, type TaggingStore } from './conformance-tags.js';
 import { sampleSession, T0, type StoreHarness } from './conformance-harness.js';
 import type { SessionStore, ValidateOutcome } from './contract.js';
 
@@ -406,6 +407,15 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
     });
 
     for (const [title, run] of OUTBOX_CHECKS) test(title, run);
+
+    for (const [title, run] of TAG_CHECKS) {
+      it(title, (t) =>
+        withStore(async (h) => {
+          if (!h.store.tag || !h.store.findByTag) return void t.skip(`${name} has no session tags`);
+          await run(h.store as TaggingStore, h);
+        }),
+      );
+    }
 
     test('stats count sessions by state', async ({ store }) => {
       await store.create(sampleSession({ state: 'inprogress' }), {}, T0);

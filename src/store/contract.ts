@@ -200,6 +200,22 @@ export interface SessionStore {
   close(id: SessionId, reason: CloseReason, now: number): Promise<CloseRecord | null>;
   /** Close up to `limit` sessions whose deadline has passed, found through the deadline index. */
   closeExpired(now: number, limit: number): Promise<CloseRecord[]>;
+  /**
+   * Attach `tags` to a live session (added to the ones it carries; a tag it has is kept once),
+   * so that findByTag finds it, e.g. `oidc-sid:<issuer hash>:<sid>` for back-channel logout.
+   * False, changing nothing, when the session is missing or past its deadline at `now`. A tag is
+   * 1..256 characters without control characters, at most 16 per session: otherwise
+   * SG_ERR_INVALID_TAG and nothing changes. Tags go with the session when it closes (any way:
+   * close, expiry, eviction) and move with it on rekey. Optional, like validateNow: every
+   * bundled store has it; a store without it cannot serve tag lookups.
+   */
+  tag?(id: SessionId, tags: string[], now: number): Promise<boolean>;
+  /**
+   * The sessions live at `now` that carry `tag` (an index lookup, not a scan), in no particular
+   * order; [] for a tag nobody carries. A session that closed, moved to a new id, or is past
+   * its deadline is never returned (stores that tidy their index lazily drop such entries here).
+   */
+  findByTag?(tag: string, now: number): Promise<SessionId[]>;
   /** Live sessions of one user, oldest first. */
   listByUser(user: string): Promise<SessionRecord[]>;
   /** All sessions matching the filter, a page at a time, in a stable order. */

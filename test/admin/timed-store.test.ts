@@ -20,6 +20,21 @@ describe('timedStore', () => {
     await store.dispose();
   });
 
+  it('times the optional tag methods when the store has them', async () => {
+    const seen: string[] = [];
+    const inner = new MemoryStore();
+    const store = timedStore(inner, (op) => seen.push(op));
+    const s = sampleSession();
+    await store.create(s, {}, T0);
+    assert.equal(await store.tag?.(s.id, ['t'], T0), true);
+    assert.deepEqual(await store.findByTag?.('t', T0), [s.id]);
+    assert.deepEqual(seen, ['create', 'tag', 'findByTag']);
+    const without: SessionStore = Object.create(inner) as SessionStore;
+    Object.defineProperty(without, 'tag', { value: undefined });
+    assert.equal(timedStore(without, () => undefined).tag, undefined);
+    await store.dispose();
+  });
+
   it('has no validateNow when the store has none (callers then use validate)', async () => {
     const inner = new MemoryStore();
     const withoutNow: SessionStore = Object.create(inner) as SessionStore;

@@ -63,6 +63,7 @@ export async function startTestGateway(
   yaml: string,
   vars: Record<string, string> = {},
   prepare?: (dir: string) => void,
+  options: { port?: number } = {},
 ): Promise<GatewayFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'sg-gw-'));
   prepare?.(dir);
@@ -76,7 +77,12 @@ export async function startTestGateway(
   const loaded = parseConfig(text, 'test.yaml', dir);
   const clock = new ManualClock(Date.now());
   const logs = recordingLogger();
-  const gw = await startGateway(loaded, { logger: logs, clock, port: 0, failureDelayMs: () => 0 });
+  const gw = await startGateway(loaded, {
+    logger: logs,
+    clock,
+    port: options.port ?? 0,
+    failureDelayMs: () => 0,
+  });
   return {
     gw,
     clock,

@@ -73,11 +73,13 @@ describe('OpenID Connect sign-in through the gateway (real provider)', () => {
     assert.equal(res.status, 200);
     const seen = upstream.seen.at(-1)!;
     assert.equal(seen.headers['x-email'], 'alice@example.org');
+    assert.equal(seen.headers['x-user'], 'alice', 'the signed-in user is the logon name');
     const id = fx.gw.engine.sid(b.jar.get('MRHSession')!);
     const s = await fx.gw.engine.get(id);
     assert.equal(s?.state, 'allow');
     assert.equal(s?.variables['session.oauth.iss'], op.issuer);
     assert.equal(s?.variables['session.oauth.provider'], 'sso');
+    assert.ok(!s?.variables['sessiongate.policy.question'], 'the sign-in URL (with its state) is not kept');
     assert.ok(s?.variables['session.oauth.sub']);
     assert.equal(s?.variables['session.oauth.access_token'], undefined);
     assert.ok(await fx.gw.engine.data.get(id, 'session.oauth.access_token', { secure: true }));

@@ -45,6 +45,9 @@ export interface TestProvider {
   clientSecret: string;
   /** Follow an authorization URL through the login as `user` (null: abort); the callback's query. */
   signIn(authorizationUrl: string, user: string | null): Promise<string>;
+  /** Send the client's back-channel logout token for this user and provider session (as the
+   * provider does when that session ends); rejects unless the client answers 200. */
+  backchannelLogout(sub: string, sid: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -80,7 +83,7 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
     post_logout_redirect_uris: options.postLogoutRedirectUri ? [options.postLogoutRedirectUri] : [],
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
-    backchannel_logout_uri: new URL('/sg/oidc/backchannel', options.redirectUri).href,
+    backchannel_logout_uri: new URL('/sg/oidc/backchannel-logout', options.redirectUri).href,
     backchannel_logout_session_required: true,
   };
   const jwtClient = options.privateKeyJwtPublicKey && {
@@ -121,6 +124,12 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
       rpInitiatedLogout: { enabled: true },
     },
     cookies: { keys: [randomBytes(16).toString('hex')] },
+    // The provider refuses to post to special-use addresses (SSRF protection); the gateway
+    // under test is on loopback.
+    fetch: (url: string, init: RequestInit & { dispatcher?: unknown }) => {
+      const { dispatcher: _ssrfGuard, ...rest } = init;
+      return globalThis.fetch(url, rest);
+    },
     jwks: { keys: [signingKey()] },
   });
   const providerHandler = provider.callback();
@@ -138,6 +147,13 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
     clientId,
     clientSecret,
     signIn: (url, user) => signIn(url, user, options.redirectUri),
+    backchannelLogout: async (sub, sid) => {
+      const clients = (provider as unknown as { Client: { find(id: string): Promise<unknown> } }).Client;
+      const client = (await clients.find(clientId)) as {
+        backchannelLogout(sub: string, sid: string): Promise<void>;
+      };
+      await client.backchannelLogout(sub, sid);
+    },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

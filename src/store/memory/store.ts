@@ -36,6 +36,8 @@ import {
 import { MemoryFailureCounters } from './failures.js';
 import { MinHeap } from './min-heap.js';
 import { MemoryOutbox } from './outbox.js';
+import { mergeTags } from '../shared/tags.js';
+import { MemoryTags } from './tags.js';
 
 const BUCKET_MS = 1000;
 
@@ -61,6 +63,7 @@ export class MemoryStore implements SessionStore {
   private readonly bucketHeap = new MinHeap();
   private readonly outbox = new MemoryOutbox();
   private readonly failureCounters = new MemoryFailureCounters();
+  private readonly tags = new MemoryTags();
   private disposed = false;
 
   async create(session: NewSession, limits: SessionLimits, now: number): Promise<WriteResult> {
@@ -134,6 +137,7 @@ export class MemoryStore implements SessionStore {
     const moved = applyPatch(current, patch, o.now);
     moved.id = newId;
     this.index(freeze(moved));
+    this.tags.move(oldId, newId);
     return true;
   }
 
@@ -168,6 +172,21 @@ export class MemoryStore implements SessionStore {
       this.bucketHeap.pop();
     }
     return closed;
+  }
+
+  async tag(id: SessionId, tags: string[], now: number): Promise<boolean> {
+    this.open();
+    mergeTags([], tags); // a malformed call is refused whether or not the session is live
+    const current = this.sessions.get(id);
+    if (!current || isExpired(current, now)) return false;
+    this.tags.add(id, tags);
+    return true;
+  }
+
+  async findByTag(tag: string, now: number): Promise<SessionId[]> {
+    this.open();
+    // Past its deadline but not swept yet: not live, so not returned (the sweep closes it).
+    return this.tags.find(tag).filter((id) => !isExpired(this.sessions.get(id)!, now));
   }
 
   async listByUser(user: string): Promise<SessionRecord[]> {
@@ -305,6 +324,7 @@ export class MemoryStore implements SessionStore {
     const record = this.sessions.get(id);
     if (!record) return null;
     this.unindex(record);
+    this.tags.drop(id);
     // A session already past its deadline ended by that deadline, whatever closes it now.
     const why = isExpired(record, now) ? expiryReason(record) : reason;
     return this.outbox.append({ sessionId: id, reason: why, closedAt: now, snapshot: record });

@@ -38,6 +38,8 @@ export class RedisIndexes {
     private readonly client: RedisClient,
     private readonly keys: RedisKeys,
     private readonly reader: SessionReader,
+    /** The session tags (tags.ts), left after a close like the entries here. */
+    private readonly tags?: { forget(ids: readonly SessionId[]): Promise<void> },
   ) {}
 
   /** Index keys `r` belongs in. */
@@ -65,9 +67,10 @@ export class RedisIndexes {
     return todo.map(([k]) => k);
   }
 
-  /** After closes: drop the closed sessions' entries (whatever their state was). */
+  /** After closes: drop the closed sessions' entries (whatever their state was) and tags. */
   async forget(closed: Pick<SessionRecord, 'id' | 'user' | 'clientIp'>[]): Promise<void> {
     const calls: Promise<unknown>[] = [];
+    if (this.tags && closed.length > 0) calls.push(this.tags.forget(closed.map((c) => c.id)));
     for (const c of closed) {
       if (c.user !== null) calls.push(this.client.zrem(this.keys.user(c.user), c.id));
       if (c.clientIp !== null) calls.push(this.client.zrem(this.keys.inProgressOfIp(c.clientIp), c.id));

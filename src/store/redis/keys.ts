@@ -11,6 +11,8 @@ import { SessionGateError } from '../../core/errors.js';
  * - user `{u:<user>}`: `P:{u:<user>}:sessions` (zset of ids, score = createdAt).
  * - client address `{ip:<ip>}`: `P:{ip:<ip>}:inprogress` (zset of ids, score = createdAt).
  * - failure counter `{f:<key>}`: `P:{f:<key>}:fails` (hash n, r; TTL = its window).
+ * - session tag `{t:<tag>}`: `P:{t:<tag>}:sessions` (set of ids); a session's own tags are
+ *   `P:{s:XX}:tags:<id>` (set), in its shard's slot.
  * - `P:{meta}` (hash): the shard count every gateway on this prefix must agree on.
  * - `P:{outbox}:closes` (counter): bumped after closes, so idle claims can skip the shards.
  */
@@ -88,6 +90,16 @@ export class RedisKeys {
   /** One failure counter of logon throttling (its own slot; the key is the caller's). */
   failures(key: string): string {
     return `${this.prefix}:{f:${tagSafe(key)}}:fails`;
+  }
+
+  /** The sessions carrying one tag (its own slot, like a user's index). */
+  tagged(tag: string): string {
+    return `${this.prefix}:{t:${tagSafe(tag)}}:sessions`;
+  }
+
+  /** The tags one session carries, in the session's shard slot. */
+  tagsOf(id: string): string {
+    return `${this.bases[this.shardOf(id)]!}tags:${id}`;
   }
 
   meta(): string {

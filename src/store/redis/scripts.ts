@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { FAILURE_SCRIPTS } from './failure-scripts.js';
 import { OUTBOX_SCRIPTS } from './outbox-scripts.js';
+import { TAG_SCRIPTS } from './tag-scripts.js';
 
 type RedisClient = Redis | Cluster;
 
@@ -309,6 +310,7 @@ export const SCRIPTS = {
   sgDueCounts: DUE_COUNTS,
   ...OUTBOX_SCRIPTS,
   ...FAILURE_SCRIPTS,
+  ...TAG_SCRIPTS,
 } as const satisfies Record<string, string>;
 
 export type ScriptName = keyof typeof SCRIPTS;

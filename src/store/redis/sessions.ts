@@ -9,6 +9,7 @@ import { RedisIndexes, type SessionReader } from './indexes.js';
 import type { RedisKeys } from './keys.js';
 import type { NearCache } from './near-cache.js';
 import type { ScriptRunner } from './scripts.js';
+import { RedisTags } from './tags.js';
 
 const MISSING: ValidateOutcome = Object.freeze({ status: 'missing' });
 const T = 't'.charCodeAt(0);
@@ -42,6 +43,7 @@ export type PutOutcome = 'written' | 'missing' | 'expired' | { conflict: number 
  */
 export class RedisSessions implements SessionReader {
   readonly indexes: RedisIndexes;
+  readonly tags: RedisTags;
   private readonly batcher: ValidateBatcher | undefined;
   /** The records validate() decoded last, by session (see validate). */
   private readonly recent = new Map<SessionId, Held>();
@@ -58,7 +60,8 @@ export class RedisSessions implements SessionReader {
     /** Answers from held records while Redis announces no change (absent: always ask). */
     private readonly near?: NearCache,
   ) {
-    this.indexes = new RedisIndexes(client, keys, this);
+    this.tags = new RedisTags(client, scripts, keys, this);
+    this.indexes = new RedisIndexes(client, keys, this, this.tags);
     this.batcher = options.batch ? new ValidateBatcher(client, scripts) : undefined;
     if (near) near.onInvalidate = (id) => this.recent.delete(id);
   }

@@ -35,7 +35,9 @@ import { RedisOutbox } from './outbox.js';
 import { ScriptRunner } from './scripts.js';
 import { RedisSessions } from './sessions.js';
 import { sweepShards } from './sweep.js';
+import type { RedisTags } from './tags.js';
 import { applyPatch } from '../shared/records.js';
+import { mergeTags } from '../shared/tags.js';
 
 export type { RedisStoreOptions } from './url.js';
 
@@ -63,6 +65,7 @@ export class RedisStore implements SessionStore {
   private readonly scripts: ScriptRunner;
   private readonly s: RedisSessions;
   private readonly indexes: RedisIndexes;
+  private readonly tags: RedisTags;
   private readonly outbox: RedisOutbox;
   private readonly failureCounters: RedisFailureCounters;
   private disposed = false;
@@ -89,6 +92,7 @@ export class RedisStore implements SessionStore {
       near,
     );
     this.indexes = this.s.indexes;
+    this.tags = this.s.tags;
     this.outbox = new RedisOutbox(client, this.scripts, this.keys, (keys) => this.s.replicate(keys));
     this.failureCounters = new RedisFailureCounters(client, this.scripts, this.keys);
   }
@@ -189,7 +193,8 @@ export class RedisStore implements SessionStore {
         if (out === 'written') {
           const removed = await this.indexes.remove(current, next);
           const closed = await Promise.all(evict.map((e) => this.s.close(e, 'evicted', o.now)));
-          const keys = [id, ...evict].map((e) => this.keys.session(e)).concat(added, removed);
+          const renewed = hardDeadlineMoved(current, next) ? await this.tags.renew(next, o.now) : [];
+          const keys = [id, ...evict].map((e) => this.keys.session(e)).concat(added, removed, renewed);
           await this.s.replicate(keys);
           return { record: next, evicted: evict.filter((_, i) => closed[i]) };
         }
@@ -218,15 +223,17 @@ export class RedisStore implements SessionStore {
         const moved = copyRecord({ ...applyPatch(current, patch, o.now), id: newId });
         const added = await this.indexes.add(moved);
         if (!(await this.s.insert(moved))) throw collision(newId);
+        const carried = await this.tags.carry(oldId, moved, o.now);
         const dropped = await this.s.drop(oldId, current.version);
         if (dropped === 'dropped') {
-          const removed = await this.indexes.remove(current);
-          await this.s.replicate([newId, oldId].map((id) => this.keys.session(id)).concat(added, removed));
+          const [removed] = await Promise.all([this.indexes.remove(current), this.tags.forget([oldId])]);
+          const keys = [newId, oldId].map((id) => this.keys.session(id)).concat(added, carried, removed);
+          await this.s.replicate(keys);
           return true;
         }
         // The old session changed or went away since it was read: take the copy back.
         await this.s.drop(newId, moved.version);
-        await this.indexes.remove(moved);
+        await Promise.all([this.indexes.remove(moved), this.tags.forget([newId])]);
         if (dropped === 'missing') return false;
         if (race >= MAX_RACES) throw conflict(oldId, current.version, current.version);
       }
@@ -256,6 +263,29 @@ export class RedisStore implements SessionStore {
       }
       return closed;
     });
+  }
+
+  /**
+   * The tag sets are other slots than the session: written while it is live, then checked
+   * again, so a close that tidied up before this write does not leave the tags behind.
+   */
+  async tag(id: SessionId, tags: string[], now: number): Promise<boolean> {
+    mergeTags([], tags); // a malformed call is refused whether or not the session is live
+    return this.guard(async () => {
+      const current = await this.s.get(id);
+      if (!current || isExpired(current, now)) return false;
+      const written = await this.tags.add(current, tags, now);
+      if ((await this.s.get(id)) === null) {
+        await this.tags.forget([id]);
+        return false;
+      }
+      await this.s.replicate(written);
+      return true;
+    });
+  }
+
+  findByTag(tag: string, now: number): Promise<SessionId[]> {
+    return this.guard(() => this.tags.find(tag, now));
   }
 
   async listByUser(user: string): Promise<SessionRecord[]> {
@@ -342,6 +372,11 @@ class CollisionError extends SessionGateError {}
 
 function collision(id: SessionId): CollisionError {
   return new CollisionError('SG_ERR_INTERNAL', `session id collision on ${id}`);
+}
+
+/** The deadlines touches do not move, which the tag keys' TTL follows (tags.ts). */
+function hardDeadlineMoved(a: SessionRecord, b: SessionRecord): boolean {
+  return a.lifetimeDeadline !== b.lifetimeDeadline || a.policyDeadline !== b.policyDeadline;
 }
 
 function conflict(id: SessionId, actual: number, expected: number): SessionGateError {

@@ -5,7 +5,7 @@ import { SessionGateError } from '../../core/errors.js';
 import type { JsonObject, SessionRecord } from '../../core/session-types.js';
 
 /** Bumped by every change to the tables below; kept in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export interface SqliteOptions {
   /**
@@ -85,6 +85,19 @@ CREATE TABLE IF NOT EXISTS failure_counters (
   reset_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS failure_counters_reset_at ON failure_counters (reset_at);
+`;
+
+/**
+ * Version 3: session tags (SessionStore.tag / findByTag). One row per tag of a session; the
+ * primary key lists a session's tags (close, rekey), the index finds a tag's sessions.
+ */
+const SCHEMA_V3 = `
+CREATE TABLE IF NOT EXISTS session_tags (
+  session_id TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  PRIMARY KEY (session_id, tag)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS session_tags_tag ON session_tags (tag);
 `;
 
 /**
@@ -174,6 +187,7 @@ function migrate(db: Database.Database): void {
     }
     if (found < 1) db.exec(SCHEMA_V1);
     if (found < 2) db.exec(SCHEMA_V2);
+    if (found < 3) db.exec(SCHEMA_V3);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -38,6 +38,8 @@ import {
   type SqliteOptions,
 } from './schema.js';
 import { prepareSessionStatements, SessionLister, type SessionStatements } from './statements.js';
+import { SqliteTags } from './tags.js';
+import { mergeTags } from '../shared/tags.js';
 
 export type { SqliteOptions } from './schema.js';
 
@@ -68,6 +70,7 @@ export class SqliteStore implements SessionStore {
   private readonly tx: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly lister: SessionLister;
   private readonly failureCounters: SqliteFailureCounters;
+  private readonly tags: SqliteTags;
   private disposed = false;
 
   private constructor(
@@ -79,6 +82,7 @@ export class SqliteStore implements SessionStore {
     this.outbox = new SqliteOutbox(db);
     this.lister = new SessionLister(db);
     this.failureCounters = new SqliteFailureCounters(db);
+    this.tags = new SqliteTags(db);
     this.tx = db.transaction((fn: () => unknown) => fn());
   }
 
@@ -165,6 +169,7 @@ export class SqliteStore implements SessionStore {
       this.checkVersion(current, o.expectedVersion);
       this.s.delete.run(oldId);
       this.s.insert.run(recordParams({ ...applyPatch(current, patch, o.now), id: newId }));
+      this.tags.move(oldId, newId);
       return true;
     });
   }
@@ -182,6 +187,20 @@ export class SqliteStore implements SessionStore {
       }
       return closed;
     });
+  }
+
+  async tag(id: SessionId, tags: string[], now: number): Promise<boolean> {
+    return this.write(() => {
+      mergeTags([], tags); // a malformed call is refused whether or not the session is live
+      const row = this.s.byId.get(id);
+      if (!row || isExpired(row, now)) return false;
+      this.tags.add(id, tags);
+      return true;
+    });
+  }
+
+  async findByTag(tag: string, now: number): Promise<SessionId[]> {
+    return this.guard(() => this.tags.find(tag, now));
   }
 
   async listByUser(user: string): Promise<SessionRecord[]> {
@@ -363,6 +382,7 @@ export class SqliteStore implements SessionStore {
   private closeNow(id: SessionId, reason: CloseReason, now: number): CloseRecord | null {
     const row = this.s.deleteReturning.get(id);
     if (!row) return null;
+    this.tags.drop(id);
     const snapshot = rowToRecord(row);
     // A session already past its deadline ended by that deadline, whatever closes it now.
     const why = isExpired(snapshot, now) ? expiryReason(snapshot) : reason;
@@ -372,6 +392,7 @@ export class SqliteStore implements SessionStore {
   /** Close a session already read in this transaction. */
   private closeKnown(record: SessionRecord, reason: CloseReason, now: number): CloseRecord {
     this.s.delete.run(record.id);
+    this.tags.drop(record.id);
     return this.outbox.append({ sessionId: record.id, reason, closedAt: now, snapshot: record });
   }
 }
