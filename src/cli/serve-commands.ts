@@ -186,7 +186,14 @@ async function runOne(
   });
   const ssh = await startSsh(loaded, running, logger, side.gatewayOptions.audit);
   // With --workers, one worker (the primary says which) serves the admin listener.
-  const attached = await side.attach(running, !worker || process.env[ADMIN_WORKER] === '1', io.cwd);
+  const attached = await side
+    .attach(running, !worker || process.env[ADMIN_WORKER] === '1', io.cwd)
+    .catch(async (err: unknown) => {
+      // The admin listener did not start (its port taken): the SSH listener goes too, or it
+      // would keep the process alive.
+      await ssh?.close();
+      throw err;
+    });
   if (logger.isLevelEnabled('debug')) {
     // An access line per request at debug level (path without the query: it may carry secrets).
     running.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {

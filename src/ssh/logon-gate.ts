@@ -14,6 +14,8 @@ import type { Logger } from '../core/logger.js';
  */
 export class LogonGate {
   private readonly waiting = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
+  /** Every socket still open, logged on or not (what a stop must not wait for forever). */
+  private readonly open = new Set<Socket>();
 
   constructor(
     private readonly max: number,
@@ -32,6 +34,8 @@ export class LogonGate {
       socket.destroy();
       return false;
     }
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
     const key = `${socket.remoteAddress}:${socket.remotePort}`;
     const timer = setTimeout(() => socket.destroy(), this.graceMs);
     timer.unref();
@@ -46,8 +50,13 @@ export class LogonGate {
   }
 
   /** Shutting down: the sockets still waiting go now. */
-  closeAll(): void {
+  closeWaiting(): void {
     for (const w of this.waiting.values()) w.socket.destroy();
+  }
+
+  /** Shutting down, past the grace: every socket left goes. */
+  destroyAll(): void {
+    for (const socket of this.open) socket.destroy();
   }
 
   private release(key: string): void {

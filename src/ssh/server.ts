@@ -126,14 +126,18 @@ export class SshGateway {
     return this.watch.checkAll();
   }
 
-  /** Stop accepting and end every connection (their sessions close with `logout`). */
-  async close(): Promise<void> {
+  /**
+   * Stop accepting and end every connection (their sessions close with `logout`): each client
+   * is told and disconnected; what has not closed after `graceMs` is cut.
+   */
+  async close(graceMs = 2000): Promise<void> {
     this.watch.stop();
-    await new Promise<void>((done) => {
-      this.server.close(() => done());
-      for (const c of this.watch.connections) c.sessionEnded('logout', 'the gateway is shutting down');
-      this.gate.closeAll();
-    });
+    const closed = new Promise<void>((done) => this.server.close(() => done()));
+    for (const c of this.watch.connections) c.sessionEnded('logout', 'the gateway is shutting down');
+    this.gate.closeWaiting();
+    const cut = setTimeout(() => this.gate.destroyAll(), graceMs);
+    await closed;
+    clearTimeout(cut);
   }
 }
 

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -132,6 +133,36 @@ describe('the SSH gateway in serve processes', { skip }, () => {
       // The second process's own connection-less sweep and close pipeline ran: once only.
       assert.equal(hookLines('crash').filter((l) => l === `session_ended ${id}`).length, 1);
       second.proc.kill('SIGTERM');
+    },
+  );
+
+  it(
+    'the admin port taken: serve says so and exits, the SSH listener closed with it',
+    { timeout: 60_000 },
+    async () => {
+      const ports = { http: await freePort(), admin: await freePort(), ssh: await freePort() };
+      const file = await writeConfig('taken', ports);
+      const blocker = createServer();
+      await new Promise<void>((r) => blocker.listen(ports.admin, '127.0.0.1', r));
+      try {
+        const proc = spawn(process.execPath, [BIN, 'serve', '--config', file], {
+          cwd: dir,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, NODE_OPTIONS: '' },
+        });
+        procs.add(proc);
+        let err = '';
+        proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+        const code = await new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+        assert.notEqual(code, 0);
+        assert.match(err, /EADDRINUSE|in use/);
+        // The SSH port is free again.
+        const probe = createServer();
+        await new Promise<void>((r, f) => probe.once('error', f).listen(ports.ssh, '127.0.0.1', () => r()));
+        await new Promise<void>((r) => probe.close(() => r()));
+      } finally {
+        await new Promise<void>((r) => blocker.close(() => r()));
+      }
     },
   );
 
