@@ -198,7 +198,7 @@ export async function init(args: string[], io: Io): Promise<number> {
   const password = generatePassword();
   const hash = await hashPassword(password);
   const created: string[] = [];
-  let hostKey = '';
+  let hostKey: string;
   const madeVar = !existsSync(join(dir, 'var'));
   try {
     mkdirSync(join(dir, 'var'), { recursive: true, mode: 0o700 });
