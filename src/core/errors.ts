@@ -93,6 +93,16 @@ export const ERROR_CODES = {
     summary: 'The access policy needs credentials (logon form or HTTP Basic).',
   },
   SG_ERR_LOGON_FAILED: { status: 401, summary: 'The credentials were not accepted; try again.' },
+  SG_ERR_SIGN_IN_REFUSED: {
+    status: 403,
+    summary:
+      "An identity provider's sign-in was refused (state, ID token, required claims, or the provider did not answer); the check that failed is logged.",
+  },
+  SG_ERR_LOGOUT_TOKEN_INVALID: {
+    status: 400,
+    summary:
+      'A back-channel logout token failed a check of OpenID Connect Back-Channel Logout 1.0 (section 2.6).',
+  },
   SG_ERR_LOGON_THROTTLED: {
     status: 429,
     summary:

@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { SessionGateError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { SessionEngine } from '../session/engine.js';
 import { providerTags, tagDigest } from './oidc-tags.js';
@@ -19,7 +20,11 @@ const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const REPLAY_WINDOW_MS = 10 * 60 * 1000;
 
 /** A refused logout token: the one line the provider gets back (400). */
-export class LogoutTokenRefused extends Error {}
+export class LogoutTokenRefused extends SessionGateError {
+  constructor(message: string) {
+    super('SG_ERR_LOGOUT_TOKEN_INVALID', message);
+  }
+}
 
 /**
  * OpenID Connect Back-Channel Logout 1.0: the provider POSTs a `logout_token` (a JWT it signs)

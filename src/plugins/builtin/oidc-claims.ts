@@ -1,13 +1,14 @@
+import { SessionGateError } from '../../core/errors.js';
 import type { AaHookResult } from '../define.js';
 import type { OidcSettings } from './oidc-config.js';
 
 /** A refused sign-in: `check` names what failed (for the log), `reason` is shown to the user. */
-export class Refusal extends Error {
+export class Refusal extends SessionGateError {
   constructor(
     readonly check: string,
     readonly reason: string,
   ) {
-    super(reason);
+    super('SG_ERR_SIGN_IN_REFUSED', reason);
   }
 }
 
