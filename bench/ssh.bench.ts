@@ -315,7 +315,11 @@ async function main(): Promise<void> {
     const gateway: Target = { port: gw.port, username: `${sshd.user}@127.0.0.1+${sshd.port}` };
     const copies = await benchCopies(dir, sshd, gw);
     const setup = await benchSetup(direct, gateway);
-    const mem = await benchMemory(gw, gateway);
+    // A fresh process for the memory phase: the copies leave a large heap that the GC gives
+    // back at its own pace, which would hide (or invert) what the idle sessions cost.
+    await stopServe(gw);
+    gw = await startServe(dir, sshd);
+    const mem = await benchMemory(gw, { ...gateway, port: gw.port });
     report(copies, setup, mem);
   } finally {
     await cleanup();
