@@ -121,6 +121,7 @@ routes:
     forward_authorization: false # pass the client's Authorization header upstream
     allow_encoded_slashes: false # true: accept %2F / %5C in paths (forwarded still encoded)
     # credentials: { plugin: vault, account: svc-app, inject: basic }   # basic | bearer | {header: NAME}
+    pass_access_token: false     # true: the OIDC access token of the session as Authorization: Bearer
     # acl: { users: [alice], groups: [admins] }   # who may use the route; absent = every allowed session
     rules: []                    # event rule files for this route (docs/rules.md)
     # identity_headers: { X-Tenant: session.custom.tenant }   # added to the profile's; null drops one

@@ -1,5 +1,6 @@
 import type { Logger } from '../core/logger.js';
 import type { SessionRecord } from '../core/session-types.js';
+import type { SessionEngine } from '../session/engine.js';
 import type { CredentialInjector, InjectedCredential } from './credentials.js';
 import { addCookies, forget, type Flow } from './flow.js';
 import type { FlowEvents } from './flow-events.js';
@@ -26,6 +27,7 @@ export class Forwarding {
     private readonly events: FlowEvents,
     private readonly logger: Logger,
     private readonly credentials?: CredentialInjector,
+    private readonly engine?: SessionEngine,
   ) {}
 
   /**
@@ -58,6 +60,7 @@ export class Forwarding {
     }
     const injector = flow.route.config.credentials ? this.credentials : undefined;
     if (injector) return this.withCredentials(flow, session, injector);
+    if (flow.route.config.pass_access_token) return this.withAccessToken(flow, session);
     return this.forward(flow, session, undefined).then((result) => this.upstreamFailed(flow, result));
   }
 
@@ -85,6 +88,14 @@ export class Forwarding {
       else if (result.ok) await injector.succeeded(session.id, route, cred.state);
       return this.upstreamFailed(flow, result);
     }
+  }
+
+  /** The session's access token from its identity provider, as the upstream's bearer token. */
+  private async withAccessToken(flow: Flow, session: SessionRecord): Promise<void> {
+    const token = await this.engine?.data.get(session.id, 'session.oauth.access_token', { secure: true });
+    // After the strip of the client's own Authorization header: edits come after it.
+    if (token) flow.http.requestHeaders.authorization = `Bearer ${token}`;
+    return this.forward(flow, session, undefined).then((result) => this.upstreamFailed(flow, result));
   }
 
   private noCredentials(

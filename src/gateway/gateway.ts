@@ -61,7 +61,7 @@ export class Gateway implements PolicySteps {
     this.uris = new GatewayUris(this, o.engine, o.routes, o.logger, o.backchannel);
     this.events = new FlowEvents(o.engine, o.logger);
     this.throttle = new LogonThrottle(o.engine.store, o.engine.clock);
-    this.forwarding = new Forwarding(this.events, o.logger, o.credentials);
+    this.forwarding = new Forwarding(this.events, o.logger, o.credentials, o.engine);
   }
 
   /** The node:http request listener. Never throws; errors become a 500 page and a log line. */

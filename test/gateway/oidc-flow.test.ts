@@ -37,6 +37,7 @@ profiles:
     identity_headers: { X-User: session.logon.last.username, X-Email: session.oauth.email }
 routes:
   - { match: { path: /dev }, upstream: "\${UPSTREAM}", acl: { groups: [dev] } }
+  - { match: { path: /api }, upstream: "\${UPSTREAM}", pass_access_token: true }
   - { upstream: "\${UPSTREAM}" }
 `,
     { UPSTREAM: upstream.url },
@@ -90,6 +91,22 @@ describe('OpenID Connect sign-in through the gateway (real provider)', () => {
     assert.equal((await alice.b.fetch('/dev/x')).status, 200);
     const bob = await signedIn('bob', '/');
     assert.equal((await bob.b.fetch('/dev/x')).status, 403);
+  });
+
+  it('pass_access_token: the access token goes upstream as a bearer token on that route only', async () => {
+    const { b } = await signedIn('alice', '/api/items');
+    const token = await fx.gw.engine.data.get(
+      fx.gw.engine.sid(b.jar.get('MRHSession')!),
+      'session.oauth.access_token',
+      {
+        secure: true,
+      },
+    );
+    assert.ok(token);
+    await b.fetch('/api/items', { headers: { authorization: 'Bearer forged-by-the-client' } });
+    assert.equal(upstream.seen.at(-1)!.headers.authorization, `Bearer ${token}`);
+    await b.fetch('/other', { headers: { authorization: 'Bearer forged-by-the-client' } });
+    assert.equal(upstream.seen.at(-1)!.headers.authorization, undefined, 'stripped, not passed elsewhere');
   });
 
   it('a callback used twice is refused (no logon in progress), and the session stays as it was', async () => {

@@ -151,6 +151,11 @@ export const routeSchema = z.strictObject({
   /** Pass the client's Authorization header upstream. Off by default: the gateway consumed it. */
   forward_authorization: z.boolean().default(false),
   credentials: credentials.optional(),
+  /**
+   * Send the session's OpenID Connect access token (`session.oauth.access_token`, kept sealed)
+   * to the upstream as `Authorization: Bearer`; sessions without one are forwarded without.
+   */
+  pass_access_token: z.boolean().default(false),
   /** Who may use the route once allowed; absent = every allowed session. */
   acl: z
     .strictObject({ users: z.array(z.string()).optional(), groups: z.array(z.string()).optional() })
