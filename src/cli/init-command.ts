@@ -122,6 +122,7 @@ routes:
     allow_encoded_slashes: false # true: accept %2F / %5C in paths (forwarded still encoded)
     # credentials: { plugin: vault, account: svc-app, inject: basic }   # basic | bearer | {header: NAME}
     pass_access_token: false     # true: the OIDC access token of the session as Authorization: Bearer
+    # bearer: { plugin: sso, audience: https://api.example.org }   # API clients: an OIDC access token instead of a cookie
     # acl: { users: [alice], groups: [admins] }   # who may use the route; absent = every allowed session
     rules: []                    # event rule files for this route (docs/rules.md)
     # identity_headers: { X-Tenant: session.custom.tenant }   # added to the profile's; null drops one

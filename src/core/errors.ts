@@ -103,6 +103,11 @@ export const ERROR_CODES = {
     summary:
       'A back-channel logout token failed a check of OpenID Connect Back-Channel Logout 1.0 (section 2.6).',
   },
+  SG_ERR_BEARER_TOKEN_INVALID: {
+    status: 401,
+    summary:
+      "A route's bearer access token was refused (signature, issuer, audience, time, or scope); no session is made and WWW-Authenticate says invalid_token.",
+  },
   SG_ERR_LOGON_THROTTLED: {
     status: 429,
     summary:

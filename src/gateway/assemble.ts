@@ -20,7 +20,8 @@ import { createListener, listen, stopListener } from './listener.js';
 import { AssertionKeys } from './identity/assertion.js';
 import { assertionWanted, identityPlan } from './identity/plan.js';
 import { PolicyRunner, type PolicyEvents } from './policy.js';
-import { BackchannelLogout, type OidcProvider } from './oidc-backchannel.js';
+import { BackchannelLogout } from './oidc-backchannel.js';
+import { BearerTokens, type BearerProvider } from './bearer.js';
 import { oidcConfigSchema } from '../plugins/builtin/oidc-config.js';
 import { Upstream } from './proxy/upstream.js';
 import { engineProfile, type ActiveRoute } from './router.js';
@@ -224,13 +225,15 @@ function newGateway(
   routes: ActiveRoute[],
   o: StartOptions,
 ): Gateway {
+  const providers = oidcProviders(config);
   return new Gateway({
     engine,
     routes,
     trusted: cidrList(config.trusted_proxies),
     logger: o.logger,
     credentials: new CredentialInjector(engine, host, o.logger),
-    backchannel: new BackchannelLogout(oidcProviders(config), engine, o.logger),
+    backchannel: new BackchannelLogout(providers, engine, o.logger),
+    bearer: new BearerTokens(providers, engine, o.logger, o.audit),
     ...(o.audit ? { audit: o.audit } : {}),
     ...(o.observeRequest ? { observeRequest: o.observeRequest } : {}),
     failureDelayMs:
@@ -242,8 +245,8 @@ function newGateway(
   });
 }
 
-/** The OpenID providers of the config's `oidc` plugins, for their back-channel logout. */
-function oidcProviders(config: GatewayConfig): OidcProvider[] {
+/** The OpenID providers of the config's `oidc` plugins: back-channel logout, bearer tokens. */
+function oidcProviders(config: GatewayConfig): BearerProvider[] {
   return config.plugins.flatMap((p) => {
     if (p.runtime !== 'builtin' || p.type !== 'oidc') return [];
     const s = oidcConfigSchema.safeParse(p.config);
@@ -256,6 +259,8 @@ function oidcProviders(config: GatewayConfig): OidcProvider[] {
         algorithms: [...s.data.id_token_algorithms],
         clockSkewSeconds: s.data.clock_skew_seconds,
         timeoutMs: s.data.timeout_ms,
+        userClaim: s.data.user_claim,
+        groupsClaim: s.data.groups_claim,
       },
     ];
   });

@@ -23,6 +23,7 @@ import { answerThrottled, askForInput } from './respond.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
 import { GatewayUris, pendingQuestion, type PolicySteps } from './sg-uris.js';
 import type { BackchannelLogout } from './oidc-backchannel.js';
+import { bearerToken, BearerTokenRefused, type BearerTokens } from './bearer.js';
 import { LogonThrottle } from './throttle.js';
 import { passUpgrade } from './upgrade.js';
 
@@ -41,6 +42,8 @@ export interface GatewayOptions {
   observeRequest?: (route: string, status: number, seconds: number) => void;
   /** The OpenID providers' back-channel logout (`POST /sg/oidc/backchannel-logout`). */
   backchannel?: BackchannelLogout;
+  /** Bearer access tokens on routes with `bearer` (API clients, no cookie). */
+  bearer?: BearerTokens;
 }
 
 /**
@@ -183,7 +186,30 @@ export class Gateway implements PolicySteps {
   private access(flow: Flow, session: SessionRecord | undefined | null): void | Promise<void> {
     if (session === null) return;
     if (session?.state === 'allow') return this.forwarding.proxy(flow, session);
+    if (flow.route.config.bearer && this.o.bearer) {
+      const token = bearerToken(flow.req);
+      if (token) return this.withBearer(flow, this.o.bearer, token);
+    }
     return this.withoutAccess(flow, session);
+  }
+
+  /** An API client's bearer token in place of a cookie: its session, or 401 (never a logon page). */
+  private async withBearer(flow: Flow, bearer: BearerTokens, token: string): Promise<void> {
+    let session: SessionRecord;
+    try {
+      session = await bearer.session(flow.route, token, flow.client.ip);
+    } catch (err) {
+      if (!isSessionGateError(err)) throw err;
+      const invalid = err instanceof BearerTokenRefused;
+      if (invalid) this.o.logger.info({ reason: err.message }, 'bearer token refused');
+      const reason = err.message.replace(/["\\\r\n]/g, ' ');
+      const challenge = `Bearer error="invalid_token", error_description="${reason}"`;
+      return sendProblem(flow.res, false, err.status, err.code, 'Invalid token', err.message, {
+        ...(invalid ? { 'www-authenticate': challenge } : {}),
+      });
+    }
+    forget(flow); // the session was made here, not read with the cookie
+    return this.forwarding.proxy(flow, session);
   }
 
   /** No allowed session yet: start one, run the policy, answer with its outcome. */

@@ -110,12 +110,8 @@ export class BackchannelLogout {
   private async jwks(provider: OidcProvider): Promise<ReturnType<typeof createRemoteJWKSet>> {
     const known = this.keys.get(provider.issuer);
     if (known) return known;
-    const url = `${provider.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-    const res = await fetch(url, { signal: AbortSignal.timeout(provider.timeoutMs) }).catch(() => undefined);
-    const doc = res?.ok ? ((await res.json()) as { jwks_uri?: unknown }) : undefined;
-    if (typeof doc?.jwks_uri !== 'string')
-      throw new LogoutTokenRefused('the identity provider did not answer');
-    const set = createRemoteJWKSet(new URL(doc.jwks_uri), { timeoutDuration: provider.timeoutMs });
+    const set = await discoverKeySet(provider);
+    if (!set) throw new LogoutTokenRefused('the identity provider did not answer');
     this.keys.set(provider.issuer, set);
     return set;
   }
@@ -126,4 +122,26 @@ export class BackchannelLogout {
     const seen = await this.engine.store.countFailure(key, REPLAY_WINDOW_MS, this.engine.clock.now());
     if (seen.count > 1) throw new LogoutTokenRefused('this logout token was used before');
   }
+}
+
+/**
+ * The provider's key set, from the `jwks_uri` of its discovery document; undefined when the
+ * provider did not answer (nothing cached: the next token asks again).
+ *
+ * @example
+ * ```ts
+ * const keys = await discoverKeySet({ issuer, timeoutMs: 10_000 });
+ * if (keys) await jwtVerify(token, keys, { issuer });
+ * ```
+ */
+export async function discoverKeySet(
+  provider: Pick<OidcProvider, 'issuer' | 'timeoutMs'>,
+): Promise<ReturnType<typeof createRemoteJWKSet> | undefined> {
+  const url = `${provider.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  const res = await fetch(url, { signal: AbortSignal.timeout(provider.timeoutMs) }).catch(() => undefined);
+  const doc = res?.ok
+    ? ((await res.json().catch(() => undefined)) as { jwks_uri?: unknown } | undefined)
+    : undefined;
+  if (typeof doc?.jwks_uri !== 'string' || !URL.canParse(doc.jwks_uri)) return undefined;
+  return createRemoteJWKSet(new URL(doc.jwks_uri), { timeoutDuration: provider.timeoutMs });
 }

@@ -442,6 +442,18 @@ export class SessionEngine {
     return n;
   }
 
+  /**
+   * The live sessions carrying `tag` (a bearer token's session: `bearer:<digest>`).
+   *
+   * @example
+   * ```ts
+   * const [id] = await engine.findByTag(`bearer:${digest}`);
+   * ```
+   */
+  async findByTag(tag: string): Promise<SessionId[]> {
+    return this.tagging().findByTag(tag, this.clock.now());
+  }
+
   /** Close every session past its deadline; returns how many closed. */
   async sweep(batch = 1000): Promise<number> {
     let total = 0;

@@ -57,6 +57,11 @@ export interface TestProviderOptions {
   users?: Record<string, TestUserClaims>;
   /** A second client, `sessiongate-jwt`, authenticating with private_key_jwt and this public JWK. */
   privateKeyJwtPublicKey?: Record<string, unknown>;
+  /**
+   * An API (a resource server, RFC 8707): access tokens become JWTs (RFC 9068) with this
+   * audience, granted its scope when the client asks for it. Default: opaque access tokens.
+   */
+  api?: { audience: string; scope: string };
 }
 
 /**
@@ -116,12 +121,13 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
       Interaction: 600,
       Session: 3600,
     },
-    loadExistingGrant: grantEverything,
+    loadExistingGrant: (ctx: GrantContext) => grantEverything(ctx, options.api),
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      ...(options.api ? { resourceIndicators: jwtAccessTokens(options.api) } : {}),
     },
     cookies: { keys: [randomBytes(16).toString('hex')] },
     // The provider refuses to post to special-use addresses (SSRF protection); the gateway
@@ -172,6 +178,7 @@ interface GrantContext {
       Grant: {
         new (init: { clientId: string; accountId: string }): {
           addOIDCScope(scope: string): void;
+          addResourceScope(resource: string, scope: string): void;
           save(): Promise<string>;
         };
         find(id: string): Promise<unknown>;
@@ -180,13 +187,32 @@ interface GrantContext {
   };
 }
 
+/** The resource indicators feature: every token is for the API, as a JWT. */
+function jwtAccessTokens(api: { audience: string; scope: string }): Record<string, unknown> {
+  return {
+    enabled: true,
+    defaultResource: () => api.audience,
+    useGrantedResource: () => true,
+    getResourceServerInfo: () => ({
+      scope: api.scope,
+      audience: api.audience,
+      accessTokenFormat: 'jwt',
+      jwt: { sign: { alg: 'RS256' } },
+    }),
+  };
+}
+
 /** A first-party client: every scope is granted without a consent page. */
-async function grantEverything(ctx: GrantContext): Promise<unknown> {
+async function grantEverything(
+  ctx: GrantContext,
+  api?: { audience: string; scope: string },
+): Promise<unknown> {
   const { client, session, result, provider } = ctx.oidc;
   const existing = result?.consent?.grantId ?? session.grantIdFor(client.clientId);
   if (existing) return provider.Grant.find(existing);
   const grant = new provider.Grant({ clientId: client.clientId, accountId: session.accountId });
   grant.addOIDCScope('openid profile email');
+  if (api) grant.addResourceScope(api.audience, api.scope);
   await grant.save();
   return grant;
 }

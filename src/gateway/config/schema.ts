@@ -156,6 +156,17 @@ export const routeSchema = z.strictObject({
    * to the upstream as `Authorization: Bearer`; sessions without one are forwarded without.
    */
   pass_access_token: z.boolean().default(false),
+  /**
+   * API clients: an `Authorization: Bearer` JWT access token of an `oidc` plugin's provider, with
+   * `audience` in its `aud`, is accepted in place of a session cookie (one session per token).
+   */
+  bearer: z
+    .strictObject({
+      plugin: text('an oidc plugin name'),
+      audience: text('an audience'),
+      required_scopes: z.array(text('a scope name')).default([]),
+    })
+    .optional(),
   /** Who may use the route once allowed; absent = every allowed session. */
   acl: z
     .strictObject({ users: z.array(z.string()).optional(), groups: z.array(z.string()).optional() })

@@ -35,6 +35,12 @@ export function crossCheck(raw: unknown, baseDir: string): Problem[] {
 function referenceProblems(top: Record<string, unknown>): Problem[] {
   const problems: Problem[] = [];
   const names = list(top.plugins).map((p) => obj(p).name);
+  const oidc = new Set(
+    list(top.plugins)
+      .map(obj)
+      .filter((p) => p.runtime === 'builtin' && p.type === 'oidc')
+      .map((p) => p.name),
+  );
   const plugins = new Set(names.filter((n): n is string => typeof n === 'string'));
   const seen = new Set<string>();
   names.forEach((name, i) => {
@@ -57,6 +63,13 @@ function referenceProblems(top: Record<string, unknown>): Problem[] {
     const plugin = obj(route.credentials).plugin;
     if (typeof plugin === 'string' && !plugins.has(plugin)) {
       problems.push([['routes', i, 'credentials', 'plugin'], `no plugin named ${plugin}`]);
+    }
+    const bearer = obj(route.bearer).plugin;
+    if (typeof bearer === 'string' && !oidc.has(bearer)) {
+      const what = plugins.has(bearer)
+        ? `plugin ${bearer} is not an oidc plugin`
+        : `no plugin named ${bearer}`;
+      problems.push([['routes', i, 'bearer', 'plugin'], what]);
     }
   });
   for (const [name, profile] of Object.entries(profiles)) {
