@@ -21,6 +21,7 @@ import { bridgeSession } from './channels.js';
 import { parseDestination, type Destination } from './destination.js';
 import { bridgeForwarding } from './forwarding.js';
 import { GatewayLogon, type LogonStep } from './logon.js';
+import { runSshPolicy } from './policy-run.js';
 import type { SessionEvents } from './session-events.js';
 import { logOnToTarget } from './target-logon.js';
 
@@ -181,37 +182,27 @@ export class SshConnection {
       return this.endSoon();
     }
     this.d.logger.info({ clientIp: this.info.ip, message }, 'ssh connection refused');
-    ctx.prompt([], 'sessiongate', `sessiongate: ${message}\n`, () => {
-      ctx.reject([]);
-      this.end(this.closeReason);
-    });
+    this.refuseFinally(ctx, message, this.closeReason);
   }
 
-  private async runPolicy(input: PolicyInput): Promise<PolicyOutcome> {
-    const route = this.route!;
-    const session = await this.d.engine.get(this.sessionId!);
-    if (!session) return { kind: 'deny', reason: 'This logon ended before it was finished.' };
-    const user = input.credentials?.username;
-    const out = await this.d.throttle.run(route.profile.logon_throttle, user, this.info.ip, () =>
-      route.runner.run(session, input, {
-        clientIp: this.info.ip,
-        clientPort: this.info.port,
-        protocol: 'ssh',
-        serverHostname: this.dest!.host,
-        serverUsername: this.dest!.targetUser,
-        serverPort: this.dest!.port,
-        agentEvent: (s, agentId) => this.d.events.agentEvent(s.id, agentId),
-      }),
-    );
-    if ((out.kind === 'logon' && out.error) || out.kind === 'deny') {
-      const delay = this.d.failureDelayMs(route);
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-    }
-    if (out.kind === 'throttled') {
-      this.d.events.throttled(this.sessionId!, user, this.info.ip, out);
-      return { kind: 'deny', reason: `Too many failed logons. Try again in ${out.retryAfterSeconds} s.` };
-    }
-    return out;
+  /**
+   * The last answer to a client: the message where keyboard-interactive can show it (OpenSSH
+   * prints it at its default log level), then the refusal, then the end of the connection (a
+   * client would otherwise try again).
+   */
+  private refuseFinally(ctx: AuthContext, message: string, reason: CloseReason): void {
+    const finish = () => {
+      ctx.reject([]);
+      this.end(reason);
+    };
+    if (ctx.method === 'keyboard-interactive')
+      ctx.prompt([], 'sessiongate', `sessiongate: ${message}\n`, finish);
+    else finish();
+  }
+
+  private runPolicy(input: PolicyInput): Promise<PolicyOutcome> {
+    const c = { route: this.route!, dest: this.dest!, info: this.info, sessionId: this.sessionId! };
+    return runSshPolicy(this.d, c, input);
   }
 
   private async settle(step: LogonStep): Promise<void> {
@@ -220,17 +211,7 @@ export class SshConnection {
     if (step.kind === 'denied') {
       await this.d.events.completed(id, 'deny', this.info.ip);
       await this.closeSession('denied');
-      // The denial is final: the connection ends with it (a client would otherwise try again).
-      if (step.ctx.method === 'keyboard-interactive') {
-        step.ctx.prompt([], 'sessiongate', `sessiongate: ${step.reason}\n`, () => {
-          step.ctx.reject([]);
-          this.end('denied');
-        });
-      } else {
-        step.ctx.reject([]);
-        this.end('denied');
-      }
-      return;
+      return this.refuseFinally(step.ctx, step.reason, 'denied');
     }
     await this.d.events.completed(id, 'allow', this.info.ip);
     const who = await this.d.events.identity(id);
