@@ -103,15 +103,7 @@ export class GatewayUris {
       res.end();
       return;
     }
-    const flow: Flow = {
-      req,
-      res,
-      client: { ...client, browser: true },
-      route: found.route,
-      cookie: found.cookie,
-      setCookies: [],
-      http: { req, requestHeaders: {} },
-    };
+    const flow = browserFlow(req, res, client, found);
     let input: PolicyInput = {};
     if (req.method === 'POST') {
       if (!sameOrigin(req)) {
@@ -157,15 +149,7 @@ export class GatewayUris {
       );
     }
     const query = (req.url ?? '').split('?')[1] ?? '';
-    const flow: Flow = {
-      req,
-      res,
-      client: { ...client, browser: true },
-      route: found.route,
-      cookie: found.cookie,
-      setCookies: [],
-      http: { req, requestHeaders: {} },
-    };
+    const flow = browserFlow(req, res, client, found);
     await this.runAndFinish(flow, found.session, { answer: { key: pending.key, value: query } });
   }
 
@@ -202,6 +186,24 @@ export class GatewayUris {
     }
     sendHtml(res, 200, loggedOutPage(), { 'set-cookie': [...new Set(cookies)] });
   }
+}
+
+/** The flow of a gateway page's request (logon form, provider callback) on the found session's route. */
+function browserFlow(
+  req: IncomingMessage,
+  res: ServerResponse,
+  client: ClientFacts,
+  found: { route: ActiveRoute; cookie: Flow['cookie'] },
+): Flow {
+  return {
+    req,
+    res,
+    client: { ...client, browser: true },
+    route: found.route,
+    cookie: found.cookie,
+    setCookies: [],
+    http: { req, requestHeaders: {} },
+  };
 }
 
 function formInput(form: URLSearchParams, session: SessionRecord): PolicyInput {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { chromiumSkip, launchChromium } from '../support/chromium.js';
 import { startGateway, type RunningGateway } from '../../src/gateway/assemble.js';
 import { parseConfig } from '../../src/gateway/config/load.js';
 import { hashPassword } from '../../src/plugins/builtin/password.js';
@@ -15,17 +16,10 @@ import { recordingLogger } from '../plugins/helpers.js';
 // quickstart: the logon form, the demo application, logout. `.ci/run` installs chromium;
 // without it the test is skipped here, and fails under CI=true.
 
-const CHROMIUM = '/usr/bin/chromium';
 const QUICKSTART = new URL('../../examples/quickstart/sessiongate.yaml', import.meta.url);
 const PASSWORD = 'demo-Pa55-for-the-browser';
 
-let skip: string | false = false;
-if (!existsSync(CHROMIUM)) {
-  if (process.env.CI === 'true')
-    throw new Error(`${CHROMIUM} is missing: .ci/run should have installed chromium`);
-  skip = `${CHROMIUM} is missing (apt-get install chromium)`;
-  process.stderr.write(`\n!!! browser test SKIPPED: ${skip} !!!\n\n`);
-}
+const skip = chromiumSkip();
 
 let dir: string;
 let gw: RunningGateway;
@@ -42,20 +36,7 @@ before(async () => {
     logger: recordingLogger(),
     port: 0,
   });
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'sg-chromium-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  context = await launchChromium();
 });
 
 after(async () => {

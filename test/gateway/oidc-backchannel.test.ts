@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
 import { redisSkip, startRedis, type RedisServer } from '../support/redis-servers.js';
-import { startOidcProvider, type TestProvider } from '../support/oidc-provider.js';
+import { ssoPlugin, startOidcProvider, type TestProvider } from '../support/oidc-provider.js';
 import { freePort } from '../e2e/gateways.js';
 import { Browser, startTestGateway, testUpstream, type GatewayFixture } from './harness.js';
 
@@ -26,17 +26,7 @@ listen: { port: ${port} }
 store: redis://127.0.0.1:${redis.port}
 keys: ${shared}/keyring.json
 plugins:
-  - name: sso
-    runtime: builtin
-    type: oidc
-    timeout_ms: 15000
-    config:
-      issuer: ${op.issuer}
-      client_id: ${op.clientId}
-      client_secret_env: SG_TEST_BCL_SECRET
-      redirect_uri: ${gwUrl}/sg/oidc/callback
-      allow_insecure_http: true
-profiles:
+${ssoPlugin(op, { client_secret_env: 'SG_TEST_BCL_SECRET', redirect_uri: `${gwUrl}/sg/oidc/callback` })}profiles:
   default:
     policy: [ { authenticate: sso }, allow ]
 routes:

@@ -2,25 +2,20 @@
 // provider's login page, the user signs in there and lands on the page asked for; logging out
 // goes through the provider's logout (RP-initiated) and back to the configured page.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { chromiumSkip, launchChromium } from '../support/chromium.js';
 import { parseConfig } from '../../src/gateway/config/load.js';
 import { startGateway, type RunningGateway } from '../../src/gateway/assemble.js';
 import { freePort } from '../e2e/gateways.js';
 import { recordingLogger } from '../plugins/helpers.js';
-import { startOidcProvider, type TestProvider } from '../support/oidc-provider.js';
+import { ssoPlugin, startOidcProvider, type TestProvider } from '../support/oidc-provider.js';
 import { testUpstream } from './harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-let skip: string | false = false;
-if (!existsSync(CHROMIUM)) {
-  if (process.env.CI === 'true')
-    throw new Error(`${CHROMIUM} is missing: .ci/run should have installed chromium`);
-  skip = `${CHROMIUM} is missing (apt-get install chromium)`;
-}
+const skip = chromiumSkip();
 
 let dir: string;
 let gw: RunningGateway;
@@ -44,38 +39,14 @@ listen: { port: ${port} }
 store: memory
 keys: ${dir}/keyring.json
 plugins:
-  - name: sso
-    runtime: builtin
-    type: oidc
-    timeout_ms: 15000
-    config:
-      issuer: ${op.issuer}
-      client_id: ${op.clientId}
-      client_secret_file: ./oidc-secret
-      redirect_uri: ${gwUrl}/sg/oidc/callback
-      end_session_redirect: ${upstream.url}/signed-out
-      allow_insecure_http: true
-profiles:
+${ssoPlugin(op, { redirect_uri: `${gwUrl}/sg/oidc/callback`, end_session_redirect: `${upstream.url}/signed-out` })}profiles:
   default:
     policy: [ { authenticate: sso }, allow ]
 routes:
   - { upstream: "${upstream.url}" }
 `;
   gw = await startGateway(parseConfig(yaml, 'oidc.yaml', dir), { logger: recordingLogger(), port });
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'sg-chromium-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  context = await launchChromium();
 });
 
 after(async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startOidcProvider, type TestProvider } from '../support/oidc-provider.js';
+import { ssoPlugin, startOidcProvider, type TestProvider } from '../support/oidc-provider.js';
 import { Browser, startTestGateway, testUpstream, type GatewayFixture } from './harness.js';
 
 const REDIRECT = 'http://gw.test/sg/oidc/callback';
@@ -21,17 +21,7 @@ before(async () => {
 store: memory
 keys: \${DIR}/keyring.json
 plugins:
-  - name: sso
-    runtime: builtin
-    type: oidc
-    timeout_ms: 15000
-    config:
-      issuer: ${op.issuer}
-      client_id: ${op.clientId}
-      client_secret_file: ./oidc-secret
-      redirect_uri: ${REDIRECT}
-      allow_insecure_http: true
-profiles:
+${ssoPlugin(op, { redirect_uri: REDIRECT })}profiles:
   default:
     policy: [ { authenticate: sso }, allow ]
     identity_headers: { X-User: session.logon.last.username, X-Email: session.oauth.email }

@@ -297,3 +297,24 @@ function keepCookies(jar: Map<string, string>, setCookies: string[]): void {
     else jar.set(name, value);
   }
 }
+
+/**
+ * The config lines of a gateway `plugins:` entry named `sso` for this provider (built-in `oidc`,
+ * loopback http allowed, the client secret in `./oidc-secret` unless `config` says otherwise),
+ * with `config`'s further settings.
+ *
+ * @example
+ * ```ts
+ * const yaml = `plugins:\n${ssoPlugin(op, { redirect_uri: REDIRECT })}profiles: ...`;
+ * ```
+ */
+export function ssoPlugin(op: TestProvider, config: Record<string, unknown>): string {
+  const settings = {
+    issuer: op.issuer,
+    client_id: op.clientId,
+    ...(config.client_secret_env ? {} : { client_secret_file: './oidc-secret' }),
+    allow_insecure_http: true,
+    ...config,
+  };
+  return `  - { name: sso, runtime: builtin, type: oidc, timeout_ms: 15000, config: ${JSON.stringify(settings)} }\n`;
+}
