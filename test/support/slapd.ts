@@ -18,11 +18,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'ldapts';
-import { serverRequired, skipReason, track, untrack } from './processes.js';
+export { freePort } from './processes.js';
+import { canConnect, freePort, serverRequired, skipReason, track, untrack } from './processes.js';
 
 export const SLAPD = '/usr/sbin/slapd';
 export const BASE_DN = 'dc=example,dc=org';
@@ -49,29 +49,6 @@ export function slapdSkip(): string | false {
 
 /** Under CI=true a missing slapd fails the run instead of skipping. */
 export const slapdRequired = serverRequired;
-
-/** A loopback port that can be bound right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(port, '127.0.0.1');
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
 
 function conf(dir: string, tls: boolean): string {
   return `include /etc/ldap/schema/core.schema

@@ -11,9 +11,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { serverRequired, skipReason, track, untrack } from './processes.js';
+import { canConnect, freePort, serverRequired, skipReason, track, untrack } from './processes.js';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -61,29 +60,6 @@ export function sshdSkip(): string | false {
 export const sshdRequired = serverRequired;
 
 const onPath = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-
-/** A loopback port that can be bound right now (sshd binds it a moment later). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(port, '127.0.0.1');
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
 
 /** The pids below a process (Linux): sshd's per-connection processes and what they run. */
 function descendantsOf(pid: number): number[] {
