@@ -116,11 +116,6 @@ export class SshGateway {
     return new SshGateway(listener, port, watch, gate);
   }
 
-  /** The connections of this process (admin views, tests). */
-  get connectionCount(): number {
-    return this.watch.connections.size;
-  }
-
   /** Look at every connection's session now (tests; the watch does it every check interval). */
   check(): Promise<void> {
     return this.watch.checkAll();
