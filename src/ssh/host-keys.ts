@@ -60,7 +60,7 @@ export function loadOrCreateHostKey(file: string): HostKey {
 
 /** Writes a new ed25519 key; `wx` so two starting gateways never overwrite each other's key. */
 function createHostKey(file: string): Buffer {
-  const pair = utils.generateKeyPairSync('ed25519', { comment: 'sessiongate host key' });
+  const pair = generateEd25519KeyPair('sessiongate host key');
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(file, pair.private, { mode: 0o600, flag: 'wx' });
@@ -74,6 +74,25 @@ function createHostKey(file: string): Buffer {
     // The .pub file is a convenience for operators; the key itself is in place.
   }
   return Buffer.from(pair.private);
+}
+
+/**
+ * A new ed25519 key pair in OpenSSH format that ssh2 and OpenSSH can both read back.
+ * ssh2's generator drops a leading zero byte of the public key about once in 300 keys and
+ * writes a file nobody can parse (found by CI); such a pair is made again.
+ *
+ * @example
+ * ```ts
+ * const pair = generateEd25519KeyPair('alice@laptop');
+ * writeFileSync('id_ed25519', pair.private, { mode: 0o600 });
+ * ```
+ */
+export function generateEd25519KeyPair(comment?: string): { private: string; public: string } {
+  for (;;) {
+    const pair = utils.generateKeyPairSync('ed25519', comment === undefined ? {} : { comment });
+    const parsed = utils.parseKey(pair.private);
+    if (!(parsed instanceof Error) && !Array.isArray(parsed)) return pair;
+  }
 }
 
 function errText(err: unknown): string {

@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import ssh2 from 'ssh2';
 import { ConfigError, parseConfig } from '../../src/gateway/config/load.js';
+import { generateEd25519KeyPair } from '../../src/ssh/host-keys.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sg-sshcfg-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const aliceKey = ssh2.utils.generateKeyPairSync('ed25519').public;
+const aliceKey = generateEd25519KeyPair().public;
 
 const BASE = `
 store: memory

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2, { type Client, type ConnectConfig } from 'ssh2';
+import { generateEd25519KeyPair } from '../../src/ssh/host-keys.js';
 import { enrolTotp } from '../../src/plugins/builtin/totp.js';
 import { base32Decode, hotp, timeStep } from '../../src/plugins/builtin/totp-code.js';
 import { UsersFileEditor } from '../../src/plugins/builtin/users-file.js';
@@ -11,7 +12,7 @@ import { until, type Closed, type SshFixture } from './harness.js';
 // Helpers of the SSH logon tests (logon.test.ts): sessions by their audit records, an ssh2
 // client that records its keyboard-interactive prompts, and key files for the real client.
 
-const { Client: SshClient, utils } = ssh2;
+const { Client: SshClient } = ssh2;
 
 /** The ids of the sessions started since `mark` (a count of audit records). */
 export const startedSince = (fx: SshFixture, mark: number): string[] =>
@@ -74,7 +75,7 @@ export interface KeyFile {
 
 /** A new ed25519 key pair; the private half written to `dir/name`. */
 export function writeKeyPair(dir: string, name: string): KeyFile {
-  const key = utils.generateKeyPairSync('ed25519', { comment: name });
+  const key = generateEd25519KeyPair(name);
   const file = join(dir, name);
   writeFileSync(file, key.private, { mode: 0o600 });
   return { file, publicLine: key.public };

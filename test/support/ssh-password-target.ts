@@ -7,9 +7,10 @@
  */
 import type { AddressInfo } from 'node:net';
 import ssh2, { type Connection, type ServerChannel, type Session } from 'ssh2';
+import { generateEd25519KeyPair } from '../../src/ssh/host-keys.js';
 
 // ssh2 is CommonJS whose exports Node cannot name statically: take them from the default export.
-const { Server, utils } = ssh2;
+const { Server } = ssh2;
 
 export interface PasswordTarget {
   host: '127.0.0.1';
@@ -59,7 +60,7 @@ function session(accept: () => Session, commands: string[]): void {
  * await runSsh([`alice@127.0.0.1`, 'exit 4'], { port: target.port, password: 'pw' }); // code 4
  */
 export async function startPasswordTarget(opts: { user: string; password: string }): Promise<PasswordTarget> {
-  const key = utils.generateKeyPairSync('ed25519');
+  const key = generateEd25519KeyPair();
   const logons: string[] = [];
   const commands: string[] = [];
   const clients = new Set<Connection>();
