@@ -20,6 +20,10 @@ const args = [
   'tsx',
   '--test',
   `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
+  // A test that hangs, or a file whose failed setup leaves a server listening, must end the
+  // run red within minutes rather than hold CI until its limit.
+  '--test-timeout=600000',
+  '--test-force-exit',
   ...files,
 ];
 const run = spawnSync(process.execPath, args, { stdio: 'inherit' });

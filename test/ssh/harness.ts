@@ -121,6 +121,7 @@ export async function startSshFixture(
     'test',
     async (e) => void closed.push({ sessionId: e.sessionId, reason: e.reason, snapshot: e.snapshot }),
   );
+  // A gateway left listening after a failed start keeps the test file from ever ending.
   const ssh = await SshGateway.start({
     config: { ...loaded.config, ssh: loaded.config.ssh! },
     baseDir: dir,
@@ -132,6 +133,9 @@ export async function startSshFixture(
     clock,
     port: 0,
     failureDelayMs: () => 0,
+  }).catch(async (err: unknown) => {
+    await gw.close(1000);
+    throw err;
   });
   return {
     gw,
