@@ -119,6 +119,16 @@ export const ERROR_CODES = {
       'A plugin asks a question (e.g. a one-time code); API clients answer in the X-Sessiongate-Answer header.',
   },
   SG_ERR_ACCESS_DENIED: { status: 403, summary: 'The access policy denied the session.' },
+  SG_ERR_ENROLMENT_NEEDS_BROWSER: {
+    status: 403,
+    summary:
+      'The logon would enrol a second factor (scan a QR code, confirm a first code), which needs a browser; an API client cannot do it.',
+  },
+  SG_ERR_REAUTH_FAILED: {
+    status: 403,
+    summary:
+      'The route asks for a recent logon (reauth_within) and the re-authentication failed; the session keeps its access to other routes.',
+  },
   SG_ERR_ORIGIN_MISMATCH: { status: 403, summary: 'A gateway form was posted from another origin.' },
   SG_ERR_BAD_REQUEST: {
     status: 400,

@@ -24,7 +24,16 @@ export type PolicyOutcome =
   /** credentialsRefused: an authenticate step refused the credentials just given. */
   | { kind: 'logon'; error?: string; credentialsRefused?: true }
   /** `redirect`: the answer is given at that URL (an identity provider), not in a form. */
-  | { kind: 'question'; key: string; prompt: string; echo: boolean; error?: string; redirect?: string }
+  /** `otpauth`: the question enrols a TOTP secret (shown as a QR code; never stored with the session). */
+  | {
+      kind: 'question';
+      key: string;
+      prompt: string;
+      echo: boolean;
+      error?: string;
+      redirect?: string;
+      otpauth?: string;
+    }
   | { kind: 'allow' }
   | { kind: 'deny'; reason?: string; credentialsRefused?: true }
   | { kind: 'redirect'; url: string }
@@ -166,6 +175,7 @@ export class PolicyRunner {
         // Asked again after an answer: say why (e.g. "Invalid code").
         const error = answer && result.reason ? { error: result.reason } : {};
         const where = q.redirect ? { redirect: q.redirect } : {};
+        const enrol = result.question.otpauth ? { otpauth: result.question.otpauth } : {};
         return this.pause(id, i, {
           kind: 'question',
           key: q.key,
@@ -173,6 +183,7 @@ export class PolicyRunner {
           echo: q.echo,
           ...error,
           ...where,
+          ...enrol,
         });
       }
       if (result.verdict === 'ACCEPT') {

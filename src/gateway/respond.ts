@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { PolicyOutcome } from './policy.js';
+import { enrolView } from './http/enrol-view.js';
 import {
   esc,
   logonPage,
@@ -10,12 +11,16 @@ import {
   sendProblem,
 } from './http/pages.js';
 
-/** Answer a policy that needs input: a form for browsers, a 401 challenge for API clients. */
+/**
+ * Answer a policy that needs input: a form for browsers, a 401 challenge for API clients. A
+ * question that enrols a second factor is a page with its QR code for browsers, and refused
+ * for API clients (SG_ERR_ENROLMENT_NEEDS_BROWSER): they could never answer it.
+ */
 export function askForInput(
   res: ServerResponse,
   outcome: Extract<PolicyOutcome, { kind: 'logon' } | { kind: 'question' }>,
   o: { browser: boolean; realm: string; headers: Record<string, string | string[]> },
-): void {
+): void | Promise<void> {
   const challenge = { 'www-authenticate': `Basic realm="${o.realm.replace(/["\\]/g, '')}"` };
   if (outcome.kind === 'logon') {
     if (o.browser) return sendHtml(res, 200, logonPage({ realm: o.realm, error: outcome.error }), o.headers);
@@ -30,6 +35,7 @@ export function askForInput(
     );
   }
   if (outcome.redirect) return signInElsewhere(res, outcome.redirect, o);
+  if (outcome.otpauth !== undefined) return askToEnrol(res, outcome, outcome.otpauth, o);
   if (o.browser) return sendHtml(res, 200, questionPage(outcome), o.headers);
   sendProblem(
     res,
@@ -40,6 +46,26 @@ export function askForInput(
     `${outcome.error ? `${outcome.error}. ` : ''}${outcome.prompt}: send the answer in the X-Sessiongate-Answer header, with the session cookie`,
     { ...o.headers, ...challenge },
   );
+}
+
+async function askToEnrol(
+  res: ServerResponse,
+  outcome: Extract<PolicyOutcome, { kind: 'question' }>,
+  otpauth: string,
+  o: { browser: boolean; headers: Record<string, string | string[]> },
+): Promise<void> {
+  if (!o.browser) {
+    return sendProblem(
+      res,
+      false,
+      403,
+      'SG_ERR_ENROLMENT_NEEDS_BROWSER',
+      'Enrolment needs a browser',
+      'This account has no second factor yet: log on once with a browser to set one up.',
+      o.headers,
+    );
+  }
+  sendHtml(res, 200, questionPage({ ...outcome, enrol: await enrolView(otpauth) }), o.headers);
 }
 
 /**

@@ -22,7 +22,8 @@ export interface CookieResult {
 export interface AaHookResult extends CookieResult {
   verdict: Verdict;
   /** `redirect`: the browser answers at that URL (an identity provider), see docs/plugins.md. */
-  question?: { key: string; prompt: string; disableEcho?: boolean; redirect?: string };
+  /** `otpauth`: the question enrols a TOTP secret; the page shows it as a QR code (browsers only). */
+  question?: { key: string; prompt: string; disableEcho?: boolean; redirect?: string; otpauth?: string };
   gatewayUser?: string;
   gatewayGroups?: string[];
   additionalMetadata?: string;

@@ -46,6 +46,11 @@ export interface Question {
    * comes back to `/sg/oidc/callback` as that request's query string.
    */
   redirect?: string;
+  /**
+   * The question enrols a second factor: an `otpauth://` URI the logon page shows as a QR code
+   * and a key to type, answered with a first code. Browsers only; never stored with the session.
+   */
+  otpauth?: string;
 }
 
 /** What an `aa` hook returns (SPS names). */

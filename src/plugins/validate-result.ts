@@ -122,7 +122,7 @@ function question(q: unknown): NonNullable<AaResult['question']> {
   if (!q || typeof q !== 'object' || Array.isArray(q)) {
     throw new PluginCallError('malformed', 'question must be an object { key, prompt, disable_echo }');
   }
-  const { key, prompt, disable_echo: echoOff, redirect } = q as Record<string, unknown>;
+  const { key, prompt, disable_echo: echoOff, redirect, otpauth } = q as Record<string, unknown>;
   if (given(echoOff) && typeof echoOff !== 'boolean' && echoOff !== 0 && echoOff !== 1) {
     throw new PluginCallError('malformed', 'question.disable_echo must be true or false');
   }
@@ -132,6 +132,11 @@ function question(q: unknown): NonNullable<AaResult['question']> {
     disable_echo: echoOff !== false && echoOff !== 0,
   };
   if (given(redirect)) out.redirect = redirectUrl(redirect);
+  if (given(otpauth)) {
+    out.otpauth = text(otpauth, 'question.otpauth', { max: 2048, noSpace: true });
+    if (!out.otpauth.startsWith('otpauth://totp/'))
+      throw new PluginCallError('malformed', 'question.otpauth must be an otpauth://totp/ URI');
+  }
   return out;
 }
 

@@ -16,6 +16,8 @@ button { font: inherit; padding: .6rem; border: 0; border-radius: .25rem; backgr
 button:focus-visible, input:focus-visible { outline: 3px solid #f5a623; outline-offset: 2px; }
 .error { color: #b00020; font-weight: 600; }
 footer { margin-top: 2rem; font-size: .8rem; color: #777; }
+.qr svg { display: block; width: 12rem; height: auto; }
+.key { font-size: 1.1rem; word-spacing: .3rem; }
 `;
 
 function page(title: string, body: string): string {
@@ -46,16 +48,26 @@ export function logonPage(o: {
   );
 }
 
+/**
+ * A question's form. `enrol`: the question sets up a second factor; `svg` is a QR code made on
+ * the server (inline: no script, no image request), `key` the same secret to type by hand.
+ */
 export function questionPage(o: {
   prompt: string;
   key: string;
   echo: boolean;
   error?: string | undefined;
+  enrol?: { svg: string; key: string };
 }): string {
   const type = o.echo ? 'text' : 'password';
+  const enrol = o.enrol
+    ? `<p>Set up your second factor: scan this code with an authenticator app, or enter the key by hand. Then type the code the app shows.</p>
+<div class="qr">${o.enrol.svg}</div>
+<p>Key: <code class="key" id="totp-key">${esc(o.enrol.key)}</code></p>\n`
+    : '';
   return page(
-    'One more step',
-    `${errorLine(o.error)}<form method="post" action="/sg/logon">
+    o.enrol ? 'Set up a second factor' : 'One more step',
+    `${errorLine(o.error)}${enrol}<form method="post" action="/sg/logon">
 <input type="hidden" name="question" value="${esc(o.key)}">
 <label>${esc(o.prompt)} <input name="answer" type="${type}" autocomplete="one-time-code" inputmode="text" required autofocus></label>
 <button type="submit">Continue</button></form>`,

@@ -7,6 +7,7 @@ import { configPath, parsePluginConfig, requiredString } from './config.js';
 import type { BuiltinEnvironment } from './environment.js';
 import { watchUsers } from './local-users.js';
 import { matchTotp, newTotpSecret, otpauthUri } from './totp-code.js';
+import { enrolStep, type EnrolSettings } from './totp-enrol.js';
 import type { UsersFileEditor } from './users-file.js';
 
 const configSchema = z.strictObject({
@@ -19,6 +20,17 @@ const configSchema = z.strictObject({
   prompt: z.string().default('One-time code'),
   /** Where used time steps are recorded (default: `<users_file>.totp-used`). */
   used_codes_dir: z.string().optional(),
+  /**
+   * A user without a secret enrols one at logon, after the first factor (QR code, then a first
+   * code); off: such a user can never pass this step. Needs write access to the users file.
+   */
+  self_enrolment: z.boolean().default(false),
+  /** The name authenticator apps show for enrolled secrets. */
+  issuer: z
+    .string()
+    .regex(/^[^:\p{Cc}]+$/u, { error: 'a non-empty name without ":" or control characters' })
+    .default('sessiongate'),
+  enrol_prompt: z.string().default('Code shown by your authenticator app'),
 });
 
 /** The key of the NEEDINFO question; the answer comes back in `key_value_pairs.otp`. */
@@ -80,6 +92,8 @@ export class UsedSteps {
  * code asks again until `max_attempts` wrong codes, then DENY. Attempts are counted in the
  * cookie. A user without an enrolled secret can never give a valid code.
  *
+ * With `self_enrolment`, a user without a secret enrols one instead (totp-enrol.ts).
+ *
  * authorize: ACCEPT when this plugin accepted a code in this session (cookie), else DENY.
  */
 export function totp(config: Record<string, unknown>, env: BuiltinEnvironment): AaPlugin {
@@ -92,6 +106,16 @@ export function totp(config: Record<string, unknown>, env: BuiltinEnvironment): 
       : `${usersPath}.totp-used`,
   );
   const question = { key: OTP_KEY, prompt: settings.prompt, disableEcho: true };
+  const enrol: EnrolSettings = {
+    usersPath,
+    issuer: settings.issuer,
+    prompt: settings.enrol_prompt,
+    maxAttempts: settings.max_attempts,
+    window: settings.window,
+    env,
+    claim: (user, step) => used.claim(user, step),
+    sealConfirmed: (user, secret) => env.keyring.seal(secret, totpContext(user)),
+  };
 
   return definePlugin({
     kind: 'aa',
@@ -102,8 +126,11 @@ export function totp(config: Record<string, unknown>, env: BuiltinEnvironment): 
         return { verdict: 'DENY', reason: 'Too many failed attempts', cookie: { attempts } };
       }
       const code = keyValuePairs?.[OTP_KEY]?.replace(/\s+/g, '');
+      const record = (await users.read()).get(gatewayUser);
+      if (settings.self_enrolment && record?.totp === undefined && !record?.disabled)
+        return enrolStep(enrol, gatewayUser, code, cookie);
       if (code === undefined) return { verdict: 'NEEDINFO', question, cookie: { attempts } };
-      const sealed = (await users.read()).get(gatewayUser)?.totp;
+      const sealed = record?.totp;
       const secret = sealed === undefined ? undefined : env.keyring.open(sealed, totpContext(gatewayUser));
       const step = secret === undefined ? undefined : matchTotp(secret, code, Date.now(), settings.window);
       if (step !== undefined && used.claim(gatewayUser, step)) {
