@@ -169,9 +169,10 @@ export const ADMIN_USAGE: Record<string, string> = {
   'users list':
     'sessiongate users list [--json]\n  Names, groups, disabled, whether a password and a TOTP secret are set (never a hash).',
   'users totp':
-    'sessiongate users totp NAME [--issuer NAME] [--key-file PATH]\n' +
+    'sessiongate users totp NAME [--issuer NAME] [--key-file PATH] [--no-qr]\n' +
     '  Enrols NAME for the totp plugin: a new secret, sealed with the key ring into the users\n' +
-    '  file; prints the otpauth:// URI once (show it as a QR code to an authenticator app).',
+    '  file; prints it once as a QR code for an authenticator app and, on the last line, as an\n' +
+    '  otpauth:// URI (--no-qr: the URI alone).',
   'credentials set':
     'sessiongate credentials set ACCOUNT@ASSET (--password-stdin | --private-key-file FILE --key-type TYPE)\n' +
     '  Sets the password (from standard input) or the private key (PEM file; TYPE e.g. ssh-rsa)\n' +

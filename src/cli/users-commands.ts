@@ -1,3 +1,4 @@
+import QRCode from 'qrcode';
 import { SessionGateError } from '../core/errors.js';
 import { generatePassword, hashPassword } from '../plugins/builtin/password.js';
 import { enrolTotp } from '../plugins/builtin/totp.js';
@@ -211,7 +212,12 @@ export const usersTotp: Command = async (args, io) => {
   const command = 'users totp';
   const { values, positionals } = parseCommand(
     args,
-    { ...USERS_OPTIONS, 'key-file': { type: 'string' }, issuer: { type: 'string' } },
+    {
+      ...USERS_OPTIONS,
+      'key-file': { type: 'string' },
+      issuer: { type: 'string' },
+      'no-qr': { type: 'boolean' },
+    },
     { command },
   );
   const name = userArg(positionals, command);
@@ -226,6 +232,8 @@ export const usersTotp: Command = async (args, io) => {
   );
   const uri = enrolTotp(editor, name, keyring, issuer);
   editor.save();
+  // The QR code first, the URI last: `| tail -n 1` (or --no-qr) gives scripts the URI alone.
+  if (!values['no-qr']) io.out(`${await QRCode.toString(uri, { type: 'terminal', small: true })}\n`);
   io.out(`${uri}\n`);
   return 0;
 };

@@ -75,7 +75,9 @@ describe('sessiongate users (real CLI)', () => {
     assert.equal(await verifyPassword(password, u.get('alice')!.password), true);
     assert.equal(await verifyPassword('bob pass phrase', u.get('bob')!.password), true);
 
-    const uri = new URL(enrol.stdout.trim());
+    const lines = enrol.stdout.trimEnd().split('\n');
+    assert.ok(lines.slice(0, -1).filter((l) => /[▀▄█]/.test(l)).length > 10, 'a QR code first');
+    const uri = new URL(lines.at(-1)!);
     assert.equal(uri.protocol, 'otpauth:');
     assert.equal(decodeURIComponent(uri.pathname), '/Example Corp:alice');
     assert.equal(uri.searchParams.get('issuer'), 'Example Corp');
