@@ -62,9 +62,11 @@ plugins:
     type: local-users            # local-users | totp | ldap | file-credentials
     config:
       users_file: ./var/users.yaml
-  # A second factor: enrol users with \`sessiongate users totp NAME --config sessiongate.yaml\`,
-  # then add { authenticate: otp } after { authenticate: users } in the policy.
-  # - { name: otp, runtime: builtin, type: totp, config: { users_file: ./var/users.yaml } }
+  # A second factor: add { authenticate: otp } after { authenticate: users } in the policy.
+  # With self_enrolment a user without a secret sets one up at the next logon (a QR code in the
+  # browser, confirmed with a first code), so no account is locked out; or enrol users with
+  # \`sessiongate users totp NAME --config sessiongate.yaml\` and drop self_enrolment.
+  # - { name: otp, runtime: builtin, type: totp, config: { users_file: ./var/users.yaml, self_enrolment: true } }
 
 # Access profiles: the session rules and the access policy of the routes that use them.
 profiles:

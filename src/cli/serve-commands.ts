@@ -14,6 +14,7 @@ import { expectPositionals, parseCommand, usage } from './args.js';
 import type { Io } from './context.js';
 import { prepareAdmin } from './serve-admin.js';
 import { DEFAULT_SEMI_SPACE_MB, serveV8Flags } from './relaunch.js';
+import { totpLockouts } from './totp-check.js';
 
 const DEFAULT_CONFIG = './sessiongate.yaml';
 /** Set by the primary of --workers in the environment of the one worker that serves the admin listener. */
@@ -60,6 +61,7 @@ export async function checkConfig(args: string[], io: Io): Promise<number> {
         : '') +
       '\n',
   );
+  for (const line of totpLockouts(loaded)) io.out(`  ${line}\n`);
   // What to register at each identity provider.
   for (const p of c.plugins) {
     if (p.runtime !== 'builtin' || p.type !== 'oidc') continue;
