@@ -127,6 +127,7 @@ routes:
     # bearer: { plugin: sso, audience: https://api.example.org }   # API clients: an OIDC access token instead of a cookie
     # acl: { users: [alice], groups: [admins] }   # who may use the route; absent = every allowed session
     rules: []                    # event rule files for this route (docs/rules.md)
+    # reauth_within: 300         # step-up: a logon older than this (seconds) is asked again here
     # identity_headers: { X-Tenant: session.custom.tenant }   # added to the profile's; null drops one
     # strip_headers: [ X-Debug-User ]                          # added to the profile's
     # identity_assertion: true                                 # replaces the profile's setting

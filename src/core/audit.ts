@@ -13,6 +13,8 @@ export interface AuditEvent {
     | 'session_close'
     /** The session's token was rotated at logon: `sessionId` is the id before, `newSessionId` after. */
     | 'session_rotate'
+    /** A step-up re-authentication (a route's reauth_within) ended: `result` ok or failed. */
+    | 'reauth'
     /** A logon refused by the logon throttle (too many failures); `scope` says which counter. */
     | 'logon_throttled'
     /** SSH: the target logon (`target`, `target_user`, `result`: `ok` or `failed`, `message`). */

@@ -24,6 +24,7 @@ import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
 import { GatewayUris, pendingQuestion, type PolicySteps } from './sg-uris.js';
 import type { BackchannelLogout } from './oidc-backchannel.js';
 import { bearerToken, BearerTokenRefused, type BearerTokens } from './bearer.js';
+import { StepUpFlow } from './step-up-flow.js';
 import { LogonThrottle } from './throttle.js';
 import { passUpgrade } from './upgrade.js';
 
@@ -57,6 +58,7 @@ export class Gateway implements PolicySteps {
   private readonly uris: GatewayUris;
   private readonly events: FlowEvents;
   private readonly forwarding: Forwarding;
+  private readonly stepUps: StepUpFlow;
   /** The last policy run queued on each session id (removed when the queue empties). */
   private readonly policyRuns = new Map<string, Promise<void>>();
 
@@ -65,6 +67,12 @@ export class Gateway implements PolicySteps {
     this.events = new FlowEvents(o.engine, o.logger);
     this.throttle = new LogonThrottle(o.engine.store, o.engine.clock);
     this.forwarding = new Forwarding(this.events, o.logger, o.credentials, o.engine);
+    this.stepUps = new StepUpFlow({ ...o, proceed: (flow, s) => this.forwarding.proxy(flow, s) });
+  }
+
+  /** A step-up re-authentication answered at the logon page (GatewayUris). */
+  stepUp(flow: Flow, session: SessionRecord, input: PolicyInput): Promise<void> {
+    return this.stepUps.handle(flow, session, input);
   }
 
   /** The node:http request listener. Never throws; errors become a 500 page and a log line. */
@@ -185,7 +193,10 @@ export class Gateway implements PolicySteps {
   /** What the session found (null: a rule answered) lets the request do. */
   private access(flow: Flow, session: SessionRecord | undefined | null): void | Promise<void> {
     if (session === null) return;
-    if (session?.state === 'allow') return this.forwarding.proxy(flow, session);
+    if (session?.state === 'allow') {
+      if (this.stepUps.due(flow, session)) return this.stepUps.handle(flow, session);
+      return this.forwarding.proxy(flow, session);
+    }
     if (flow.route.config.bearer && this.o.bearer) {
       const token = bearerToken(flow.req);
       if (token) return this.withBearer(flow, this.o.bearer, token);

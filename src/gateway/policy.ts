@@ -2,61 +2,15 @@ import { isSessionGateError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { SessionRecord } from '../core/session-types.js';
 import type { PluginHost } from '../plugins/host.js';
-import type { ConnectionFacts } from '../plugins/types.js';
 import type { SessionEngine } from '../session/engine.js';
 import type { PolicyStep, ProfileConfig } from './config/schema.js';
 import { providerTags } from './oidc-tags.js';
+import { callStep, LOGON_TIME_VAR, unixNow } from './policy-call.js';
+import { StepUp } from './step-up.js';
+import type { PolicyInput, PolicyOutcome, PolicyRequest } from './policy-types.js';
+import { parseQuestion, QUESTION_VAR, type PendingQuestion } from './policy-types.js';
 
-/** What the client brought this time: logon credentials and/or the answer to a question. */
-export interface PolicyInput {
-  credentials?: { username: string; password: string };
-  /**
-   * The user proved who they are another way (an SSH public key listed for them): the logon
-   * step records the name without a password, and the first authenticate step (the password
-   * check) accepts the user unasked; later ones (a second factor) run as usual.
-   */
-  authenticatedUser?: string;
-  answer?: { key: string; value: string };
-}
-
-/** Where the policy stopped: it needs input, or it ended. */
-export type PolicyOutcome =
-  /** credentialsRefused: an authenticate step refused the credentials just given. */
-  | { kind: 'logon'; error?: string; credentialsRefused?: true }
-  /** `redirect`: the answer is given at that URL (an identity provider), not in a form. */
-  /** `otpauth`: the question enrols a TOTP secret (shown as a QR code; never stored with the session). */
-  | {
-      kind: 'question';
-      key: string;
-      prompt: string;
-      echo: boolean;
-      error?: string;
-      redirect?: string;
-      otpauth?: string;
-    }
-  | { kind: 'allow' }
-  | { kind: 'deny'; reason?: string; credentialsRefused?: true }
-  | { kind: 'redirect'; url: string }
-  /** Too many failed logons: refused before the credentials were checked (the gateway's throttle). */
-  | {
-      kind: 'throttled';
-      scope: 'user_address' | 'user' | 'address';
-      retryAfterSeconds: number;
-      until: number;
-    };
-
-/** The facts of the request the policy runs in, for plugins and rules. */
-export interface PolicyRequest {
-  clientIp: string;
-  clientPort: number;
-  protocol: string;
-  serverHostname: string;
-  /** SSH: the target user and port the client asked for (SPS's server_username, server_port). */
-  serverUsername?: string;
-  serverPort?: number;
-  /** Raise ACCESS_POLICY_AGENT_EVENT in the request's context (else the runner's events). */
-  agentEvent?: (session: SessionRecord, agentId: string) => Promise<void>;
-}
+export type { PolicyInput, PolicyOutcome, PolicyRequest } from './policy-types.js';
 
 /** Hook points the rules layer fills in (issue: event rules); all optional. */
 export interface PolicyEvents {
@@ -66,17 +20,8 @@ export interface PolicyEvents {
 // Progress of the policy, kept with the session so any gateway process can continue it.
 export const STEP_VAR = 'sessiongate.policy.step';
 const ATTEMPTS_VAR = 'sessiongate.policy.attempts';
-const QUESTION_VAR = 'sessiongate.policy.question';
 const USERNAME = 'session.logon.last.username';
 const PASSWORD = 'session.logon.last.password';
-
-interface PendingQuestion {
-  step: number;
-  key: string;
-  prompt: string;
-  echo: boolean;
-  redirect?: string;
-}
 
 /**
  * Runs an access policy (docs/configuration.md, "Policy steps"): logon, authenticate and authorize with AA plugins
@@ -93,6 +38,8 @@ interface PendingQuestion {
 export class PolicyRunner {
   /** What the policy's end drops: the logon password, unless the profile keeps it. */
   private readonly atEnd: { deleteSecure?: string[] };
+  /** Step-up re-authentication of this profile's allowed sessions (routes with reauth_within). */
+  readonly stepUp: StepUp;
 
   constructor(
     private readonly engine: SessionEngine,
@@ -104,6 +51,7 @@ export class PolicyRunner {
     // Plugins read the password during the policy (an authenticate step may come after a
     // question, in a later request); past the policy nothing built in needs it.
     this.atEnd = profile.keep_password ? {} : { deleteSecure: [PASSWORD] };
+    this.stepUp = new StepUp(engine, host, profile);
   }
 
   async run(session: SessionRecord, input: PolicyInput, request: PolicyRequest): Promise<PolicyOutcome> {
@@ -220,35 +168,19 @@ export class PolicyRunner {
     return this.end(id, { kind: 'deny', reason: 'the access policy has no ending' });
   }
 
-  private async plugin(
+  private plugin(
     id: string,
     step: Extract<PolicyStep, { authenticate: string } | { authorize: string }>,
     request: PolicyRequest,
     answer: { key: string; value: string } | undefined,
   ) {
-    const username = await this.engine.data.get(id, USERNAME);
-    const password = await this.engine.data.get(id, PASSWORD, { secure: true });
-    const user = (await this.engine.get(id))?.user ?? username ?? null;
-    const keyValuePairs: Record<string, string> = {};
-    if (password !== undefined) keyValuePairs.password = password;
-    if (answer) keyValuePairs[answer.key] = answer.value;
-    const facts: ConnectionFacts = {
-      protocol: request.protocol,
-      connection_name: this.profile.realm,
-      client_ip: request.clientIp,
-      client_port: request.clientPort,
-      gateway_user: user,
-      server_hostname: request.serverHostname,
-      key_value_pairs: keyValuePairs,
-      ...(request.serverUsername !== undefined ? { server_username: request.serverUsername } : {}),
-      ...(request.serverPort !== undefined ? { server_port: request.serverPort } : {}),
-    };
-    if ('authenticate' in step) return this.host.authenticate(step.authenticate, id, facts);
-    const groups = await this.engine.data.get(id, 'session.logon.last.groups');
-    return this.host.authorize(step.authorize, id, {
-      ...facts,
-      gateway_groups: groups ? groups.split(',') : [],
-    });
+    return callStep(
+      { engine: this.engine, host: this.host, profile: this.profile },
+      id,
+      step,
+      request,
+      answer,
+    );
   }
 
   /** Record the accepted user and groups; false when the per-user limit refuses the user. */
@@ -335,6 +267,7 @@ export class PolicyRunner {
   private async end(id: string, outcome: PolicyOutcome): Promise<PolicyOutcome> {
     // The question asked last (a provider's sign-in URL with its state) is done with.
     await this.engine.data.set(id, QUESTION_VAR, '');
+    if (outcome.kind === 'allow') await this.engine.data.set(id, LOGON_TIME_VAR, unixNow(this.engine));
     await this.engine.completePolicy(
       id,
       outcome.kind === 'allow' ? 'allow' : outcome.kind === 'deny' ? 'deny' : 'redirect',
@@ -349,13 +282,4 @@ export class PolicyRunner {
 function lastLogonBefore(steps: PolicyStep[], i: number): number {
   for (let j = i - 1; j >= 0; j--) if (steps[j] === 'logon') return j;
   return -1;
-}
-
-function parseQuestion(text: string | undefined): PendingQuestion | undefined {
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text) as PendingQuestion;
-  } catch {
-    return undefined;
-  }
 }

@@ -15,6 +15,7 @@ import { sendJwks } from './identity/jwks.js';
 import { cookieOptions, type ActiveRoute } from './router.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
 import type { SessionRecord } from '../core/session-types.js';
+import { stepUpPending } from './step-up.js';
 
 /**
  * The two steps of the request flow a logon form posts into: run the access policy with the
@@ -23,6 +24,8 @@ import type { SessionRecord } from '../core/session-types.js';
 export interface PolicySteps {
   runPolicy(flow: Flow, session: SessionRecord, input: PolicyInput): Promise<PolicyOutcome>;
   finish(flow: Flow, session: SessionRecord | undefined, outcome: PolicyOutcome): Promise<void>;
+  /** Go on with a step-up re-authentication (reauth_within) and answer. */
+  stepUp(flow: Flow, session: SessionRecord, input: PolicyInput): Promise<void>;
 }
 
 /**
@@ -96,7 +99,8 @@ export class GatewayUris {
 
   private async logon(req: IncomingMessage, res: ServerResponse, client: ClientFacts): Promise<void> {
     const found = await this.find(req, client);
-    if (!found || found.session.state !== 'inprogress') {
+    const stepUp = found?.session.state === 'allow' && stepUpPending(found.session);
+    if (!found || (found.session.state !== 'inprogress' && !stepUp)) {
       // No policy in progress (expired, or already done): start over from the application.
       const landing = found?.session.variables['session.server.landinguri'] ?? '/';
       res.writeHead(302, { ...PAGE_HEADERS, location: sameOriginPath(landing), 'cache-control': 'no-store' });
@@ -123,6 +127,7 @@ export class GatewayUris {
         });
       input = formInput(new URLSearchParams(body), found.session);
     }
+    if (stepUp) return this.gateway.stepUp(flow, found.session, input);
     await this.runAndFinish(flow, found.session, input);
   }
 

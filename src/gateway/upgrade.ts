@@ -7,6 +7,7 @@ import { clientFacts } from './http/client.js';
 import { upgradeHeaders } from './identity/headers.js';
 import { readCookie } from './http/cookies.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
+import { stepUpDue } from './step-up.js';
 
 /**
  * An Upgrade request (a WebSocket handshake): passed to the route's upstream only for an
@@ -39,7 +40,10 @@ export async function passUpgrade(
     !cookie ||
     !v?.valid ||
     v.session.state !== 'allow' ||
-    v.session.profile !== route.profileName
+    v.session.profile !== route.profileName ||
+    // a route that wants a recent logon: the browser logs on again with a page request first
+    (route.config.reauth_within !== undefined &&
+      stepUpDue(v.session, route.config.reauth_within, o.engine.clock.now()))
   ) {
     socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     return;

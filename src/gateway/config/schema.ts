@@ -172,6 +172,12 @@ export const routeSchema = z.strictObject({
     .strictObject({ users: z.array(z.string()).optional(), groups: z.array(z.string()).optional() })
     .optional(),
   rules: z.array(z.string()).default([]),
+  /**
+   * Step-up: an allowed session whose last logon is older than this many seconds logs on again
+   * (its profile's logon and authenticate steps, as the same user) before a request here is
+   * proxied. Absent: the first logon is enough.
+   */
+  reauth_within: z.int().min(1).max(31_536_000).optional(),
   ...routeIdentityKeys,
 });
 export type RouteConfig = z.infer<typeof routeSchema>;

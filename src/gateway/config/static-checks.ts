@@ -71,6 +71,14 @@ function referenceProblems(top: Record<string, unknown>): Problem[] {
         : `no plugin named ${bearer}`;
       problems.push([['routes', i, 'bearer', 'plugin'], what]);
     }
+    if (
+      route.reauth_within !== undefined &&
+      typeof profile === 'string' &&
+      Object.hasOwn(profiles, profile)
+    ) {
+      const why = reauthProblem(route, list(obj(profiles[profile]).policy), oidc);
+      if (why) problems.push([['routes', i, 'reauth_within'], why]);
+    }
   });
   for (const [name, profile] of Object.entries(profiles)) {
     list(obj(profile).policy).forEach((s, i) => {
@@ -269,4 +277,23 @@ export function parseCidr(
   const prefix = bits === undefined ? max : Number(bits);
   if (prefix > max) return undefined;
   return { address, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };
+}
+
+/**
+ * Why a route's `reauth_within` cannot work: a bearer token cannot log on again, and the logon
+ * must be one the gateway can repeat on its own pages (not at an identity provider).
+ */
+function reauthProblem(
+  route: Record<string, unknown>,
+  policy: unknown[],
+  oidc: Set<unknown>,
+): string | undefined {
+  if (route.bearer !== undefined)
+    return 'reauth_within cannot be used with bearer (a token cannot log on again)';
+  const steps = policy.map((s) => (s === 'logon' ? 'logon' : obj(s).authenticate));
+  if (steps.some((p) => oidc.has(p)))
+    return 'reauth_within needs a logon the gateway can repeat: the profile signs in at an identity provider';
+  if (!steps.some((p) => p !== undefined))
+    return 'reauth_within needs a profile whose policy has a logon or authenticate step';
+  return undefined;
 }
