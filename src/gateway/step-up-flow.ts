@@ -113,7 +113,7 @@ export class StepUpFlow {
       user: session.user,
       clientIp: flow.client.ip,
     });
-    this.record(session, flow, 'ok');
+    this.record({ ...session, id: fresh.id }, flow, 'ok'); // later lines carry the new id
     flow.rotatedId = fresh.id;
     flow.setCookies.push(sessionCookie(flow.cookie, fresh.token));
     const now = await this.o.engine.get(fresh.id);
