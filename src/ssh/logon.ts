@@ -34,6 +34,10 @@ const BROWSER_ONLY: PolicyOutcome = {
   kind: 'deny',
   reason: 'this logon signs in at an identity provider, which needs a browser; SSH cannot follow it',
 };
+const ENROL_IN_BROWSER: PolicyOutcome = {
+  kind: 'deny',
+  reason: 'this account has no second factor yet: log on once with a browser to set one up',
+};
 
 /**
  * The gateway logon of one SSH connection, on the route's access policy: each `logon` step
@@ -125,6 +129,7 @@ export class GatewayLogon {
       if (out.kind === 'allow') return this.allowed(ctx);
       if (out.kind !== 'logon' && out.kind !== 'question') return this.denied(ctx, out);
       if (out.kind === 'question' && out.redirect) return this.denied(ctx, BROWSER_ONLY);
+      if (out.kind === 'question' && out.otpauth) return this.denied(ctx, ENROL_IN_BROWSER);
       if (out.kind === 'question') {
         const answers = await ask(ctx, [{ prompt: out.prompt, echo: out.echo }], out.error);
         if (!answers) return PENDING;
@@ -148,6 +153,7 @@ export class GatewayLogon {
     this.outcome = out;
     if (out.kind === 'allow') return this.allowed(ctx);
     if (out.kind === 'question' && out.redirect) return this.denied(ctx, BROWSER_ONLY);
+    if (out.kind === 'question' && out.otpauth) return this.denied(ctx, ENROL_IN_BROWSER);
     if (out.kind === 'question') {
       ctx.reject(['keyboard-interactive'], true); // go on with the prompts
       return PENDING;
