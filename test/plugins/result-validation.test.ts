@@ -77,6 +77,24 @@ const BAD_AA: [string, Record<string, unknown>, RegExp][] = [
     },
     /disable_echo/,
   ],
+  [
+    'question otpauth not an otpauth://totp/ URI',
+    {
+      verdict: 'NEEDINFO',
+      question: { key: 'otp', prompt: 'Code', otpauth: 'https://evil.example/x' },
+      cookie: { stored: true },
+    },
+    /question\.otpauth/,
+  ],
+  [
+    'question otpauth with a space',
+    {
+      verdict: 'NEEDINFO',
+      question: { key: 'otp', prompt: 'Code', otpauth: 'otpauth://totp/a b?secret=AAAA' },
+      cookie: { stored: true },
+    },
+    /question\.otpauth/,
+  ],
 ];
 
 describe('plugin results are checked against the documented types (process runtime)', () => {
