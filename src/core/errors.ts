@@ -103,6 +103,11 @@ export const ERROR_CODES = {
     summary:
       'A back-channel logout token failed a check of OpenID Connect Back-Channel Logout 1.0 (section 2.6).',
   },
+  SG_ERR_TOKEN_REFRESH_FAILED: {
+    status: 502,
+    summary:
+      "An identity provider refused to refresh a session's access token, or did not answer; a refusal ends the session with reason token_refresh_failed.",
+  },
   SG_ERR_BEARER_TOKEN_INVALID: {
     status: 401,
     summary:

@@ -15,6 +15,8 @@ export const CLOSE_REASONS = [
   'denied',
   /** `users passwd` ended the user's other sessions (ASVS 3.3.3). */
   'password_changed',
+  /** The identity provider refused to refresh the session's access token (revoked sign-in). */
+  'token_refresh_failed',
 ] as const;
 /** Why a session ended. Every close carries exactly one. */
 export type CloseReason = (typeof CLOSE_REASONS)[number];

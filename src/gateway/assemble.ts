@@ -22,7 +22,10 @@ import { assertionWanted, identityPlan } from './identity/plan.js';
 import { PolicyRunner, type PolicyEvents } from './policy.js';
 import { BackchannelLogout } from './oidc-backchannel.js';
 import { BearerTokens, type BearerProvider } from './bearer.js';
+import { TokenRefresh, type Refresher } from './oidc-refresh.js';
 import { oidcConfigSchema } from '../plugins/builtin/oidc-config.js';
+import { tokenRefresher } from '../plugins/builtin/oidc-client.js';
+import type { PluginEnvironment } from '../plugins/builtin/environment.js';
 import { Upstream } from './proxy/upstream.js';
 import { engineProfile, type ActiveRoute } from './router.js';
 import { loadUserFiles } from './user-files.js';
@@ -94,7 +97,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
     const engine = newEngine(config, store, keyring, o);
     const host = new PluginHost(
       engine,
-      await loadPlugins(config.plugins, { baseDir, keyring, logger: o.logger }),
+      await loadPlugins(config.plugins, { baseDir, keyring, logger: o.logger, clock: engine.clock }),
       o.logger,
     );
     opened.push(() => host.close());
@@ -112,7 +115,8 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       () => closeServer(demo?.server),
       async () => void (await Promise.all(routes.map((r) => r.upstream.close()))),
     );
-    const gateway = newGateway(config, engine, host, routes, o);
+    const refreshers = oidcRefreshers(config, { baseDir, keyring, logger: o.logger });
+    const gateway = newGateway(config, engine, host, routes, o, refreshers);
     const listener = createListener(config, baseDir, gateway);
     opened.push(() => closeServer(listener.server));
     const port = await listen(listener.server, o.port ?? config.listen.port, config.listen.host);
@@ -224,6 +228,7 @@ function newGateway(
   host: PluginHost,
   routes: ActiveRoute[],
   o: StartOptions,
+  refreshers: Map<string, Refresher>,
 ): Gateway {
   const providers = oidcProviders(config);
   return new Gateway({
@@ -234,6 +239,7 @@ function newGateway(
     credentials: new CredentialInjector(engine, host, o.logger),
     backchannel: new BackchannelLogout(providers, engine, o.logger),
     bearer: new BearerTokens(providers, engine, o.logger, o.audit),
+    ...(refreshers.size > 0 ? { refresh: new TokenRefresh(refreshers, engine, o.logger) } : {}),
     ...(o.audit ? { audit: o.audit } : {}),
     ...(o.observeRequest ? { observeRequest: o.observeRequest } : {}),
     failureDelayMs:
@@ -264,6 +270,16 @@ function oidcProviders(config: GatewayConfig): BearerProvider[] {
       },
     ];
   });
+}
+
+/** The refresh grant of each `oidc` plugin, by plugin name (access tokens kept fresh). */
+function oidcRefreshers(config: GatewayConfig, env: PluginEnvironment): Map<string, Refresher> {
+  const out = new Map<string, Refresher>();
+  for (const p of config.plugins) {
+    if (p.runtime === 'builtin' && p.type === 'oidc')
+      out.set(p.name, tokenRefresher(p.config, { ...env, name: p.name }));
+  }
+  return out;
 }
 
 /** Close a server that may never have listened; resolves once it is closed. */

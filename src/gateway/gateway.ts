@@ -23,6 +23,7 @@ import { answerThrottled, askForInput } from './respond.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
 import { GatewayUris, pendingQuestion, type PolicySteps } from './sg-uris.js';
 import type { BackchannelLogout } from './oidc-backchannel.js';
+import type { TokenRefresh } from './oidc-refresh.js';
 import { bearerToken, BearerTokenRefused, type BearerTokens } from './bearer.js';
 import { LogonThrottle } from './throttle.js';
 import { passUpgrade } from './upgrade.js';
@@ -44,6 +45,8 @@ export interface GatewayOptions {
   backchannel?: BackchannelLogout;
   /** Bearer access tokens on routes with `bearer` (API clients, no cookie). */
   bearer?: BearerTokens;
+  /** Refreshes the OpenID Connect access tokens of signed-in sessions as they near their end. */
+  refresh?: TokenRefresh;
 }
 
 /**
@@ -185,7 +188,14 @@ export class Gateway implements PolicySteps {
   /** What the session found (null: a rule answered) lets the request do. */
   private access(flow: Flow, session: SessionRecord | undefined | null): void | Promise<void> {
     if (session === null) return;
-    if (session?.state === 'allow') return this.forwarding.proxy(flow, session);
+    if (session?.state === 'allow') {
+      const refreshed = this.o.refresh?.due(session);
+      if (refreshed)
+        return refreshed.then((s) =>
+          s ? this.forwarding.proxy(flow, s) : this.withoutAccess(flow, undefined),
+        );
+      return this.forwarding.proxy(flow, session);
+    }
     if (flow.route.config.bearer && this.o.bearer) {
       const token = bearerToken(flow.req);
       if (token) return this.withBearer(flow, this.o.bearer, token);

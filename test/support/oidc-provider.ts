@@ -48,6 +48,10 @@ export interface TestProvider {
   /** Send the client's back-channel logout token for this user and provider session (as the
    * provider does when that session ends); rejects unless the client answers 200. */
   backchannelLogout(sub: string, sid: string): Promise<void>;
+  /** How many refresh grants the token endpoint has answered. */
+  refreshGrants(): number;
+  /** Revoke a refresh token at the revocation endpoint (RFC 7009), as an admin or the user would. */
+  revoke(refreshToken: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -120,13 +124,17 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
       IdToken: 600,
       Interaction: 600,
       Session: 3600,
+      RefreshToken: 86_400,
     },
     loadExistingGrant: (ctx: GrantContext) => grantEverything(ctx, options.api),
+    // Every sign-in gets a refresh token (without asking for offline_access), as many providers do.
+    issueRefreshToken: () => true,
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      revocation: { enabled: true },
       ...(options.api ? { resourceIndicators: jwtAccessTokens(options.api) } : {}),
     },
     cookies: { keys: [randomBytes(16).toString('hex')] },
@@ -137,6 +145,11 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
       return globalThis.fetch(url, rest);
     },
     jwks: { keys: [signingKey()] },
+  });
+  let refreshGrants = 0;
+  provider.on('grant.success', (ctx: unknown) => {
+    const params = (ctx as { oidc: { params?: { grant_type?: unknown } } }).oidc.params;
+    if (params?.grant_type === 'refresh_token') refreshGrants++;
   });
   const providerHandler = provider.callback();
   handle = (req, res) => {
@@ -159,6 +172,18 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
         backchannelLogout(sub: string, sid: string): Promise<void>;
       };
       await client.backchannelLogout(sub, sid);
+    },
+    refreshGrants: () => refreshGrants,
+    revoke: async (refreshToken) => {
+      const res = await fetch(`${issuer}/token/revocation`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token' }),
+      });
+      if (res.status !== 200) throw new Error(`revocation answered ${res.status}: ${await res.text()}`);
     },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
