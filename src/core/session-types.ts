@@ -17,6 +17,8 @@ export const CLOSE_REASONS = [
   'password_changed',
   /** The identity provider refused to refresh the session's access token (revoked sign-in). */
   'token_refresh_failed',
+  /** The identity provider said a bearer token's session's token is no longer active (revoked). */
+  'token_revoked',
 ] as const;
 /** Why a session ended. Every close carries exactly one. */
 export type CloseReason = (typeof CLOSE_REASONS)[number];

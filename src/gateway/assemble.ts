@@ -21,10 +21,10 @@ import { AssertionKeys } from './identity/assertion.js';
 import { assertionWanted, identityPlan } from './identity/plan.js';
 import { PolicyRunner, type PolicyEvents } from './policy.js';
 import { BackchannelLogout } from './oidc-backchannel.js';
-import { BearerTokens, type BearerProvider } from './bearer.js';
+import { BearerTokens, type BearerProvider, type Introspector } from './bearer.js';
 import { TokenRefresh, type Refresher } from './oidc-refresh.js';
 import { oidcConfigSchema } from '../plugins/builtin/oidc-config.js';
-import { tokenRefresher } from '../plugins/builtin/oidc-client.js';
+import { tokenIntrospector, tokenRefresher } from '../plugins/builtin/oidc-client.js';
 import type { PluginEnvironment } from '../plugins/builtin/environment.js';
 import { Upstream } from './proxy/upstream.js';
 import { engineProfile, type ActiveRoute } from './router.js';
@@ -115,8 +115,8 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       () => closeServer(demo?.server),
       async () => void (await Promise.all(routes.map((r) => r.upstream.close()))),
     );
-    const refreshers = oidcRefreshers(config, { baseDir, keyring, logger: o.logger });
-    const gateway = newGateway(config, engine, host, routes, o, refreshers);
+    const oidc = oidcClients(config, { baseDir, keyring, logger: o.logger });
+    const gateway = newGateway(config, engine, host, routes, o, oidc);
     const listener = createListener(config, baseDir, gateway);
     opened.push(() => closeServer(listener.server));
     const port = await listen(listener.server, o.port ?? config.listen.port, config.listen.host);
@@ -228,7 +228,7 @@ function newGateway(
   host: PluginHost,
   routes: ActiveRoute[],
   o: StartOptions,
-  refreshers: Map<string, Refresher>,
+  oidc: OidcClients,
 ): Gateway {
   const providers = oidcProviders(config);
   return new Gateway({
@@ -238,8 +238,8 @@ function newGateway(
     logger: o.logger,
     credentials: new CredentialInjector(engine, host, o.logger),
     backchannel: new BackchannelLogout(providers, engine, o.logger),
-    bearer: new BearerTokens(providers, engine, o.logger, o.audit),
-    ...(refreshers.size > 0 ? { refresh: new TokenRefresh(refreshers, engine, o.logger) } : {}),
+    bearer: new BearerTokens(providers, engine, o.logger, o.audit, oidc.introspectors),
+    ...(oidc.refreshers.size > 0 ? { refresh: new TokenRefresh(oidc.refreshers, engine, o.logger) } : {}),
     ...(o.audit ? { audit: o.audit } : {}),
     ...(o.observeRequest ? { observeRequest: o.observeRequest } : {}),
     failureDelayMs:
@@ -272,12 +272,18 @@ function oidcProviders(config: GatewayConfig): BearerProvider[] {
   });
 }
 
-/** The refresh grant of each `oidc` plugin, by plugin name (access tokens kept fresh). */
-function oidcRefreshers(config: GatewayConfig, env: PluginEnvironment): Map<string, Refresher> {
-  const out = new Map<string, Refresher>();
+interface OidcClients {
+  refreshers: Map<string, Refresher>;
+  introspectors: Map<string, Introspector>;
+}
+
+/** The refresh grant and the token introspection of each `oidc` plugin, by plugin name. */
+function oidcClients(config: GatewayConfig, env: PluginEnvironment): OidcClients {
+  const out: OidcClients = { refreshers: new Map(), introspectors: new Map() };
   for (const p of config.plugins) {
-    if (p.runtime === 'builtin' && p.type === 'oidc')
-      out.set(p.name, tokenRefresher(p.config, { ...env, name: p.name }));
+    if (p.runtime !== 'builtin' || p.type !== 'oidc') continue;
+    out.refreshers.set(p.name, tokenRefresher(p.config, { ...env, name: p.name }));
+    out.introspectors.set(p.name, tokenIntrospector(p.config, { ...env, name: p.name }));
   }
   return out;
 }

@@ -50,8 +50,8 @@ export interface TestProvider {
   backchannelLogout(sub: string, sid: string): Promise<void>;
   /** How many refresh grants the token endpoint has answered. */
   refreshGrants(): number;
-  /** Revoke a refresh token at the revocation endpoint (RFC 7009), as an admin or the user would. */
-  revoke(refreshToken: string): Promise<void>;
+  /** Revoke a token at the revocation endpoint (RFC 7009), as an admin or the user would. */
+  revoke(token: string, hint?: 'refresh_token' | 'access_token'): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,7 +65,7 @@ export interface TestProviderOptions {
    * An API (a resource server, RFC 8707): access tokens become JWTs (RFC 9068) with this
    * audience, granted its scope when the client asks for it. Default: opaque access tokens.
    */
-  api?: { audience: string; scope: string };
+  api?: { audience: string; scope: string; format?: 'jwt' | 'opaque' };
 }
 
 /**
@@ -135,6 +135,7 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       revocation: { enabled: true },
+      introspection: { enabled: true },
       ...(options.api ? { resourceIndicators: jwtAccessTokens(options.api) } : {}),
     },
     cookies: { keys: [randomBytes(16).toString('hex')] },
@@ -174,14 +175,14 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
       await client.backchannelLogout(sub, sid);
     },
     refreshGrants: () => refreshGrants,
-    revoke: async (refreshToken) => {
+    revoke: async (token, hint = 'refresh_token') => {
       const res = await fetch(`${issuer}/token/revocation`, {
         method: 'POST',
         headers: {
           authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
           'content-type': 'application/x-www-form-urlencoded',
         },
-        body: new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token' }),
+        body: new URLSearchParams({ token, token_type_hint: hint }),
       });
       if (res.status !== 200) throw new Error(`revocation answered ${res.status}: ${await res.text()}`);
     },
@@ -212,8 +213,12 @@ interface GrantContext {
   };
 }
 
-/** The resource indicators feature: every token is for the API, as a JWT. */
-function jwtAccessTokens(api: { audience: string; scope: string }): Record<string, unknown> {
+/** The resource indicators feature: every token is for the API, as a JWT (or an opaque one). */
+function jwtAccessTokens(api: {
+  audience: string;
+  scope: string;
+  format?: 'jwt' | 'opaque';
+}): Record<string, unknown> {
   return {
     enabled: true,
     defaultResource: () => api.audience,
@@ -221,8 +226,8 @@ function jwtAccessTokens(api: { audience: string; scope: string }): Record<strin
     getResourceServerInfo: () => ({
       scope: api.scope,
       audience: api.audience,
-      accessTokenFormat: 'jwt',
-      jwt: { sign: { alg: 'RS256' } },
+      accessTokenFormat: api.format ?? 'jwt',
+      ...(api.format === 'opaque' ? {} : { jwt: { sign: { alg: 'RS256' } } }),
     }),
   };
 }

@@ -143,3 +143,41 @@ function asRefreshFailure(err: unknown, issuer: string): RefreshFailed {
   const message = inner instanceof Error ? inner.message : String(inner);
   return new RefreshFailed('refused', `the refresh answer was refused: ${printable(message, 160)}`);
 }
+
+/** An introspection answer (RFC 7662 §2.2): `active` and the token's claims. */
+export type Introspection = Record<string, unknown> & { active: boolean };
+
+/**
+ * Token introspection (RFC 7662) at one `oidc` plugin's provider, with the plugin's client
+ * authentication: for opaque access tokens, and for tokens the provider can revoke before they
+ * expire. Rejects with RefreshFailed('unreachable') when the provider does not answer, and
+ * ('refused') when it has no introspection endpoint or refuses the client.
+ *
+ * @example
+ * ```ts
+ * const introspect = tokenIntrospector(plugin.config, { baseDir, keyring, logger, name: 'sso' });
+ * const { active, sub, aud } = await introspect(token);
+ * ```
+ */
+export function tokenIntrospector(
+  config: Record<string, unknown>,
+  env: BuiltinEnvironment,
+): (token: string) => Promise<Introspection> {
+  const s = parsePluginConfig(oidcConfigSchema, config, env);
+  const credentials = readClientCredentials(s, env);
+  const provider = providerConnection(s, () => clientAuth(s, credentials));
+  return async (token) => {
+    try {
+      const got = await withDeadline(
+        provider().then((cfg) => client.tokenIntrospection(cfg, token)),
+        s.timeout_ms,
+        s.issuer,
+      );
+      return { ...got };
+    } catch (err) {
+      if (isNetworkFailure(err)) throw new RefreshFailed('unreachable', `${s.issuer} did not answer`);
+      const message = err instanceof Error ? err.message : String(err);
+      throw new RefreshFailed('refused', `the token introspection failed: ${printable(message, 160)}`);
+    }
+  };
+}
