@@ -26,6 +26,7 @@ import { oidcConfigSchema } from '../plugins/builtin/oidc-config.js';
 import { Upstream } from './proxy/upstream.js';
 import { engineProfile, type ActiveRoute } from './router.js';
 import { loadUserFiles } from './user-files.js';
+import { UserPages } from './user-pages.js';
 
 export interface StartOptions {
   logger: Logger;
@@ -112,7 +113,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       () => closeServer(demo?.server),
       async () => void (await Promise.all(routes.map((r) => r.upstream.close()))),
     );
-    const gateway = newGateway(config, engine, host, routes, o);
+    const gateway = newGateway(config, engine, host, routes, o, { keyring, baseDir });
     const listener = createListener(config, baseDir, gateway);
     opened.push(() => closeServer(listener.server));
     const port = await listen(listener.server, o.port ?? config.listen.port, config.listen.host);
@@ -224,8 +225,16 @@ function newGateway(
   host: PluginHost,
   routes: ActiveRoute[],
   o: StartOptions,
+  { keyring, baseDir }: { keyring: Keyring; baseDir: string },
 ): Gateway {
   const providers = oidcProviders(config);
+  const failureDelayMs =
+    o.failureDelayMs ??
+    ((route: ActiveRoute) => {
+      const { min, max } = route.profile.failure_delay_ms;
+      return min + Math.floor(Math.random() * (max - min + 1));
+    });
+  const { logger, audit } = o;
   return new Gateway({
     engine,
     routes,
@@ -236,12 +245,17 @@ function newGateway(
     bearer: new BearerTokens(providers, engine, o.logger, o.audit),
     ...(o.audit ? { audit: o.audit } : {}),
     ...(o.observeRequest ? { observeRequest: o.observeRequest } : {}),
-    failureDelayMs:
-      o.failureDelayMs ??
-      ((route) => {
-        const { min, max } = route.profile.failure_delay_ms;
-        return min + Math.floor(Math.random() * (max - min + 1));
-      }),
+    failureDelayMs,
+    userPages: new UserPages({
+      engine,
+      routes,
+      keyring,
+      logger,
+      audit,
+      failureDelayMs,
+      plugins: config.plugins,
+      baseDir,
+    }),
   });
 }
 
