@@ -60,11 +60,9 @@ export function sessionsPage(o: {
   csrf: string;
   sessions: UserSessionView[];
   notice?: string | undefined;
-  error?: string | undefined;
   canChangePassword: boolean;
 }): string {
   const notice = o.notice ? `<p role="status">${esc(o.notice)}</p>` : '';
-  const error = o.error ? `<p class="error" role="alert">${esc(o.error)}</p>` : '';
   const others = o.sessions.some((s) => !s.current)
     ? `<form method="post" action="/sg/sessions/end-others">${hidden('csrf', o.csrf)}` +
       '<button type="submit">End all other sessions</button></form>'
@@ -75,7 +73,7 @@ export function sessionsPage(o: {
   return messagePage(
     'Your sessions',
     `Signed in as ${o.user}.`,
-    `${notice}${error}\n${list}\n${others}\n${logout}\n${password}`,
+    `${notice}\n${list}\n<div class="actions">${others}\n${logout}</div>\n${password}`,
   );
 }
 

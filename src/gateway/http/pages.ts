@@ -20,6 +20,8 @@ footer { margin-top: 2rem; font-size: .8rem; color: #777; }
 .sessions li { border: 1px solid #888; border-radius: .25rem; padding: .5rem .75rem; overflow-wrap: anywhere; }
 .sessions li.current { border: 2px solid #1f5fbf; }
 .sessions p { margin: .25rem 0; }
+.actions { display: grid; gap: .75rem; margin: 1rem 0; }
+time { white-space: nowrap; }
 `;
 
 function page(title: string, body: string): string {
