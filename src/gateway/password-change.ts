@@ -103,41 +103,63 @@ export class PasswordChange {
     const problem = passwordProblem(next) ?? (next === current ? 'it is the current password' : undefined);
     if (problem) return refuse(400, 'SG_ERR_PASSWORD_RULES', `The new password cannot be used: ${problem}.`);
     const { user } = found.session;
+    if (!(await this.checkCurrent(res, client, found, file, current))) return;
+    await this.write(file, user, next);
+    await this.afterChange(res, client, found, file);
+  }
+
+  /**
+   * The current password, checked under the logon throttle: a wrong one counts as a failed
+   * logon of the user and waits the failure delay. False: refused (answered).
+   */
+  private async checkCurrent(
+    res: ServerResponse,
+    client: ClientFacts,
+    found: SignedIn,
+    file: PasswordFile,
+    current: string,
+  ): Promise<boolean> {
+    const { user, id: sessionId } = found.session;
     const admitted = await this.o.throttle.admit(found.route.profile.logon_throttle, user, client.ip);
     if ('refused' in admitted) {
-      const record = {
-        sessionId: found.session.id,
-        user,
-        clientIp: client.ip,
-        scope: admitted.refused.scope,
-      };
+      const { scope, retryAfterSeconds } = admitted.refused;
       this.o.audit.write({
         event: 'logon_throttled',
-        ...record,
-        retryAfterSeconds: admitted.refused.retryAfterSeconds,
+        sessionId,
+        user,
+        clientIp: client.ip,
+        scope,
+        retryAfterSeconds,
       });
-      return answerThrottled(
+      answerThrottled(
         res,
         { kind: 'throttled', ...admitted.refused },
         { browser: client.browser, headers: {} },
       );
+      return false;
     }
-    let ok = false;
+    let ok: boolean | undefined;
     try {
       const stored = UsersFileEditor.open(file.path).get(user);
       // verifyPassword does the full work without a stored hash too: no timing difference.
       ok = (await verifyPassword(current, stored?.password)) && stored !== undefined && !stored.disabled;
     } finally {
-      await this.o.throttle.settle(admitted.attempt, !ok);
+      // An unreadable users file is no guess: only a checked, wrong password stays counted.
+      await this.o.throttle.settle(admitted.attempt, ok === false);
     }
-    if (!ok) {
-      this.o.logger.info({ sessionId: found.session.id, user }, 'password change: wrong current password');
-      const delay = this.o.failureDelayMs(found.route);
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      return refuse(403, 'SG_ERR_WRONG_PASSWORD', 'The current password is wrong.');
-    }
-    await this.write(file, user, next);
-    await this.afterChange(res, client, found, file);
+    if (ok) return true;
+    this.o.logger.info({ sessionId, user }, 'password change: wrong current password');
+    const delay = this.o.failureDelayMs(found.route);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    sendRefusal(
+      res,
+      client.browser,
+      403,
+      'SG_ERR_WRONG_PASSWORD',
+      'Password not changed',
+      'The current password is wrong.',
+    );
+    return false;
   }
 
   /** The new hash, set and saved with no wait in between (one step for this process). */
