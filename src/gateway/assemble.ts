@@ -228,13 +228,6 @@ function newGateway(
   { keyring, baseDir }: { keyring: Keyring; baseDir: string },
 ): Gateway {
   const providers = oidcProviders(config);
-  const failureDelayMs =
-    o.failureDelayMs ??
-    ((route: ActiveRoute) => {
-      const { min, max } = route.profile.failure_delay_ms;
-      return min + Math.floor(Math.random() * (max - min + 1));
-    });
-  const { logger, audit } = o;
   return new Gateway({
     engine,
     routes,
@@ -245,17 +238,22 @@ function newGateway(
     bearer: new BearerTokens(providers, engine, o.logger, o.audit),
     ...(o.audit ? { audit: o.audit } : {}),
     ...(o.observeRequest ? { observeRequest: o.observeRequest } : {}),
-    failureDelayMs,
     userPages: new UserPages({
       engine,
       routes,
       keyring,
-      logger,
-      audit,
-      failureDelayMs,
-      plugins: config.plugins,
       baseDir,
+      plugins: config.plugins,
+      logger: o.logger,
+      audit: o.audit,
+      failureDelayMs: o.failureDelayMs,
     }),
+    failureDelayMs:
+      o.failureDelayMs ??
+      ((route) => {
+        const { min, max } = route.profile.failure_delay_ms;
+        return min + Math.floor(Math.random() * (max - min + 1));
+      }),
   });
 }
 

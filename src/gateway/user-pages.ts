@@ -22,8 +22,8 @@ export interface UserPagesOptions {
   keyring: Keyring;
   logger: Logger;
   audit?: AuditSink | undefined;
-  /** Milliseconds to hold back the answer to a wrong current password (the logon's failure delay). */
-  failureDelayMs: (route: ActiveRoute) => number;
+  /** Milliseconds to hold back the answer to a wrong current password; default: as a failed logon's. */
+  failureDelayMs?: ((route: ActiveRoute) => number) | undefined;
   /** The gateway's plugins and the folder their relative paths start from (users files). */
   plugins: PluginSpec[];
   baseDir: string;
@@ -61,7 +61,7 @@ export class UserPages {
       audit: this.audit,
       logger: o.logger,
       throttle: new LogonThrottle(o.engine.store, o.engine.clock),
-      failureDelayMs: o.failureDelayMs,
+      failureDelayMs: o.failureDelayMs ?? profileFailureDelay,
       files: passwordFiles(o.routes, o.plugins, o.baseDir),
     });
   }
@@ -208,6 +208,12 @@ export class UserPages {
     });
     res.end();
   }
+}
+
+/** A random time in the profile's `failure_delay_ms`, as the gateway waits after a failed logon. */
+function profileFailureDelay(route: ActiveRoute): number {
+  const { min, max } = route.profile.failure_delay_ms;
+  return min + Math.floor(Math.random() * (max - min + 1));
 }
 
 function notSignedIn(res: ServerResponse, client: ClientFacts): void {
