@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from './harness.js';
+import { RawConnection } from './raw-connection.js';
 import {
   drain,
   logOn,
@@ -94,6 +95,28 @@ describe('user pages: attacks', () => {
       headers: { origin: t.base, 'content-type': 'application/x-www-form-urlencoded' },
     });
     assert.equal(anon.status, 401);
+  });
+
+  it('answers an oversized form 400 and closes the connection (raw socket): nothing ended, nothing after it read', async () => {
+    const { alice1, alice2 } = await people();
+    const { csrf } = (await sessionsJson(alice1)).body;
+    const other = sessionOf(t.fx, alice2);
+    const body = `csrf=${csrf}&id=${other}&pad=${'x'.repeat(20_000)}`;
+    const port = Number(new URL(t.base).port);
+    const c = await RawConnection.open(port);
+    const head =
+      `POST /sg/sessions/end HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: ${t.base}\r\n` +
+      `Cookie: MRHSession=${alice1.jar.get('MRHSession')!}\r\nAccept: application/json\r\n` +
+      `Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n`;
+    await c.write(head + body);
+    const r = await c.read(5000);
+    assert.equal(r.kind, 'response');
+    if (r.kind !== 'response') return;
+    assert.equal(r.status, 400);
+    assert.equal(r.headers.get('connection'), 'close');
+    assert.equal((await c.read(5000)).kind, 'closed');
+    c.close();
+    assert.equal((await t.fx.gw.engine.get(other))?.state, 'allow');
   });
 
   it('never shows a session token, in the page or its JSON', async () => {
