@@ -125,6 +125,30 @@ export const ERROR_CODES = {
   },
   SG_ERR_ACCESS_DENIED: { status: 403, summary: 'The access policy denied the session.' },
   SG_ERR_ORIGIN_MISMATCH: { status: 403, summary: 'A gateway form was posted from another origin.' },
+  SG_ERR_NOT_SIGNED_IN: {
+    status: 401,
+    summary: "The user's own pages (`/sg/sessions`, `/sg/password`) need the cookie of a signed-in session.",
+  },
+  SG_ERR_CSRF_TOKEN: {
+    status: 403,
+    summary:
+      "A user page's form came without its `csrf` field, or with one of another session; reload the page.",
+  },
+  SG_ERR_WRONG_PASSWORD: {
+    status: 403,
+    summary: 'The current password given with a password change is wrong.',
+  },
+  SG_ERR_PASSWORD_MISMATCH: { status: 400, summary: 'The new password and its repetition differ.' },
+  SG_ERR_PASSWORD_RULES: {
+    status: 400,
+    summary:
+      'The new password breaks a rule: not empty, one line, at most 1024 characters, not the current one.',
+  },
+  SG_ERR_PASSWORD_CHANGE_UNAVAILABLE: {
+    status: 404,
+    summary:
+      "The session's user did not log on with a `local-users` plugin (LDAP, OpenID Connect): the gateway cannot change that password.",
+  },
   SG_ERR_BAD_REQUEST: {
     status: 400,
     summary:

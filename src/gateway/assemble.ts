@@ -29,6 +29,7 @@ import type { PluginEnvironment } from '../plugins/builtin/environment.js';
 import { Upstream } from './proxy/upstream.js';
 import { engineProfile, type ActiveRoute } from './router.js';
 import { loadUserFiles } from './user-files.js';
+import { UserPages } from './user-pages.js';
 
 export interface StartOptions {
   logger: Logger;
@@ -116,7 +117,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       async () => void (await Promise.all(routes.map((r) => r.upstream.close()))),
     );
     const oidc = oidcClients(config, { baseDir, keyring, logger: o.logger });
-    const gateway = newGateway(config, engine, host, routes, o, oidc);
+    const gateway = newGateway(config, engine, host, routes, o, { keyring, baseDir, oidc });
     const listener = createListener(config, baseDir, gateway);
     opened.push(() => closeServer(listener.server));
     const port = await listen(listener.server, o.port ?? config.listen.port, config.listen.host);
@@ -228,7 +229,7 @@ function newGateway(
   host: PluginHost,
   routes: ActiveRoute[],
   o: StartOptions,
-  oidc: OidcClients,
+  { keyring, baseDir, oidc }: { keyring: Keyring; baseDir: string; oidc: OidcClients },
 ): Gateway {
   const providers = oidcProviders(config);
   return new Gateway({
@@ -242,6 +243,16 @@ function newGateway(
     ...(oidc.refreshers.size > 0 ? { refresh: new TokenRefresh(oidc.refreshers, engine, o.logger) } : {}),
     ...(o.audit ? { audit: o.audit } : {}),
     ...(o.observeRequest ? { observeRequest: o.observeRequest } : {}),
+    userPages: new UserPages({
+      engine,
+      routes,
+      keyring,
+      baseDir,
+      plugins: config.plugins,
+      logger: o.logger,
+      audit: o.audit,
+      failureDelayMs: o.failureDelayMs,
+    }),
     failureDelayMs:
       o.failureDelayMs ??
       ((route) => {

@@ -27,6 +27,7 @@ import type { TokenRefresh } from './oidc-refresh.js';
 import { bearerToken, BearerTokenRefused, type BearerTokens } from './bearer.js';
 import { LogonThrottle } from './throttle.js';
 import { passUpgrade } from './upgrade.js';
+import type { UserPages } from './user-pages.js';
 
 export interface GatewayOptions {
   engine: SessionEngine;
@@ -47,6 +48,8 @@ export interface GatewayOptions {
   bearer?: BearerTokens;
   /** Refreshes the OpenID Connect access tokens of signed-in sessions as they near their end. */
   refresh?: TokenRefresh;
+  /** A signed-in user's own pages: `/sg/sessions`, `/sg/password`. */
+  userPages?: UserPages;
 }
 
 /**
@@ -64,7 +67,7 @@ export class Gateway implements PolicySteps {
   private readonly policyRuns = new Map<string, Promise<void>>();
 
   constructor(private readonly o: GatewayOptions) {
-    this.uris = new GatewayUris(this, o.engine, o.routes, o.logger, o.backchannel);
+    this.uris = new GatewayUris(this, o.engine, o.routes, o.logger, o.backchannel, o.userPages);
     this.events = new FlowEvents(o.engine, o.logger);
     this.throttle = new LogonThrottle(o.engine.store, o.engine.clock);
     this.forwarding = new Forwarding(this.events, o.logger, o.credentials, o.engine);

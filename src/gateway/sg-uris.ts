@@ -15,6 +15,7 @@ import { sendJwks } from './identity/jwks.js';
 import { cookieOptions, type ActiveRoute } from './router.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
 import type { SessionRecord } from '../core/session-types.js';
+import type { UserPages } from './user-pages.js';
 
 /**
  * The two steps of the request flow a logon form posts into: run the access policy with the
@@ -36,6 +37,7 @@ export class GatewayUris {
     private readonly routes: ActiveRoute[],
     private readonly logger: Logger,
     private readonly backchannel?: BackchannelLogout,
+    private readonly userPages?: UserPages,
   ) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, client: ClientFacts, path: string): Promise<void> {
@@ -51,6 +53,7 @@ export class GatewayUris {
     if (path === '/sg/logon' && (req.method === 'GET' || req.method === 'POST'))
       return this.logon(req, res, client);
     if (path === '/sg/logout' && req.method === 'POST') return this.logout(req, res, client);
+    if (this.userPages?.owns(path)) return this.userPages.handle(req, res, client, path);
     if (path === CALLBACK_PATH && req.method === 'GET') return this.callback(req, res, client);
     if (path === BACKCHANNEL_PATH && req.method === 'POST' && this.backchannel?.enabled)
       return backchannelLogout(req, res, this.backchannel);

@@ -16,6 +16,12 @@ button { font: inherit; padding: .6rem; border: 0; border-radius: .25rem; backgr
 button:focus-visible, input:focus-visible { outline: 3px solid #f5a623; outline-offset: 2px; }
 .error { color: #b00020; font-weight: 600; }
 footer { margin-top: 2rem; font-size: .8rem; color: #777; }
+.sessions { list-style: none; padding: 0; display: grid; gap: .75rem; }
+.sessions li { border: 1px solid #888; border-radius: .25rem; padding: .5rem .75rem; overflow-wrap: anywhere; }
+.sessions li.current { border: 2px solid #1f5fbf; }
+.sessions p { margin: .25rem 0; }
+.actions { display: grid; gap: .75rem; margin: 1rem 0; }
+time { white-space: nowrap; }
 `;
 
 function page(title: string, body: string): string {
