@@ -120,6 +120,21 @@ export const ERROR_CODES = {
   },
   SG_ERR_ACCESS_DENIED: { status: 403, summary: 'The access policy denied the session.' },
   SG_ERR_ORIGIN_MISMATCH: { status: 403, summary: 'A gateway form was posted from another origin.' },
+  SG_ERR_FORWARD_AUTH_UNTRUSTED: {
+    status: 403,
+    summary:
+      'A forward-auth call (`/sg/auth`, `/sg/forward-auth`) came from an address not in `trusted_proxies`.',
+  },
+  SG_ERR_FORWARD_AUTH_HEADERS: {
+    status: 400,
+    summary:
+      'A forward-auth call lacks the original URI or X-Forwarded-Host, sends one twice, malformed, or two that disagree (the proxy is misconfigured).',
+  },
+  SG_ERR_FORWARD_AUTH_TARGET: {
+    status: 403,
+    summary:
+      'The original request of a forward-auth call is refused: a malformed or ambiguous target, a gateway page, another host in an absolute-form target, or no route for it.',
+  },
   SG_ERR_BAD_REQUEST: {
     status: 400,
     summary:
