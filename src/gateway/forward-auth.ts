@@ -198,6 +198,9 @@ export class ForwardAuth {
     landing: string,
   ): Promise<SessionRecord | undefined> {
     if (found?.state === 'inprogress') {
+      // A page's own fetches (its icon) come here too while the user logs on: only a page the
+      // user opened moves the landing URI.
+      if (!navigation(flow.req)) return found;
       await this.o.engine.data.set(found.id, LANDING, landing);
       return (await this.o.engine.get(found.id)) ?? undefined;
     }
@@ -208,4 +211,10 @@ export class ForwardAuth {
     await this.o.engine.data.set(session.id, LANDING, landing);
     return (await this.o.engine.get(session.id)) ?? undefined;
   }
+}
+
+/** A page the user opened (or a client that does not say): not an image or script a page fetched. */
+function navigation(req: IncomingMessage): boolean {
+  const mode = req.headers['sec-fetch-mode'];
+  return mode === undefined || mode === 'navigate';
 }

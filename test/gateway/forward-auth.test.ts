@@ -309,6 +309,11 @@ describe('forward-auth: the logon round trip never redirects off the gateway’s
     );
     assert.equal(start.status, 200);
     assert.match(await start.text(), /action="\/sg\/logon"/);
+    // The logon page's own icon, sent to log on too, does not move the landing URI; a page does.
+    const icon = `/sg/auth/logon?rd=${encodeURIComponent(`http://${host}/favicon.ico`)}`;
+    await (
+      await b.fetch(icon, { headers: { 'sec-fetch-mode': 'no-cors', 'sec-fetch-dest': 'image' } })
+    ).arrayBuffer();
     const done = await b.form('/sg/logon', { username: 'alice', password: 'wonderland' });
     assert.equal(done.status, 302);
     assert.equal(done.headers.get('location'), '/app/page?q=1');
@@ -320,6 +325,15 @@ describe('forward-auth: the logon round trip never redirects off the gateway’s
     const again = await b.fetch(`/sg/auth/logon?rd=${encodeURIComponent(`http://${host}/other`)}`);
     assert.equal(again.status, 302);
     assert.equal(again.headers.get('location'), '/other');
+  });
+
+  it('a page opened while a logon is in progress is where the logon lands', async () => {
+    const b = new Browser(fx.gw.url);
+    await (await b.fetch(`/sg/auth/logon?rd=${encodeURIComponent(`http://${host}/first`)}`)).arrayBuffer();
+    const other = `/sg/auth/logon?rd=${encodeURIComponent(`http://${host}/second?z=1`)}`;
+    await (await b.fetch(other, { headers: { 'sec-fetch-mode': 'navigate' } })).arrayBuffer();
+    const done = await b.form('/sg/logon', { username: 'alice', password: 'wonderland' });
+    assert.equal(done.headers.get('location'), '/second?z=1');
   });
 
   it('a configured route’s host: back to that absolute URL after logon', async () => {
