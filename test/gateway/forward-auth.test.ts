@@ -311,9 +311,10 @@ describe('forward-auth: the logon round trip never redirects off the gateway’s
     assert.match(await start.text(), /action="\/sg\/logon"/);
     // The logon page's own icon, sent to log on too, does not move the landing URI; a page does.
     const icon = `/sg/auth/logon?rd=${encodeURIComponent(`http://${host}/favicon.ico`)}`;
-    await (
-      await b.fetch(icon, { headers: { 'sec-fetch-mode': 'no-cors', 'sec-fetch-dest': 'image' } })
-    ).arrayBuffer();
+    const jar: [string, string] = ['Cookie', `MRHSession=${b.jar.get('MRHSession')}`];
+    // (node:http: fetch would send its own Sec-Fetch-Mode.)
+    const iconAnswer = await call(icon, [jar, ['Sec-Fetch-Mode', 'no-cors'], ['Sec-Fetch-Dest', 'image']]);
+    assert.equal(iconAnswer.status, 200);
     const done = await b.form('/sg/logon', { username: 'alice', password: 'wonderland' });
     assert.equal(done.status, 302);
     assert.equal(done.headers.get('location'), '/app/page?q=1');
@@ -331,7 +332,14 @@ describe('forward-auth: the logon round trip never redirects off the gateway’s
     const b = new Browser(fx.gw.url);
     await (await b.fetch(`/sg/auth/logon?rd=${encodeURIComponent(`http://${host}/first`)}`)).arrayBuffer();
     const other = `/sg/auth/logon?rd=${encodeURIComponent(`http://${host}/second?z=1`)}`;
-    await (await b.fetch(other, { headers: { 'sec-fetch-mode': 'navigate' } })).arrayBuffer();
+    const cookie = `MRHSession=${b.jar.get('MRHSession')}`;
+    // (node:http: fetch would send its own Sec-Fetch-Mode.)
+    const opened = await call(other, [
+      ['Cookie', cookie],
+      ['Sec-Fetch-Mode', 'navigate'],
+      ['Accept', 'text/html'],
+    ]);
+    assert.equal(opened.status, 200);
     const done = await b.form('/sg/logon', { username: 'alice', password: 'wonderland' });
     assert.equal(done.headers.get('location'), '/second?z=1');
   });
