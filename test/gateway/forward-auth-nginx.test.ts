@@ -106,6 +106,20 @@ describe('forward-auth through nginx auth_request', { skip }, () => {
     );
   });
 
+  it('other methods pass the same check: a POST with a body reaches the application', async () => {
+    const b = new Browser(nginx.url);
+    await (await logOn(b, '/app/start', 'alice', 'wonderland')).arrayBuffer();
+    const res = await b.fetch('/app/form', {
+      method: 'POST',
+      body: 'a=1',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assert.equal(res.status, 200, nginx.errors().slice(-600));
+    assert.equal(((await res.json()) as { user: string }).user, 'alice');
+    const anon = await new Browser(nginx.url).fetch('/app/form', { method: 'POST', body: 'a=1' });
+    assert.equal(anon.status, 302);
+  });
+
   it('a client-sent identity header never reaches the application as the user', async () => {
     const b = new Browser(nginx.url);
     await (await logOn(b, '/app/one', 'alice', 'wonderland')).arrayBuffer();
