@@ -133,6 +133,11 @@ describe('forward-auth: who may ask', () => {
         ['X-Forwarded-Host', 'evil.example@127.0.0.1'],
       ],
       [
+        // nginx's server_name matches with the dot; a route's host would not, taking the catch-all.
+        ['X-Original-URI', '/app'],
+        ['X-Forwarded-Host', 'app.example.test.'],
+      ],
+      [
         ['X-Original-URI', '/app'],
         ['X-Original-Method', 'GE T'],
         ['X-Forwarded-Host', host],
