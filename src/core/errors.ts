@@ -149,6 +149,21 @@ export const ERROR_CODES = {
     summary:
       "The session's user did not log on with a `local-users` plugin (LDAP, OpenID Connect): the gateway cannot change that password.",
   },
+  SG_ERR_FORWARD_AUTH_UNTRUSTED: {
+    status: 403,
+    summary:
+      'A forward-auth call (`/sg/auth`, `/sg/forward-auth`) came from an address not in `trusted_proxies`.',
+  },
+  SG_ERR_FORWARD_AUTH_HEADERS: {
+    status: 400,
+    summary:
+      'A forward-auth call lacks the original URI or X-Forwarded-Host, sends one twice, malformed, or two that disagree (the proxy is misconfigured).',
+  },
+  SG_ERR_FORWARD_AUTH_TARGET: {
+    status: 403,
+    summary:
+      'The original request of a forward-auth call is refused: a malformed or ambiguous target, a gateway page, another host in an absolute-form target, or no route for it.',
+  },
   SG_ERR_BAD_REQUEST: {
     status: 400,
     summary:

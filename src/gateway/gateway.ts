@@ -10,11 +10,13 @@ import type { CredentialInjector } from './credentials.js';
 import { forget, type Flow } from './flow.js';
 import { FlowEvents } from './flow-events.js';
 import { Forwarding } from './forwarding.js';
+import { ForwardAuth } from './forward-auth.js';
+import { landingLocation } from './forward-auth-target.js';
 import type { AddressMatcher } from './http/addresses.js';
 import { clientFacts } from './http/client.js';
 import { clearedCookie, readCookie, sessionCookie } from './http/cookies.js';
 import { admitRequest } from './http/admit.js';
-import { configuredLocation, sameOriginPath } from './http/location.js';
+import { configuredLocation } from './http/location.js';
 import { basicCredentials } from './http/body.js';
 import { PAGE_HEADERS, sendProblem } from './http/pages.js';
 import { stripClientHeaders } from './identity/headers.js';
@@ -67,7 +69,15 @@ export class Gateway implements PolicySteps {
   private readonly policyRuns = new Map<string, Promise<void>>();
 
   constructor(private readonly o: GatewayOptions) {
-    this.uris = new GatewayUris(this, o.engine, o.routes, o.logger, o.backchannel, o.userPages);
+    this.uris = new GatewayUris(
+      this,
+      o.engine,
+      o.routes,
+      o.logger,
+      o.backchannel,
+      o.userPages,
+      new ForwardAuth(this, o),
+    );
     this.events = new FlowEvents(o.engine, o.logger);
     this.throttle = new LogonThrottle(o.engine.store, o.engine.clock);
     this.forwarding = new Forwarding(this.events, o.logger, o.credentials, o.engine);
@@ -303,7 +313,7 @@ export class Gateway implements PolicySteps {
   }
 
   /** A new `inprogress` session with APM's standard variables; undefined if refused (answered). */
-  private async start(flow: Flow): Promise<SessionRecord | undefined> {
+  async start(flow: Flow): Promise<SessionRecord | undefined> {
     try {
       const { id, token } = await this.o.engine.create({
         profile: flow.route.profileName,
@@ -431,7 +441,14 @@ export class Gateway implements PolicySteps {
           headers: { 'set-cookie': flow.setCookies },
         });
       case 'allow':
-        return this.redirect(flow, sameOriginPath(session?.variables['session.server.landinguri'] ?? '/'));
+        return this.redirect(
+          flow,
+          landingLocation(
+            session?.variables['session.server.landinguri'] ?? '/',
+            flow.req.headers.host,
+            this.o.routes,
+          ),
+        );
       case 'redirect':
         return this.redirect(flow, configuredLocation(outcome.url));
       case 'deny':
@@ -459,7 +476,7 @@ export class Gateway implements PolicySteps {
     );
   }
 
-  /** `location` has been through sameOriginPath or configuredLocation. */
+  /** `location` has been through landingLocation or configuredLocation. */
   private redirect(flow: Flow, location: string): void {
     flow.res.writeHead(302, {
       ...PAGE_HEADERS,

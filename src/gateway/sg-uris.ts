@@ -4,7 +4,9 @@ import type { SessionEngine } from '../session/engine.js';
 import type { ClientFacts } from './http/client.js';
 import { readCookie, clearedCookie } from './http/cookies.js';
 import { readSmallBody, sameOrigin } from './http/body.js';
-import { configuredLocation, sameOriginPath } from './http/location.js';
+import { configuredLocation } from './http/location.js';
+import type { ForwardAuth } from './forward-auth.js';
+import { landingLocation } from './forward-auth-target.js';
 import { loggedOutPage, messagePage, PAGE_HEADERS, sendHtml, sendProblem, STYLESHEET } from './http/pages.js';
 import type { Flow } from './flow.js';
 import { JWKS_PATH } from './identity/assertion.js';
@@ -38,6 +40,7 @@ export class GatewayUris {
     private readonly logger: Logger,
     private readonly backchannel?: BackchannelLogout,
     private readonly userPages?: UserPages,
+    private readonly forwardAuth?: ForwardAuth,
   ) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, client: ClientFacts, path: string): Promise<void> {
@@ -52,6 +55,7 @@ export class GatewayUris {
     }
     if (path === '/sg/logon' && (req.method === 'GET' || req.method === 'POST'))
       return this.logon(req, res, client);
+    if (this.forwardAuth?.handles(path, req.method)) return this.forwardAuth.handle(req, res, client, path);
     if (path === '/sg/logout' && req.method === 'POST') return this.logout(req, res, client);
     if (this.userPages?.owns(path)) return this.userPages.handle(req, res, client, path);
     if (path === CALLBACK_PATH && req.method === 'GET') return this.callback(req, res, client);
@@ -102,7 +106,11 @@ export class GatewayUris {
     if (!found || found.session.state !== 'inprogress') {
       // No policy in progress (expired, or already done): start over from the application.
       const landing = found?.session.variables['session.server.landinguri'] ?? '/';
-      res.writeHead(302, { ...PAGE_HEADERS, location: sameOriginPath(landing), 'cache-control': 'no-store' });
+      res.writeHead(302, {
+        ...PAGE_HEADERS,
+        location: landingLocation(landing, req.headers.host, this.routes),
+        'cache-control': 'no-store',
+      });
       res.end();
       return;
     }
