@@ -298,6 +298,7 @@ export class Gateway implements PolicySteps {
         clientIp: flow.client.ip,
         variables: {
           'session.user.agent': String(flow.req.headers['user-agent'] ?? ''),
+          'session.server.protocol': flow.client.proto,
           'session.server.landinguri': flow.req.url ?? '/',
         },
       });

@@ -11,6 +11,10 @@
   let selected = null; // the session shown in the detail panel
   let skewMs = 0; // server clock minus ours, when they disagree by more than a few seconds
   let shownRecordings = ''; // the recording list on show (JSON), so a refresh leaves it alone
+  let sort = { key: 'created', dir: 'descending' }; // newest first until a header is clicked
+  let showInprogress = false; // logons not finished are hidden unless asked for
+  let lastPage = null; // the sessions on show, drawn again when the order or the toggle changes
+  const table = window.sgTable;
 
   class Unauthorized extends Error {}
 
@@ -63,7 +67,6 @@
   }
 
   const now = () => Date.now() + skewMs;
-  const age = (s) => duration(now() - Date.parse(s.created_at));
   // The deadline that will end the session (the first of idle, lifetime, access policy).
   const ENDED_BY = { idle_timeout: 'idle', lifetime_expired: 'lifetime', policy_timeout: 'access policy' };
   const endsIn = (s) =>
@@ -150,37 +153,84 @@
       : '';
   }
 
+  // Logons not finished (inprogress) are hidden by default, unless the state filter asks for them.
+  function hidingInprogress() {
+    return !showInprogress && $('f-state').value !== 'inprogress';
+  }
+
   function renderTable(page) {
+    lastPage = page;
     const body = $('sessions').tBodies[0];
-    const rows = [];
-    for (const s of page.sessions) {
-      const tr = document.createElement('tr');
-      tr.dataset.id = s.id;
-      if (selected && selected.id === s.id) tr.className = 'selected';
-      cell(tr, s.user ?? '—');
-      cell(tr, s.client_ip ?? '—');
-      cell(tr, s.state);
-      cell(tr, age(s));
-      cell(tr, endsIn(s));
-      const actions = cell(tr, '');
-      const details = button('Details', () =>
-        showDetail(s.id, true).catch((err) => say(`Could not open the session: ${err.message}`)),
-      );
-      details.setAttribute('aria-label', `Details of the session of ${who(s)}`);
-      const kill = button('Kill', () => killOne(s), 'danger');
-      kill.setAttribute('aria-label', `Kill the session of ${who(s)}`);
-      actions.append(details, ' ', kill);
-      rows.push(tr);
-    }
+    const hide = hidingInprogress();
+    const listed = hide ? page.sessions.filter((s) => s.state !== 'inprogress') : page.sessions;
+    const rows = table.sortSessions(listed, sort.key, sort.dir).map(sessionRow);
     if (rows.length === 0) {
       const tr = document.createElement('tr');
       const td = cell(tr, 'No live sessions match.');
-      td.colSpan = 6;
+      td.colSpan = 9;
       rows.push(tr);
     }
     body.replaceChildren(...rows);
     $('more').hidden = page.next_cursor === null;
+    renderInprogressNote(page.sessions.filter((s) => s.state === 'inprogress').length, hide);
+    renderSortHeaders();
   }
+
+  function sessionRow(s) {
+    const tr = document.createElement('tr');
+    tr.dataset.id = s.id;
+    if (selected && selected.id === s.id) tr.className = 'selected';
+    cell(tr, table.shortId(s.id)).title = s.id;
+    cell(tr, s.user ?? '—');
+    cell(tr, s.client_ip ?? '—');
+    cell(tr, s.protocol ?? '—');
+    const agent = cell(tr, s.user_agent ?? '—');
+    agent.className = 'agent';
+    if (s.user_agent) agent.title = s.user_agent;
+    cell(tr, s.state);
+    cell(tr, '').append(table.timeElement(s.created_at));
+    cell(tr, endsIn(s));
+    const actions = cell(tr, '');
+    const details = button('Details', () =>
+      showDetail(s.id, true).catch((err) => say(`Could not open the session: ${err.message}`)),
+    );
+    details.setAttribute('aria-label', `Details of the session of ${who(s)}`);
+    const kill = button('Kill', () => killOne(s), 'danger');
+    kill.setAttribute('aria-label', `Kill the session of ${who(s)}`);
+    actions.append(details, ' ', kill);
+    return tr;
+  }
+
+  // "12 in progress hidden — show" / "12 in progress shown — hide"; none: no line.
+  function renderInprogressNote(count, hidden) {
+    const filtered = $('f-state').value === 'inprogress';
+    $('inprogress-note').hidden = count === 0 || filtered;
+    $('inprogress-count').textContent = `${count} in progress ${hidden ? 'hidden' : 'shown'}`;
+    $('inprogress-toggle').textContent = hidden ? 'show' : 'hide';
+  }
+
+  function renderSortHeaders() {
+    for (const b of $('sessions').tHead.querySelectorAll('button[data-sort]')) {
+      const th = b.closest('th');
+      if (b.dataset.sort === sort.key) th.setAttribute('aria-sort', sort.dir);
+      else th.removeAttribute('aria-sort');
+    }
+  }
+
+  // A header sorts by its column, ascending; the sorted column's header reverses the order.
+  $('sessions').tHead.addEventListener('click', (event) => {
+    const b = event.target.closest('button[data-sort]');
+    if (!b) return;
+    const key = b.dataset.sort;
+    const dir = key === sort.key && sort.dir === 'ascending' ? 'descending' : 'ascending';
+    sort = { key, dir };
+    if (lastPage) renderTable(lastPage);
+  });
+
+  $('inprogress-toggle').addEventListener('click', () => {
+    showInprogress = !showInprogress;
+    if (lastPage) renderTable(lastPage);
+  });
 
   async function showDetail(id, focus) {
     let s;
@@ -202,11 +252,13 @@
       ['Id', s.id],
       ['User', s.user ?? '—'],
       ['Client address', s.client_ip ?? '—'],
+      ['Protocol', s.protocol ?? '—'],
+      ['User agent', s.user_agent ?? '—'],
       ['State', s.state],
-      ['Created', s.created_at],
-      ['Last access', s.last_access_at],
+      ['Created', table.timeElement(s.created_at)],
+      ['Last access', table.timeElement(s.last_access_at)],
       ['Ends in', endsIn(s)],
-      ['Expires', s.expires_at ?? 'never'],
+      ['Expires', s.expires_at ? table.timeElement(s.expires_at) : 'never'],
       ['Idle timeout', `${s.idle_timeout} s (${idleLeft(s)} left)`],
       ['Lifetime', `${s.lifetime} s (${lifetimeLeft(s)} left)`],
     ];
@@ -219,7 +271,7 @@
         const dt = document.createElement('dt');
         dt.textContent = k;
         const dd = document.createElement('dd');
-        dd.textContent = v;
+        dd.append(v); // text, or a <time>
         return [dt, dd];
       }),
     );
