@@ -11,9 +11,6 @@
   let selected = null; // the session shown in the detail panel
   let skewMs = 0; // server clock minus ours, when they disagree by more than a few seconds
   let shownRecordings = ''; // the recording list on show (JSON), so a refresh leaves it alone
-  let sort = { key: 'created', dir: 'descending' }; // newest first until a header is clicked
-  let showInprogress = false; // logons not finished are hidden unless asked for
-  let lastPage = null; // the sessions on show, drawn again when the order or the toggle changes
   const table = window.sgTable;
 
   class Unauthorized extends Error {}
@@ -153,27 +150,19 @@
       : '';
   }
 
-  // Logons not finished (inprogress) are hidden by default, unless the state filter asks for them.
-  function hidingInprogress() {
-    return !showInprogress && $('f-state').value !== 'inprogress';
-  }
+  // The rows in the chosen order, logons in progress hidden unless asked for (sessions-table.js).
+  const sessionTable = table.sessionTable({
+    table: $('sessions'),
+    note: $('inprogress-note'),
+    count: $('inprogress-count'),
+    toggle: $('inprogress-toggle'),
+    stateFilter: $('f-state'),
+    row: (s) => sessionRow(s),
+  });
 
   function renderTable(page) {
-    lastPage = page;
-    const body = $('sessions').tBodies[0];
-    const hide = hidingInprogress();
-    const listed = hide ? page.sessions.filter((s) => s.state !== 'inprogress') : page.sessions;
-    const rows = table.sortSessions(listed, sort.key, sort.dir).map(sessionRow);
-    if (rows.length === 0) {
-      const tr = document.createElement('tr');
-      const td = cell(tr, 'No live sessions match.');
-      td.colSpan = 9;
-      rows.push(tr);
-    }
-    body.replaceChildren(...rows);
+    sessionTable.render(page.sessions);
     $('more').hidden = page.next_cursor === null;
-    renderInprogressNote(page.sessions.filter((s) => s.state === 'inprogress').length, hide);
-    renderSortHeaders();
   }
 
   function sessionRow(s) {
@@ -200,37 +189,6 @@
     actions.append(details, ' ', kill);
     return tr;
   }
-
-  // "12 in progress hidden — show" / "12 in progress shown — hide"; none: no line.
-  function renderInprogressNote(count, hidden) {
-    const filtered = $('f-state').value === 'inprogress';
-    $('inprogress-note').hidden = count === 0 || filtered;
-    $('inprogress-count').textContent = `${count} in progress ${hidden ? 'hidden' : 'shown'}`;
-    $('inprogress-toggle').textContent = hidden ? 'show' : 'hide';
-  }
-
-  function renderSortHeaders() {
-    for (const b of $('sessions').tHead.querySelectorAll('button[data-sort]')) {
-      const th = b.closest('th');
-      if (b.dataset.sort === sort.key) th.setAttribute('aria-sort', sort.dir);
-      else th.removeAttribute('aria-sort');
-    }
-  }
-
-  // A header sorts by its column, ascending; the sorted column's header reverses the order.
-  $('sessions').tHead.addEventListener('click', (event) => {
-    const b = event.target.closest('button[data-sort]');
-    if (!b) return;
-    const key = b.dataset.sort;
-    const dir = key === sort.key && sort.dir === 'ascending' ? 'descending' : 'ascending';
-    sort = { key, dir };
-    if (lastPage) renderTable(lastPage);
-  });
-
-  $('inprogress-toggle').addEventListener('click', () => {
-    showInprogress = !showInprogress;
-    if (lastPage) renderTable(lastPage);
-  });
 
   async function showDetail(id, focus) {
     let s;

@@ -1,5 +1,6 @@
-// The session table's ordering and formatting for the admin page (admin.js draws the table):
-// sorting by any column, short ids, local times with the UTC value on hover. Plain script
+// The admin page's session table (admin.js makes its rows): the order — newest first, or by any
+// column —, logons in progress hidden behind a counting toggle, short ids, local times with
+// the UTC value on hover. Plain script
 // (the page's Content-Security-Policy allows only its own files), exposed as window.sgTable.
 'use strict';
 
@@ -50,5 +51,57 @@
   /** The first 8 characters of a session id: enough to tell the rows apart. */
   const shortId = (id) => id.slice(0, 8);
 
-  window.sgTable = { sortSessions, timeElement, shortId, utc, columns: Object.keys(KEYS) };
+  /**
+   * The session table's body: `render(sessions)` draws `row(s)` for each in the chosen order
+   * (newest first until a header button is clicked; clicked again, the other way), leaving out
+   * logons in progress unless the toggle or the state filter asks for them, and counts those in
+   * the toggle's line: "12 in progress hidden — show".
+   */
+  function sessionTable({ table, note, count, toggle, stateFilter, row }) {
+    let sort = { key: 'created', dir: 'descending' };
+    let showInprogress = false;
+    let last = []; // drawn again when the order or the toggle changes
+
+    function render(sessions) {
+      last = sessions;
+      const filtered = stateFilter.value === 'inprogress';
+      const hide = !showInprogress && !filtered;
+      const listed = hide ? sessions.filter((s) => s.state !== 'inprogress') : sessions;
+      const rows = sortSessions(listed, sort.key, sort.dir).map(row);
+      if (rows.length === 0) {
+        const tr = document.createElement('tr');
+        const td = document.createElement('td');
+        td.textContent = 'No live sessions match.';
+        td.colSpan = table.tHead.rows[0].cells.length;
+        tr.append(td);
+        rows.push(tr);
+      }
+      table.tBodies[0].replaceChildren(...rows);
+      const pending = sessions.filter((s) => s.state === 'inprogress').length;
+      note.hidden = pending === 0 || filtered;
+      count.textContent = `${pending} in progress ${hide ? 'hidden' : 'shown'}`;
+      toggle.textContent = hide ? 'show' : 'hide';
+      for (const b of table.tHead.querySelectorAll('button[data-sort]')) {
+        const th = b.closest('th');
+        if (b.dataset.sort === sort.key) th.setAttribute('aria-sort', sort.dir);
+        else th.removeAttribute('aria-sort');
+      }
+    }
+
+    table.tHead.addEventListener('click', (event) => {
+      const b = event.target.closest('button[data-sort]');
+      if (!b) return;
+      const key = b.dataset.sort;
+      const dir = key === sort.key && sort.dir === 'ascending' ? 'descending' : 'ascending';
+      sort = { key, dir };
+      render(last);
+    });
+    toggle.addEventListener('click', () => {
+      showInprogress = !showInprogress;
+      render(last);
+    });
+    return { render };
+  }
+
+  window.sgTable = { sessionTable, sortSessions, timeElement, shortId, utc };
 })();
