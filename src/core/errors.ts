@@ -188,7 +188,11 @@ export const ERROR_CODES = {
     status: 404,
     summary: 'The session has no recording of this channel (admin API; recordings are SSH only).',
   },
-  SG_ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'The admin API path does not take this HTTP method.' },
+  SG_ERR_METHOD_NOT_ALLOWED: {
+    status: 405,
+    summary:
+      'The path does not take this HTTP method (an admin API path; `GET /sg/logout`: log out with POST).',
+  },
   SG_ERR_INVALID_REQUEST: {
     status: 400,
     summary: 'An admin API request body or query parameter is malformed; the message names the field.',

@@ -28,6 +28,7 @@ import type { BackchannelLogout } from './oidc-backchannel.js';
 import type { TokenRefresh } from './oidc-refresh.js';
 import { bearerToken, BearerTokenRefused, type BearerTokens } from './bearer.js';
 import { LogonThrottle } from './throttle.js';
+import { deniedHelp, sendDenied, type DeniedHelp } from './denied.js';
 import { passUpgrade } from './upgrade.js';
 import type { UserPages } from './user-pages.js';
 
@@ -320,6 +321,7 @@ export class Gateway implements PolicySteps {
         clientIp: flow.client.ip,
         variables: {
           'session.user.agent': String(flow.req.headers['user-agent'] ?? ''),
+          'session.server.protocol': flow.client.proto,
           'session.server.landinguri': flow.req.url ?? '/',
         },
       });
@@ -452,7 +454,7 @@ export class Gateway implements PolicySteps {
       case 'redirect':
         return this.redirect(flow, configuredLocation(outcome.url));
       case 'deny':
-        return this.denied(flow, outcome.reason);
+        return this.denied(flow, outcome.reason, await deniedHelp(this.throttle, flow, session, outcome));
       case 'throttled':
         return answerThrottled(flow.res, outcome, {
           browser: flow.client.browser,
@@ -461,19 +463,9 @@ export class Gateway implements PolicySteps {
     }
   }
 
-  private denied(flow: Flow, reason?: string): void {
+  private denied(flow: Flow, reason?: string, help?: DeniedHelp): void {
     flow.setCookies.push(clearedCookie(flow.cookie));
-    sendProblem(
-      flow.res,
-      flow.client.browser,
-      403,
-      'SG_ERR_ACCESS_DENIED',
-      'Access denied',
-      reason ?? 'Access was denied.',
-      {
-        'set-cookie': flow.setCookies,
-      },
-    );
+    sendDenied(flow.res, flow.client.browser, reason, help, { 'set-cookie': flow.setCookies });
   }
 
   /** `location` has been through landingLocation or configuredLocation. */

@@ -21,12 +21,16 @@ export interface PolicyInput {
 
 /** Where the policy stopped: it needs input, or it ended. */
 export type PolicyOutcome =
-  /** credentialsRefused: an authenticate step refused the credentials just given. */
-  | { kind: 'logon'; error?: string; credentialsRefused?: true }
+  /**
+   * credentialsRefused: an authenticate step refused the credentials just given; username: the
+   * name they were given for (the form shows it again, never the password).
+   */
+  | { kind: 'logon'; error?: string; credentialsRefused?: true; username?: string }
   /** `redirect`: the answer is given at that URL (an identity provider), not in a form. */
   | { kind: 'question'; key: string; prompt: string; echo: boolean; error?: string; redirect?: string }
   | { kind: 'allow' }
-  | { kind: 'deny'; reason?: string; credentialsRefused?: true }
+  /** failedLogons: ended because that many logons failed in a row (`max_logon_attempts`), the last for username. */
+  | { kind: 'deny'; reason?: string; credentialsRefused?: true; failedLogons?: number; username?: string }
   | { kind: 'redirect'; url: string }
   /** Too many failed logons: refused before the credentials were checked (the gateway's throttle). */
   | {
@@ -193,17 +197,22 @@ export class PolicyRunner {
       await this.engine.data.set(id, ATTEMPTS_VAR, String(attempts));
       // Counted by the logon throttle as a failed guess (an authorize refusal is not one).
       const refused = 'authenticate' in step ? { credentialsRefused: true as const } : {};
+      // The name the refused credentials were given for: the form shows it again.
+      const username = back >= 0 ? await this.engine.data.get(id, USERNAME) : undefined;
+      const named = username !== undefined ? { username } : {};
       if (back >= 0 && attempts < this.profile.max_logon_attempts) {
         return this.pause(id, back, {
           kind: 'logon',
           error: 'Logon failed. Check your user name and password.',
           ...refused,
+          ...named,
         });
       }
       return this.end(id, {
         kind: 'deny',
         ...(result.reason ? { reason: result.reason } : {}),
         ...refused,
+        ...(back >= 0 ? { failedLogons: attempts, ...named } : {}),
       });
     }
     return this.end(id, { kind: 'deny', reason: 'the access policy has no ending' });

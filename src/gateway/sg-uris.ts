@@ -13,6 +13,7 @@ import { JWKS_PATH } from './identity/assertion.js';
 import { providerLogoutUrl } from './oidc-logout.js';
 import { BACKCHANNEL_PATH, backchannelLogout } from './oidc-backchannel-uri.js';
 import type { BackchannelLogout } from './oidc-backchannel.js';
+import { logoutPrompt } from './logout-prompt.js';
 import { sendJwks } from './identity/jwks.js';
 import { cookieOptions, type ActiveRoute } from './router.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
@@ -58,6 +59,8 @@ export class GatewayUris {
     if (this.forwardAuth?.handles(path, req.method)) return this.forwardAuth.handle(req, res, client, path);
     if (path === '/sg/logout' && req.method === 'POST') return this.logout(req, res, client);
     if (this.userPages?.owns(path)) return this.userPages.handle(req, res, client, path);
+    if (path === '/sg/logout' && (req.method === 'GET' || req.method === 'HEAD'))
+      return logoutPrompt(res, client.browser);
     if (path === CALLBACK_PATH && req.method === 'GET') return this.callback(req, res, client);
     if (path === BACKCHANNEL_PATH && req.method === 'POST' && this.backchannel?.enabled)
       return backchannelLogout(req, res, this.backchannel);
@@ -120,7 +123,7 @@ export class GatewayUris {
       if (!sameOrigin(req)) {
         return sendProblem(
           res,
-          true,
+          client.browser,
           403,
           'SG_ERR_ORIGIN_MISMATCH',
           'Refused',
@@ -129,9 +132,17 @@ export class GatewayUris {
       }
       const body = await readSmallBody(req);
       if (body === undefined)
-        return sendProblem(res, true, 400, 'SG_ERR_BAD_REQUEST', 'Bad request', 'The form is too large.', {
-          connection: 'close', // the rest of it is still on the connection, unread
-        });
+        return sendProblem(
+          res,
+          client.browser,
+          400,
+          'SG_ERR_BAD_REQUEST',
+          'Bad request',
+          'The form is too large.',
+          {
+            connection: 'close', // the rest of it is still on the connection, unread
+          },
+        );
       input = formInput(new URLSearchParams(body), found.session);
     }
     await this.runAndFinish(flow, found.session, input);
