@@ -60,7 +60,7 @@ describe('ending an SSH session from the sessions page', { skip }, () => {
     await fx.ssh.check();
     assert.equal(await shell.exit, 255);
     assert.match(shell.output(), /sessiongate: the session was ended/);
-    await until(() => fx.closed.some((c) => c.sessionId === ssh.id), 5000, 'close delivered');
+    await until(() => fx.closed.some((c) => c.sessionId === ssh.id), 20_000, 'close delivered');
     assert.deepEqual(
       fx.closed.filter((c) => c.sessionId === ssh.id).map((c) => c.reason),
       ['user_ended'],
