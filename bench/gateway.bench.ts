@@ -14,7 +14,10 @@
  *   G  B with the same rules: the rules' own cost, without the extra store round trips;
  *   H  D with `nearCache=0`: every validation asks Redis (what the near cache saves);
  *   I  a second bare proxy, the same code as A in its own process: the control. Its ratio to
- *      A is what the method reads when there is no difference to find (the machine's noise).
+ *      A is what the method reads when there is no difference to find (the machine's noise);
+ *   J  B with OpenID Connect sessions: the pool signed in through a real oidc-provider that runs
+ *      in the gateway's process (any per-request provider work would show in its CPU time);
+ *      compared with B, it shows what an SSO session costs per request over a plain one.
  *
  * Every request carries one of 1,000 real logged-on sessions (round-robin over the pool), so
  * each one validates a session, refreshes its idle expiry and is proxied. p50 and p99 come from
@@ -76,7 +79,7 @@ const exampleRules = ['mrhsession-401.ts', 'subnet.ts', 'x-username.ts', 'last-l
   resolve(here, '..', 'examples', 'rules', f),
 );
 
-type Key = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G' | 'H' | 'I';
+type Key = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G' | 'H' | 'I' | 'J';
 
 interface Server {
   key: Key;
@@ -311,7 +314,7 @@ async function check(servers: Server[]): Promise<string[]> {
     );
   }
   // Rolling expiry: a request one second later moves the session's idle deadline.
-  const gates = servers.filter((s) => ['B', 'C', 'D', 'F', 'G', 'H'].includes(s.key));
+  const gates = servers.filter((s) => ['B', 'C', 'D', 'F', 'G', 'H', 'J'].includes(s.key));
   const before = new Map<Key, number | null>();
   for (const s of gates) {
     const r = await ask(s.child, { type: 'lastAccess', cookie: s.cookies[1]! });
@@ -459,6 +462,10 @@ function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, R
     const q = ratio(p99('H'), refP99('H'));
     console.log(`without the near cache (H vs A): req/s ${r.text}, p99 ${q.text}`);
   }
+  if (has('J') && has('B')) {
+    const r = ratio(norm('J'), norm('B'));
+    console.log(`OpenID Connect sessions against plain ones (J vs B, memory store): J/B = ${r.text}`);
+  }
   if (has('I') && has('A')) {
     const r = ratio(rps('I'), refRps('I'));
     const q = ratio(p99('I'), refP99('I'));
@@ -476,6 +483,7 @@ function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, R
     ['F', base],
     ['G', 'B'],
     ['H', 'A'],
+    ['J', 'B'],
   ] as [Key, Key | undefined][]) {
     if (!has(k) || !than || !has(than)) continue;
     const d = (f: (x: Sample) => number) => fmt(Math.round(cpuMedian(k, f) - cpuMedian(than, f)) || 0);
@@ -488,7 +496,7 @@ function report(servers: Server[], samples: Map<Key, Sample[]>, refs: Map<Key, R
 // ---- main --------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const wanted = new Set((process.env.BENCH_VARIANTS ?? 'A,B,C,D,E,F,G,H,I').split(',') as Key[]);
+  const wanted = new Set((process.env.BENCH_VARIANTS ?? 'A,B,C,D,E,F,G,H,I,J').split(',') as Key[]);
   const noRedis = redisSkip();
   const dirs: string[] = [];
   const children: ChildProcess[] = [];
@@ -559,6 +567,7 @@ async function main(): Promise<void> {
       );
     }
 
+    await add('J', 'sessiongate, memory, OIDC sessions', 'sessiongate', { ...gw('memory'), oidc: true });
     await add('I', 'bare proxy again (control)', 'bare', { upstream }, { checksSession: false });
     const control = servers.find((s) => s.key === 'I');
     if (control) control.cookies = fake;

@@ -10,7 +10,8 @@
  *                  who added it;
  *   - bare:        node:http + sessiongate's Upstream.forward(), no session work (the limit);
  *   - sessiongate: startGateway() with the given store (and rule files), then 1,000 `allow`
- *                  sessions created through the engine;
+ *                  sessions created through the engine; with `oidc`, 1,000 sessions signed in
+ *                  at an oidc-provider started in the same process (variant J);
  *   - express:     express-session + connect-redis + http-proxy-middleware (express.ts), then
  *                  1,000 sessions created through its own login endpoint.
  *
@@ -29,6 +30,8 @@ import type { Logger } from '../../src/core/logger.js';
 import { startGateway } from '../../src/gateway/assemble.js';
 import { parseConfig } from '../../src/gateway/config/load.js';
 import { Upstream } from '../../src/gateway/proxy/upstream.js';
+import { Browser } from '../../test/gateway/harness.js';
+import { startOidcProvider } from '../../test/support/oidc-provider.js';
 import {
   BODY,
   CLIENT_IP,
@@ -117,6 +120,7 @@ async function runSessiongate(a: SessiongateArgs): Promise<void> {
     `  - upstream: ${JSON.stringify(a.upstream)}`,
     '',
   ].join('\n');
+  if (a.oidc) return runOidcGateway(a, yaml);
   const file = join(a.dir, 'sessiongate.yaml');
   writeFileSync(file, yaml);
   const running = await startGateway(parseConfig(yaml, file, a.dir), { logger, port: 0 });
@@ -136,6 +140,57 @@ async function runSessiongate(a: SessiongateArgs): Promise<void> {
     ids.set(cookie, id);
   }
   stop = () => running.close(2000);
+  lastAccess = async (cookie) => {
+    const id = ids.get(cookie);
+    return id ? ((await engine.get(id))?.lastAccessAt ?? null) : null;
+  };
+  ready(running.server, cookies);
+}
+
+/** Variant J: the pool signed in at a real OpenID provider running in this process. */
+async function runOidcGateway(a: SessiongateArgs, baseYaml: string): Promise<void> {
+  const redirectUri = 'http://gw.bench/sg/oidc/callback';
+  const op = await startOidcProvider({ redirectUri });
+  writeFileSync(join(a.dir, 'oidc-secret'), `${op.clientSecret}\n`, { mode: 0o600 });
+  const sso = JSON.stringify({
+    issuer: op.issuer,
+    client_id: op.clientId,
+    client_secret_file: './oidc-secret',
+    redirect_uri: redirectUri,
+    allow_insecure_http: true,
+  });
+  const yaml =
+    baseYaml +
+    [
+      'plugins:',
+      `  - { name: sso, runtime: builtin, type: oidc, config: ${sso} }`,
+      'profiles:',
+      '  default: { policy: [ { authenticate: sso }, allow ] }',
+      '',
+    ].join('\n');
+  const file = join(a.dir, 'sessiongate.yaml');
+  writeFileSync(file, yaml);
+  const running = await startGateway(parseConfig(yaml, file, a.dir), { logger, port: 0 });
+  const { engine } = running;
+  const base = `http://127.0.0.1:${(running.server.address() as AddressInfo).port}`;
+  const xff = { 'x-forwarded-for': CLIENT_IP };
+  const cookies: string[] = [];
+  const ids = new Map<string, string>();
+  for (let i = 0; i < POOL; i++) {
+    const browser = new Browser(base);
+    const first = await browser.fetch('/', { headers: xff });
+    const query = await op.signIn(first.headers.get('location') ?? '', i % 2 ? 'alice' : 'bob');
+    const back = await browser.fetch(`/sg/oidc/callback?${query}`, { headers: xff });
+    const token = browser.jar.get('MRHSession');
+    if (back.status !== 302 || !token) throw new Error(`sign-in ${i} failed: ${back.status}`);
+    const cookie = `MRHSession=${token}`;
+    cookies.push(cookie);
+    ids.set(cookie, engine.sid(token));
+  }
+  stop = async () => {
+    await running.close(2000);
+    await op.stop();
+  };
   lastAccess = async (cookie) => {
     const id = ids.get(cookie);
     return id ? ((await engine.get(id))?.lastAccessAt ?? null) : null;

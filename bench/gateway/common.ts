@@ -15,6 +15,12 @@ export interface SessiongateArgs {
   rules: string[];
   /** A private temporary directory (config, key ring, sqlite file). */
   dir: string;
+  /**
+   * OpenID Connect sessions: the child starts an oidc-provider in its own process and signs the
+   * pool in through it (authorization code flow), so any per-request call to the provider
+   * would show in the server's CPU time.
+   */
+  oidc?: boolean;
 }
 
 export interface ExpressArgs {

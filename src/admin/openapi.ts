@@ -297,6 +297,8 @@ export const OPENAPI = {
           'state',
           'user',
           'client_ip',
+          'user_agent',
+          'protocol',
           'created_at',
           'last_access_at',
           'expires_at',
@@ -312,6 +314,14 @@ export const OPENAPI = {
           state: ref('State'),
           user: { type: ['string', 'null'] },
           client_ip: { type: ['string', 'null'] },
+          user_agent: {
+            type: ['string', 'null'],
+            description: "session.user.agent (the browser's User-Agent), or an SSH client's software version",
+          },
+          protocol: {
+            type: ['string', 'null'],
+            description: 'session.server.protocol: http, https or ssh (null: made through the API)',
+          },
           created_at: isoTime,
           last_access_at: isoTime,
           expires_at: { ...isoTimeOrNull, description: 'the first of the three deadlines; null = never' },

@@ -50,6 +50,7 @@ export { ADMIN_COOKIE } from './page-sessions.js';
 const STATIC: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/admin.js': { file: 'admin.js', type: 'text/javascript; charset=utf-8' },
+  '/sessions-table.js': { file: 'sessions-table.js', type: 'text/javascript; charset=utf-8' },
   '/admin.css': { file: 'admin.css', type: 'text/css; charset=utf-8' },
 };
 

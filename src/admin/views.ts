@@ -11,6 +11,10 @@ export interface SessionView {
   state: SessionRecord['state'];
   user: string | null;
   client_ip: string | null;
+  /** The browser's User-Agent (`session.user.agent`), or an SSH client's software version. */
+  user_agent: string | null;
+  /** `session.server.protocol`: http, https or ssh; null for a session made through the API. */
+  protocol: string | null;
   created_at: string;
   last_access_at: string;
   /** When it ends if nothing else happens: the first of the three deadlines below. */
@@ -51,6 +55,8 @@ export function sessionView(s: SessionRecord): SessionView {
     state: s.state,
     user: s.user,
     client_ip: s.clientIp,
+    user_agent: s.variables['session.user.agent'] || s.variables['session.ssh.client.software'] || null,
+    protocol: s.variables['session.server.protocol'] || null,
     created_at: iso(s.createdAt),
     last_access_at: iso(s.lastAccessAt),
     expires_at: s.expiresAt === null ? null : iso(s.expiresAt),

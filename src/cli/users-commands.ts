@@ -1,6 +1,6 @@
 import QRCode from 'qrcode';
 import { SessionGateError } from '../core/errors.js';
-import { generatePassword, hashPassword } from '../plugins/builtin/password.js';
+import { generatePassword, hashPassword, passwordProblem } from '../plugins/builtin/password.js';
 import { enrolTotp } from '../plugins/builtin/totp.js';
 import { isUserName, UsersFileEditor, UsersFileError } from '../plugins/builtin/users-file.js';
 import { Keyring } from '../session/keyring.js';
@@ -80,8 +80,8 @@ async function passwordFrom(
   if (!fromStdin) return { password: generatePassword(), generated: true };
   if (!io.readStdin) throw usage('--password-stdin: no standard input here', command);
   const password = (await io.readStdin()).replace(/\r?\n$/, '');
-  if (password === '') throw usage('--password-stdin: the password is empty', command);
-  if (/[\r\n]/.test(password)) throw usage('--password-stdin: give one line', command);
+  const problem = passwordProblem(password);
+  if (problem !== undefined) throw usage(`--password-stdin: ${problem}`, command);
   return { password, generated: false };
 }
 

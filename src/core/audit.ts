@@ -24,7 +24,11 @@ export interface AuditEvent {
     /** SSH: the connection ended (`reason`, `bytes_to_target`, `bytes_to_client`). */
     | 'ssh_end'
     /** Admin: an SSH session recording was downloaded (`channel`, `by`). */
-    | 'recording_read';
+    | 'recording_read'
+    /** A user ended one of their own sessions (`/sg/sessions`): `sessionId` is the one ended, `actor` theirs. */
+    | 'session_ended_by_user'
+    /** A user changed their password (`/sg/password`): `plugin`, `ended` (their other sessions). */
+    | 'password_changed';
   sessionId: string;
   user?: string | null;
   clientIp?: string | null;

@@ -103,6 +103,11 @@ export const ERROR_CODES = {
     summary:
       'A back-channel logout token failed a check of OpenID Connect Back-Channel Logout 1.0 (section 2.6).',
   },
+  SG_ERR_TOKEN_REFRESH_FAILED: {
+    status: 502,
+    summary:
+      "An identity provider refused to refresh a session's access token, or did not answer; a refusal ends the session with reason token_refresh_failed.",
+  },
   SG_ERR_BEARER_TOKEN_INVALID: {
     status: 401,
     summary:
@@ -130,6 +135,45 @@ export const ERROR_CODES = {
       'The route asks for a recent logon (reauth_within) and the re-authentication failed; the session keeps its access to other routes.',
   },
   SG_ERR_ORIGIN_MISMATCH: { status: 403, summary: 'A gateway form was posted from another origin.' },
+  SG_ERR_NOT_SIGNED_IN: {
+    status: 401,
+    summary: "The user's own pages (`/sg/sessions`, `/sg/password`) need the cookie of a signed-in session.",
+  },
+  SG_ERR_CSRF_TOKEN: {
+    status: 403,
+    summary:
+      "A user page's form came without its `csrf` field, or with one of another session; reload the page.",
+  },
+  SG_ERR_WRONG_PASSWORD: {
+    status: 403,
+    summary: 'The current password given with a password change is wrong.',
+  },
+  SG_ERR_PASSWORD_MISMATCH: { status: 400, summary: 'The new password and its repetition differ.' },
+  SG_ERR_PASSWORD_RULES: {
+    status: 400,
+    summary:
+      'The new password breaks a rule: not empty, one line, at most 1024 characters, not the current one.',
+  },
+  SG_ERR_PASSWORD_CHANGE_UNAVAILABLE: {
+    status: 404,
+    summary:
+      "The session's user did not log on with a `local-users` plugin (LDAP, OpenID Connect): the gateway cannot change that password.",
+  },
+  SG_ERR_FORWARD_AUTH_UNTRUSTED: {
+    status: 403,
+    summary:
+      'A forward-auth call (`/sg/auth`, `/sg/forward-auth`) came from an address not in `trusted_proxies`.',
+  },
+  SG_ERR_FORWARD_AUTH_HEADERS: {
+    status: 400,
+    summary:
+      'A forward-auth call lacks the original URI or X-Forwarded-Host, sends one twice, malformed, or two that disagree (the proxy is misconfigured).',
+  },
+  SG_ERR_FORWARD_AUTH_TARGET: {
+    status: 403,
+    summary:
+      'The original request of a forward-auth call is refused: a malformed or ambiguous target, a gateway page, another host in an absolute-form target, or no route for it.',
+  },
   SG_ERR_BAD_REQUEST: {
     status: 400,
     summary:
@@ -154,7 +198,11 @@ export const ERROR_CODES = {
     status: 404,
     summary: 'The session has no recording of this channel (admin API; recordings are SSH only).',
   },
-  SG_ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'The admin API path does not take this HTTP method.' },
+  SG_ERR_METHOD_NOT_ALLOWED: {
+    status: 405,
+    summary:
+      'The path does not take this HTTP method (an admin API path; `GET /sg/logout`: log out with POST).',
+  },
   SG_ERR_INVALID_REQUEST: {
     status: 400,
     summary: 'An admin API request body or query parameter is malformed; the message names the field.',

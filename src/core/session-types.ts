@@ -15,6 +15,12 @@ export const CLOSE_REASONS = [
   'denied',
   /** `users passwd` ended the user's other sessions (ASVS 3.3.3). */
   'password_changed',
+  /** The identity provider refused to refresh the session's access token (revoked sign-in). */
+  'token_refresh_failed',
+  /** The identity provider said a bearer token's session's token is no longer active (revoked). */
+  'token_revoked',
+  /** The user ended the session from their own sessions page (`/sg/sessions`, ASVS 3.3.4). */
+  'user_ended',
 ] as const;
 /** Why a session ended. Every close carries exactly one. */
 export type CloseReason = (typeof CLOSE_REASONS)[number];

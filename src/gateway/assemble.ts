@@ -21,11 +21,15 @@ import { AssertionKeys } from './identity/assertion.js';
 import { assertionWanted, identityPlan } from './identity/plan.js';
 import { PolicyRunner, type PolicyEvents } from './policy.js';
 import { BackchannelLogout } from './oidc-backchannel.js';
-import { BearerTokens, type BearerProvider } from './bearer.js';
+import { BearerTokens, type BearerProvider, type Introspector } from './bearer.js';
+import { TokenRefresh, type Refresher } from './oidc-refresh.js';
 import { oidcConfigSchema } from '../plugins/builtin/oidc-config.js';
+import { tokenIntrospector, tokenRefresher } from '../plugins/builtin/oidc-client.js';
+import type { PluginEnvironment } from '../plugins/builtin/environment.js';
 import { Upstream } from './proxy/upstream.js';
 import { engineProfile, type ActiveRoute } from './router.js';
 import { loadUserFiles } from './user-files.js';
+import { UserPages } from './user-pages.js';
 
 export interface StartOptions {
   logger: Logger;
@@ -94,7 +98,7 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
     const engine = newEngine(config, store, keyring, o);
     const host = new PluginHost(
       engine,
-      await loadPlugins(config.plugins, { baseDir, keyring, logger: o.logger }),
+      await loadPlugins(config.plugins, { baseDir, keyring, logger: o.logger, clock: engine.clock }),
       o.logger,
     );
     opened.push(() => host.close());
@@ -112,7 +116,8 @@ export async function startGateway(loaded: LoadedConfig, o: StartOptions): Promi
       () => closeServer(demo?.server),
       async () => void (await Promise.all(routes.map((r) => r.upstream.close()))),
     );
-    const gateway = newGateway(config, engine, host, routes, o);
+    const oidc = oidcClients(config, { baseDir, keyring, logger: o.logger });
+    const gateway = newGateway(config, engine, host, routes, o, { keyring, baseDir, oidc });
     const listener = createListener(config, baseDir, gateway);
     opened.push(() => closeServer(listener.server));
     const port = await listen(listener.server, o.port ?? config.listen.port, config.listen.host);
@@ -224,6 +229,7 @@ function newGateway(
   host: PluginHost,
   routes: ActiveRoute[],
   o: StartOptions,
+  { keyring, baseDir, oidc }: { keyring: Keyring; baseDir: string; oidc: OidcClients },
 ): Gateway {
   const providers = oidcProviders(config);
   return new Gateway({
@@ -233,9 +239,20 @@ function newGateway(
     logger: o.logger,
     credentials: new CredentialInjector(engine, host, o.logger),
     backchannel: new BackchannelLogout(providers, engine, o.logger),
-    bearer: new BearerTokens(providers, engine, o.logger, o.audit),
+    bearer: new BearerTokens(providers, engine, o.logger, o.audit, oidc.introspectors),
+    ...(oidc.refreshers.size > 0 ? { refresh: new TokenRefresh(oidc.refreshers, engine, o.logger) } : {}),
     ...(o.audit ? { audit: o.audit } : {}),
     ...(o.observeRequest ? { observeRequest: o.observeRequest } : {}),
+    userPages: new UserPages({
+      engine,
+      routes,
+      keyring,
+      baseDir,
+      plugins: config.plugins,
+      logger: o.logger,
+      audit: o.audit,
+      failureDelayMs: o.failureDelayMs,
+    }),
     failureDelayMs:
       o.failureDelayMs ??
       ((route) => {
@@ -264,6 +281,22 @@ function oidcProviders(config: GatewayConfig): BearerProvider[] {
       },
     ];
   });
+}
+
+interface OidcClients {
+  refreshers: Map<string, Refresher>;
+  introspectors: Map<string, Introspector>;
+}
+
+/** The refresh grant and the token introspection of each `oidc` plugin, by plugin name. */
+function oidcClients(config: GatewayConfig, env: PluginEnvironment): OidcClients {
+  const out: OidcClients = { refreshers: new Map(), introspectors: new Map() };
+  for (const p of config.plugins) {
+    if (p.runtime !== 'builtin' || p.type !== 'oidc') continue;
+    out.refreshers.set(p.name, tokenRefresher(p.config, { ...env, name: p.name }));
+    out.introspectors.set(p.name, tokenIntrospector(p.config, { ...env, name: p.name }));
+  }
+  return out;
 }
 
 /** Close a server that may never have listened; resolves once it is closed. */

@@ -8,6 +8,7 @@ import type { SessionRecord } from '../core/session-types.js';
 import type { SessionEngine } from '../session/engine.js';
 import { discoverKeySet, type OidcProvider } from './oidc-backchannel.js';
 import type { ActiveRoute } from './router.js';
+import { RefreshFailed, type Introspection } from '../plugins/builtin/oidc-client.js';
 
 /** An `oidc` plugin's provider as the bearer check needs it: its claims for the user and groups. */
 export interface BearerProvider extends OidcProvider {
@@ -23,6 +24,13 @@ export class BearerTokenRefused extends SessionGateError {
 }
 
 type KeySet = NonNullable<Awaited<ReturnType<typeof discoverKeySet>>>;
+
+/** One provider's token introspection (an `oidc` plugin's `tokenIntrospector`). */
+export type Introspector = (token: string) => Promise<Introspection>;
+
+/** An introspected token's session asks the provider again after this long (revocations). */
+const INTROSPECT_EVERY_MS = 60_000;
+const INTROSPECTED_AT = 'session.oauth.introspected_at';
 
 /**
  * The bearer token of a request, if it sends one (`Authorization: Bearer <token>`).
@@ -60,6 +68,7 @@ export class BearerTokens {
     private readonly engine: SessionEngine,
     private readonly logger: Logger,
     private readonly audit: AuditSink = noAudit,
+    private readonly introspectors: ReadonlyMap<string, Introspector> = new Map(),
   ) {}
 
   /** The allowed session of this token on `route` (which has `bearer`); throws BearerTokenRefused. */
@@ -67,14 +76,21 @@ export class BearerTokens {
     const settings = route.config.bearer!;
     const provider = this.providers.find((p) => p.plugin === settings.plugin);
     if (!provider) throw new BearerTokenRefused('the route has no identity provider');
-    const claims = await this.verify(provider, token, settings.audience);
+    const tag = `bearer:${createHash('sha256').update(token).digest('hex').slice(0, 40)}`;
+    let claims: JWTPayload;
+    if (settings.introspect) {
+      const recent = await this.recentlyIntrospected(route, tag);
+      if (recent) return recent;
+      claims = await this.introspected(provider, token, settings.audience, tag);
+    } else {
+      claims = await this.verify(provider, token, settings.audience);
+    }
     const granted = scopesOf(claims);
     const missing = settings.required_scopes.filter((s) => !granted.includes(s));
     if (missing.length > 0) throw new BearerTokenRefused(`the token lacks the scope ${missing.join(' ')}`);
-    const tag = `bearer:${createHash('sha256').update(token).digest('hex').slice(0, 40)}`;
     const pending = this.making.get(tag);
     if (pending) return pending;
-    const made = this.findOrCreate(route, provider, claims, tag, clientIp);
+    const made = this.findOrCreate(route, provider, claims, tag, clientIp, settings.introspect);
     this.making.set(tag, made);
     try {
       return await made;
@@ -106,18 +122,67 @@ export class BearerTokens {
     }
   }
 
+  /** A session of this token whose introspection is younger than INTROSPECT_EVERY_MS. */
+  private async recentlyIntrospected(route: ActiveRoute, tag: string): Promise<SessionRecord | undefined> {
+    const now = this.engine.clock.now();
+    for (const id of await this.engine.findByTag(tag)) {
+      const s = await this.engine.get(id);
+      const at = Number(s?.variables[INTROSPECTED_AT] ?? 0);
+      if (s?.state === 'allow' && s.profile === route.profileName && now - at < INTROSPECT_EVERY_MS) return s;
+    }
+    return undefined;
+  }
+
+  /**
+   * The provider's word on the token (RFC 7662), checked as a JWT's claims would be: active,
+   * `iss` (when given), `aud` containing the route's audience, `sub`, `exp` not passed. A token
+   * the provider calls inactive ends the sessions it had (revoked before its expiry).
+   */
+  private async introspected(
+    provider: BearerProvider,
+    token: string,
+    audience: string,
+    tag: string,
+  ): Promise<JWTPayload> {
+    const introspect = this.introspectors.get(provider.plugin);
+    if (!introspect) throw new BearerTokenRefused('the identity provider cannot introspect tokens');
+    let got: Introspection;
+    try {
+      got = await introspect(token);
+    } catch (err) {
+      const unreachable = err instanceof RefreshFailed && err.kind === 'unreachable';
+      this.logger.warn(
+        { plugin: provider.plugin, error: (err as Error).message },
+        'token introspection failed',
+      );
+      throw new BearerTokenRefused(
+        unreachable ? 'the identity provider did not answer' : 'the token could not be introspected',
+      );
+    }
+    if (got.active !== true) {
+      const ended = await this.engine.closeByTag(tag, 'token_revoked');
+      if (ended > 0) this.logger.info({ plugin: provider.plugin, sessions: ended }, 'bearer token revoked');
+      throw new BearerTokenRefused('the token is not active');
+    }
+    return introspectionClaims(got, provider, audience, this.engine.clock.now());
+  }
+
   private async findOrCreate(
     route: ActiveRoute,
     provider: BearerProvider,
     claims: JWTPayload,
     tag: string,
     clientIp: string,
+    introspected: boolean,
   ): Promise<SessionRecord> {
+    const now = this.engine.clock.now();
     for (const id of await this.engine.findByTag(tag)) {
       const s = await this.engine.get(id);
-      if (s?.state === 'allow' && s.profile === route.profileName) return s;
+      if (s?.state !== 'allow' || s.profile !== route.profileName) continue;
+      if (!introspected) return s;
+      await this.engine.data.set(id, INTROSPECTED_AT, String(now));
+      return (await this.engine.get(id)) ?? s;
     }
-    const now = this.engine.clock.now();
     const untilExp = Math.ceil(((claims.exp ?? 0) * 1000 - now) / 1000);
     const max = route.profile.max_session_timeout;
     const user = stringClaim(claims[provider.userClaim]) ?? claims.sub!;
@@ -136,6 +201,7 @@ export class BearerTokens {
         'session.oauth.scope': scopesOf(claims).join(' '),
         'session.logon.last.username': user,
         'session.logon.last.groups': groupsOf(claims[provider.groupsClaim]).join(','),
+        ...(introspected ? { [INTROSPECTED_AT]: String(now) } : {}),
       },
     });
     await this.engine.tag(id, [tag]);
@@ -155,6 +221,25 @@ export class BearerTokens {
     this.keys.set(provider.issuer, set);
     return set;
   }
+}
+
+/** The claims of an active introspection answer, refused as a JWT's would be. */
+function introspectionClaims(
+  got: Introspection,
+  provider: BearerProvider,
+  audience: string,
+  now: number,
+): JWTPayload {
+  const skew = provider.clockSkewSeconds;
+  if (got.iss !== undefined && got.iss !== provider.issuer)
+    throw new BearerTokenRefused('the token does not verify (its iss claim is not accepted)');
+  const aud = Array.isArray(got.aud) ? got.aud : [got.aud];
+  if (!aud.includes(audience))
+    throw new BearerTokenRefused('the token does not verify (its aud claim is not accepted)');
+  if (typeof got.sub !== 'string' || got.sub === '') throw new BearerTokenRefused('the token has no sub');
+  if (typeof got.exp !== 'number' || got.exp + skew <= now / 1000)
+    throw new BearerTokenRefused('the token does not verify (its exp claim is not accepted)');
+  return got as JWTPayload;
 }
 
 /** The granted scopes: `scope` (space separated, RFC 9068) or `scp` (a list or a string). */

@@ -193,7 +193,7 @@ export class Forwarding {
 }
 
 /** The route's ACL: with `acl.users` or `acl.groups`, the session's user must be listed or in a group. */
-function aclAllows(route: ActiveRoute, session: SessionRecord): boolean {
+export function aclAllows(route: ActiveRoute, session: SessionRecord): boolean {
   const acl = route.config.acl;
   if (!acl) return true;
   if (acl.users?.includes(session.user ?? '')) return true;

@@ -10,11 +10,13 @@ import type { CredentialInjector } from './credentials.js';
 import { forget, type Flow } from './flow.js';
 import { FlowEvents } from './flow-events.js';
 import { Forwarding } from './forwarding.js';
+import { ForwardAuth } from './forward-auth.js';
+import { landingLocation } from './forward-auth-target.js';
 import type { AddressMatcher } from './http/addresses.js';
 import { clientFacts } from './http/client.js';
 import { clearedCookie, readCookie, sessionCookie } from './http/cookies.js';
 import { admitRequest } from './http/admit.js';
-import { configuredLocation, sameOriginPath } from './http/location.js';
+import { configuredLocation } from './http/location.js';
 import { basicCredentials } from './http/body.js';
 import { PAGE_HEADERS, sendProblem } from './http/pages.js';
 import { stripClientHeaders } from './identity/headers.js';
@@ -23,10 +25,13 @@ import { answerThrottled, askForInput } from './respond.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
 import { GatewayUris, pendingQuestion, type PolicySteps } from './sg-uris.js';
 import type { BackchannelLogout } from './oidc-backchannel.js';
+import type { TokenRefresh } from './oidc-refresh.js';
 import { bearerToken, BearerTokenRefused, type BearerTokens } from './bearer.js';
 import { StepUpFlow } from './step-up-flow.js';
 import { LogonThrottle } from './throttle.js';
+import { deniedHelp, sendDenied, type DeniedHelp } from './denied.js';
 import { passUpgrade } from './upgrade.js';
+import type { UserPages } from './user-pages.js';
 
 export interface GatewayOptions {
   engine: SessionEngine;
@@ -45,6 +50,10 @@ export interface GatewayOptions {
   backchannel?: BackchannelLogout;
   /** Bearer access tokens on routes with `bearer` (API clients, no cookie). */
   bearer?: BearerTokens;
+  /** Refreshes the OpenID Connect access tokens of signed-in sessions as they near their end. */
+  refresh?: TokenRefresh;
+  /** A signed-in user's own pages: `/sg/sessions`, `/sg/password`. */
+  userPages?: UserPages;
 }
 
 /**
@@ -63,7 +72,15 @@ export class Gateway implements PolicySteps {
   private readonly policyRuns = new Map<string, Promise<void>>();
 
   constructor(private readonly o: GatewayOptions) {
-    this.uris = new GatewayUris(this, o.engine, o.routes, o.logger, o.backchannel);
+    this.uris = new GatewayUris(
+      this,
+      o.engine,
+      o.routes,
+      o.logger,
+      o.backchannel,
+      o.userPages,
+      new ForwardAuth(this, o),
+    );
     this.events = new FlowEvents(o.engine, o.logger);
     this.throttle = new LogonThrottle(o.engine.store, o.engine.clock);
     this.forwarding = new Forwarding(this.events, o.logger, o.credentials, o.engine);
@@ -195,6 +212,11 @@ export class Gateway implements PolicySteps {
     if (session === null) return;
     if (session?.state === 'allow') {
       if (this.stepUps.due(flow, session)) return this.stepUps.handle(flow, session);
+      const refreshed = this.o.refresh?.due(session);
+      if (refreshed)
+        return refreshed.then((s) =>
+          s ? this.forwarding.proxy(flow, s) : this.withoutAccess(flow, undefined),
+        );
       return this.forwarding.proxy(flow, session);
     }
     if (flow.route.config.bearer && this.o.bearer) {
@@ -301,13 +323,14 @@ export class Gateway implements PolicySteps {
   }
 
   /** A new `inprogress` session with APM's standard variables; undefined if refused (answered). */
-  private async start(flow: Flow): Promise<SessionRecord | undefined> {
+  async start(flow: Flow): Promise<SessionRecord | undefined> {
     try {
       const { id, token } = await this.o.engine.create({
         profile: flow.route.profileName,
         clientIp: flow.client.ip,
         variables: {
           'session.user.agent': String(flow.req.headers['user-agent'] ?? ''),
+          'session.server.protocol': flow.client.proto,
           'session.server.landinguri': flow.req.url ?? '/',
         },
       });
@@ -429,11 +452,18 @@ export class Gateway implements PolicySteps {
           headers: { 'set-cookie': flow.setCookies },
         });
       case 'allow':
-        return this.redirect(flow, sameOriginPath(session?.variables['session.server.landinguri'] ?? '/'));
+        return this.redirect(
+          flow,
+          landingLocation(
+            session?.variables['session.server.landinguri'] ?? '/',
+            flow.req.headers.host,
+            this.o.routes,
+          ),
+        );
       case 'redirect':
         return this.redirect(flow, configuredLocation(outcome.url));
       case 'deny':
-        return this.denied(flow, outcome.reason);
+        return this.denied(flow, outcome.reason, await deniedHelp(this.throttle, flow, session, outcome));
       case 'throttled':
         return answerThrottled(flow.res, outcome, {
           browser: flow.client.browser,
@@ -442,22 +472,12 @@ export class Gateway implements PolicySteps {
     }
   }
 
-  private denied(flow: Flow, reason?: string): void {
+  private denied(flow: Flow, reason?: string, help?: DeniedHelp): void {
     flow.setCookies.push(clearedCookie(flow.cookie));
-    sendProblem(
-      flow.res,
-      flow.client.browser,
-      403,
-      'SG_ERR_ACCESS_DENIED',
-      'Access denied',
-      reason ?? 'Access was denied.',
-      {
-        'set-cookie': flow.setCookies,
-      },
-    );
+    sendDenied(flow.res, flow.client.browser, reason, help, { 'set-cookie': flow.setCookies });
   }
 
-  /** `location` has been through sameOriginPath or configuredLocation. */
+  /** `location` has been through landingLocation or configuredLocation. */
   private redirect(flow: Flow, location: string): void {
     flow.res.writeHead(302, {
       ...PAGE_HEADERS,

@@ -16,8 +16,11 @@ export interface PolicyInput {
 
 /** Where the policy stopped: it needs input, or it ended. */
 export type PolicyOutcome =
-  /** credentialsRefused: an authenticate step refused the credentials just given. */
-  | { kind: 'logon'; error?: string; credentialsRefused?: true }
+  /**
+   * credentialsRefused: an authenticate step refused the credentials just given; username: the
+   * name they were given for (the form shows it again, never the password).
+   */
+  | { kind: 'logon'; error?: string; credentialsRefused?: true; username?: string }
   /** `redirect`: the answer is given at that URL (an identity provider), not in a form. */
   /** `otpauth`: the question enrols a TOTP secret (shown as a QR code; never stored with the session). */
   | {
@@ -30,7 +33,8 @@ export type PolicyOutcome =
       otpauth?: string;
     }
   | { kind: 'allow' }
-  | { kind: 'deny'; reason?: string; credentialsRefused?: true }
+  /** failedLogons: ended because that many logons failed in a row (`max_logon_attempts`), the last for username. */
+  | { kind: 'deny'; reason?: string; credentialsRefused?: true; failedLogons?: number; username?: string }
   | { kind: 'redirect'; url: string }
   /** Too many failed logons: refused before the credentials were checked (the gateway's throttle). */
   | {

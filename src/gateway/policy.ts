@@ -152,17 +152,22 @@ export class PolicyRunner {
       await this.engine.data.set(id, ATTEMPTS_VAR, String(attempts));
       // Counted by the logon throttle as a failed guess (an authorize refusal is not one).
       const refused = 'authenticate' in step ? { credentialsRefused: true as const } : {};
+      // The name the refused credentials were given for: the form shows it again.
+      const username = back >= 0 ? await this.engine.data.get(id, USERNAME) : undefined;
+      const named = username !== undefined ? { username } : {};
       if (back >= 0 && attempts < this.profile.max_logon_attempts) {
         return this.pause(id, back, {
           kind: 'logon',
           error: 'Logon failed. Check your user name and password.',
           ...refused,
+          ...named,
         });
       }
       return this.end(id, {
         kind: 'deny',
         ...(result.reason ? { reason: result.reason } : {}),
         ...refused,
+        ...(back >= 0 ? { failedLogons: attempts, ...named } : {}),
       });
     }
     return this.end(id, { kind: 'deny', reason: 'the access policy has no ending' });

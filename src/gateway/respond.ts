@@ -23,7 +23,10 @@ export function askForInput(
 ): void | Promise<void> {
   const challenge = { 'www-authenticate': `Basic realm="${o.realm.replace(/["\\]/g, '')}"` };
   if (outcome.kind === 'logon') {
-    if (o.browser) return sendHtml(res, 200, logonPage({ realm: o.realm, error: outcome.error }), o.headers);
+    if (o.browser) {
+      const page = logonPage({ realm: o.realm, error: outcome.error, username: outcome.username });
+      return sendHtml(res, 200, page, o.headers);
+    }
     return sendProblem(
       res,
       false,
@@ -103,10 +106,7 @@ export function answerThrottled(
   outcome: Extract<PolicyOutcome, { kind: 'throttled' }>,
   o: { browser: boolean; headers: Record<string, string | string[]> },
 ): void {
-  const minutes = Math.ceil(outcome.retryAfterSeconds / 60);
-  const wait =
-    outcome.retryAfterSeconds < 60 ? `${outcome.retryAfterSeconds} seconds` : plural(minutes, 'minute');
-  const at = new Date(outcome.until).toISOString().slice(11, 16);
+  const { wait, at } = whenAgain(outcome);
   const message = `Too many failed logons for this account or from this address. Try again in ${wait} (after ${at} UTC).`;
   const headers = { ...o.headers, 'retry-after': String(outcome.retryAfterSeconds) };
   if (!o.browser) {
@@ -114,6 +114,22 @@ export function answerThrottled(
   }
   const again = `<p><a href="/sg/logon">Try again</a> after ${esc(at)} UTC.</p>`;
   sendHtml(res, 429, messagePage('Too many failed logons', message, again), headers);
+}
+
+/**
+ * When a throttled logon can be tried again, in words: how long to wait, and the UTC time (the
+ * gateway's pages run no script, so they cannot show the reader's local time).
+ *
+ * @example
+ * ```ts
+ * whenAgain({ retryAfterSeconds: 900, until: Date.parse('2026-01-01T10:15:00Z') });
+ * // { wait: '15 minutes', at: '10:15' }
+ * ```
+ */
+export function whenAgain(o: { retryAfterSeconds: number; until: number }): { wait: string; at: string } {
+  const minutes = Math.ceil(o.retryAfterSeconds / 60);
+  const wait = o.retryAfterSeconds < 60 ? `${o.retryAfterSeconds} seconds` : plural(minutes, 'minute');
+  return { wait, at: new Date(o.until).toISOString().slice(11, 16) };
 }
 
 function plural(n: number, unit: string): string {

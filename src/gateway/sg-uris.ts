@@ -4,18 +4,22 @@ import type { SessionEngine } from '../session/engine.js';
 import type { ClientFacts } from './http/client.js';
 import { readCookie, clearedCookie } from './http/cookies.js';
 import { readSmallBody, sameOrigin } from './http/body.js';
-import { configuredLocation, sameOriginPath } from './http/location.js';
+import { configuredLocation } from './http/location.js';
+import type { ForwardAuth } from './forward-auth.js';
+import { landingLocation } from './forward-auth-target.js';
 import { loggedOutPage, messagePage, PAGE_HEADERS, sendHtml, sendProblem, STYLESHEET } from './http/pages.js';
 import type { Flow } from './flow.js';
 import { JWKS_PATH } from './identity/assertion.js';
 import { providerLogoutUrl } from './oidc-logout.js';
 import { BACKCHANNEL_PATH, backchannelLogout } from './oidc-backchannel-uri.js';
 import type { BackchannelLogout } from './oidc-backchannel.js';
+import { logoutPrompt } from './logout-prompt.js';
 import { sendJwks } from './identity/jwks.js';
 import { cookieOptions, type ActiveRoute } from './router.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
 import type { SessionRecord } from '../core/session-types.js';
 import { stepUpPending } from './step-up.js';
+import type { UserPages } from './user-pages.js';
 
 /**
  * The two steps of the request flow a logon form posts into: run the access policy with the
@@ -39,6 +43,8 @@ export class GatewayUris {
     private readonly routes: ActiveRoute[],
     private readonly logger: Logger,
     private readonly backchannel?: BackchannelLogout,
+    private readonly userPages?: UserPages,
+    private readonly forwardAuth?: ForwardAuth,
   ) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, client: ClientFacts, path: string): Promise<void> {
@@ -53,7 +59,11 @@ export class GatewayUris {
     }
     if (path === '/sg/logon' && (req.method === 'GET' || req.method === 'POST'))
       return this.logon(req, res, client);
+    if (this.forwardAuth?.handles(path, req.method)) return this.forwardAuth.handle(req, res, client, path);
     if (path === '/sg/logout' && req.method === 'POST') return this.logout(req, res, client);
+    if (this.userPages?.owns(path)) return this.userPages.handle(req, res, client, path);
+    if (path === '/sg/logout' && (req.method === 'GET' || req.method === 'HEAD'))
+      return logoutPrompt(res, client.browser);
     if (path === CALLBACK_PATH && req.method === 'GET') return this.callback(req, res, client);
     if (path === BACKCHANNEL_PATH && req.method === 'POST' && this.backchannel?.enabled)
       return backchannelLogout(req, res, this.backchannel);
@@ -103,7 +113,11 @@ export class GatewayUris {
     if (!found || (found.session.state !== 'inprogress' && !stepUp)) {
       // No policy in progress (expired, or already done): start over from the application.
       const landing = found?.session.variables['session.server.landinguri'] ?? '/';
-      res.writeHead(302, { ...PAGE_HEADERS, location: sameOriginPath(landing), 'cache-control': 'no-store' });
+      res.writeHead(302, {
+        ...PAGE_HEADERS,
+        location: landingLocation(landing, req.headers.host, this.routes),
+        'cache-control': 'no-store',
+      });
       res.end();
       return;
     }
@@ -113,7 +127,7 @@ export class GatewayUris {
       if (!sameOrigin(req)) {
         return sendProblem(
           res,
-          true,
+          client.browser,
           403,
           'SG_ERR_ORIGIN_MISMATCH',
           'Refused',
@@ -122,9 +136,17 @@ export class GatewayUris {
       }
       const body = await readSmallBody(req);
       if (body === undefined)
-        return sendProblem(res, true, 400, 'SG_ERR_BAD_REQUEST', 'Bad request', 'The form is too large.', {
-          connection: 'close', // the rest of it is still on the connection, unread
-        });
+        return sendProblem(
+          res,
+          client.browser,
+          400,
+          'SG_ERR_BAD_REQUEST',
+          'Bad request',
+          'The form is too large.',
+          {
+            connection: 'close', // the rest of it is still on the connection, unread
+          },
+        );
       input = formInput(new URLSearchParams(body), found.session);
     }
     if (stepUp) return this.gateway.stepUp(flow, found.session, input);

@@ -56,12 +56,11 @@ export class LogonThrottle {
     username: string,
     clientIp: string,
   ): Promise<{ attempt: LogonAttempt } | { refused: ThrottleRefusal }> {
+    // Read first: while a counter is over its limit, refusals cost no writes.
+    const over = await this.blocked(config, username, clientIp);
+    if (over) return { refused: over };
     const counters = countersOf(config, username, clientIp);
     const now = this.clock.now();
-    // Read first: while a counter is over its limit, refusals cost no writes.
-    const seen = await Promise.all(counters.map((c) => this.store.failures(c.key, now)));
-    const over = refusal(counters, seen, now, 1);
-    if (over) return { refused: over };
     const counted = await Promise.all(counters.map((c) => this.store.countFailure(c.key, c.windowMs, now)));
     // Counts are atomic: an attempt that got a count past a limit lost a race, and goes back.
     const raced = refusal(counters, counted, now, 0);
@@ -70,6 +69,21 @@ export class LogonThrottle {
       return { refused: raced };
     }
     return { attempt: { counters } };
+  }
+
+  /**
+   * Whether a logon of `username` from `clientIp` would be refused now, and until when; counts
+   * nothing (the denied page says when a new logon can be tried).
+   */
+  async blocked(
+    config: LogonThrottleConfig,
+    username: string,
+    clientIp: string,
+  ): Promise<ThrottleRefusal | undefined> {
+    const counters = countersOf(config, username, clientIp);
+    const now = this.clock.now();
+    const seen = await Promise.all(counters.map((c) => this.store.failures(c.key, now)));
+    return refusal(counters, seen, now, 1);
   }
 
   /**

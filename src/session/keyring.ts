@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SessionGateError } from '../core/errors.js';
@@ -203,6 +203,23 @@ export class Keyring {
         'secure value failed authentication (wrong key, session or name)',
       );
     }
+  }
+
+  /**
+   * An HMAC-SHA256 of `data` (base64url) under a key derived from the active key for `purpose`
+   * alone, so a MAC never doubles as another purpose's. Every process on the key ring computes
+   * the same one; after a key rotation the MACs made before no longer match.
+   *
+   * @example
+   * ```ts
+   * const csrf = ring.mac('csrf', sessionId); // a form token bound to the session
+   * ```
+   */
+  mac(purpose: string, data: string): string {
+    const key = Buffer.from(
+      hkdfSync('sha256', this.keys.get(this.activeId)!, '', `sessiongate ${purpose}`, 32),
+    );
+    return createHmac('sha256', key).update(data, 'utf8').digest('base64url');
   }
 }
 

@@ -181,7 +181,8 @@ describe('the audit file', () => {
       log.write({ event: 'session_kill', sessionId: 'b'.repeat(32) });
       assert.ok(!existsSync(file), 'still writing to the moved file until told');
       process.kill(process.pid, 'SIGHUP');
-      await new Promise((r) => setTimeout(r, 50));
+      // The signal arrives on a later turn of the event loop; reopening creates the file.
+      for (let i = 0; i < 500 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 10));
       log.write({ event: 'session_kill', sessionId: 'c'.repeat(32) });
       assert.equal(readFileSync(`${file}.1`, 'utf8').split('\n').filter(Boolean).length, 2);
       assert.match(readFileSync(file, 'utf8'), /"session_id":"c{32}"/);

@@ -3,6 +3,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AuditSink } from '../../src/core/audit.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/gateway/config/load.js';
 import { startGateway, type RunningGateway } from '../../src/gateway/assemble.js';
@@ -63,7 +64,7 @@ export async function startTestGateway(
   yaml: string,
   vars: Record<string, string> = {},
   prepare?: (dir: string) => void,
-  options: { port?: number } = {},
+  options: { port?: number; audit?: AuditSink } = {},
 ): Promise<GatewayFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'sg-gw-'));
   prepare?.(dir);
@@ -82,6 +83,7 @@ export async function startTestGateway(
     clock,
     port: options.port ?? 0,
     failureDelayMs: () => 0,
+    ...(options.audit ? { audit: options.audit } : {}),
   });
   return {
     gw,

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import type { JsonObject } from '../../src/core/session-types.js';
 import type { AaHookResult } from '../../src/plugins/define.js';
-import { endSessionUrl, oidc } from '../../src/plugins/builtin/oidc.js';
+import { oidc } from '../../src/plugins/builtin/oidc.js';
 import { Keyring } from '../../src/session/keyring.js';
 import {
   FAKE_CLIENT_ID,
@@ -169,21 +169,6 @@ describe('oidc plugin: ID token checks against a hostile fake provider', () => {
       /^the identity provider http:\S+\/nowhere has no usable OpenID configuration \(/,
     );
     assert.ok(none.logger.lines.some((l) => l.fields.check === 'discovery'));
-  });
-
-  it('endSessionUrl: the end_session_endpoint with the hint, the client and the redirect', async () => {
-    const config = { issuer: fake.issuer, allow_insecure_http: true, client_id: FAKE_CLIENT_ID };
-    const url = new URL(
-      (await endSessionUrl(
-        { ...config, client_secret_env: SECRET_ENV, redirect_uri: REDIRECT },
-        'the.id.token',
-        'https://gw.example/bye',
-      ))!,
-    );
-    assert.equal(url.href.split('?')[0], `${fake.issuer}/logout`);
-    assert.equal(url.searchParams.get('id_token_hint'), 'the.id.token');
-    assert.equal(url.searchParams.get('client_id'), FAKE_CLIENT_ID);
-    assert.equal(url.searchParams.get('post_logout_redirect_uri'), 'https://gw.example/bye');
   });
 });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { JsonObject } from '../../src/core/session-types.js';
 import type { AaHookResult } from '../../src/plugins/define.js';
-import { endSessionUrl, oidc } from '../../src/plugins/builtin/oidc.js';
+import { oidc } from '../../src/plugins/builtin/oidc.js';
 import { Keyring } from '../../src/session/keyring.js';
 import { startOidcProvider, type TestProvider } from '../support/oidc-provider.js';
 import { builtinHost, tempDir } from './builtin-helpers.js';
@@ -131,7 +131,8 @@ describe('oidc plugin against a real OpenID Provider (oidc-provider)', () => {
     const secure = out.secure_variables!;
     assert.equal(secure['session.oauth.id_token']!.split('.').length, 3);
     assert.ok(secure['session.oauth.access_token']);
-    assert.ok(Number(secure['session.oauth.expires_at']) > Date.now() / 1000);
+    assert.ok(Number(vars['session.oauth.expires_at']) > Date.now() / 1000);
+    assert.equal(Number(vars['session.oauth.refresh_at']), Number(vars['session.oauth.expires_at']) - 60);
     const cookie = (await t.engine.get(id))!.cookies.sso!;
     assert.deepEqual(cookie, { sub: 'alice', iss: op.issuer, sid: vars['session.oauth.sid'] });
     assert.equal((await t.host.authorize('sso', id, {})).verdict, 'ACCEPT');
@@ -141,14 +142,11 @@ describe('oidc plugin against a real OpenID Provider (oidc-provider)', () => {
     assert.match(replay.reason!, /no sign-in is in progress/);
     assert.ok(refusedFor('state'));
 
-    const logout = await endSessionUrl(
-      { ...base, end_session_redirect: LOGGED_OUT },
-      secure['session.oauth.id_token']!,
-    );
-    const u = new URL(logout!);
+    // RP-initiated logout: the endpoint the gateway's /sg/logout sends the browser to.
+    const u = new URL(vars['session.oauth.end_session_endpoint']!);
+    u.searchParams.set('id_token_hint', secure['session.oauth.id_token']!);
     assert.equal(u.origin, op.issuer);
     assert.equal(u.searchParams.get('id_token_hint'), secure['session.oauth.id_token']);
-    assert.equal(u.searchParams.get('post_logout_redirect_uri'), LOGGED_OUT);
     const res = await fetch(u, { redirect: 'manual' });
     assert.equal(res.status, 200, 'the provider shows its logout confirmation for a valid hint');
   });

@@ -31,7 +31,7 @@ async function setup(make: (logger: Logger, clock: ManualClock) => PluginRuntime
   const clock = new ManualClock();
   const { engine } = testEngine({ logger });
   const runtime = make(logger, clock);
-  const host = new PluginHost(engine, [{ name: 'p', runtime, timeoutMs: 5000 }], logger);
+  const host = new PluginHost(engine, [{ name: 'p', runtime, timeoutMs: 30_000 }], logger);
   hosts.push(host);
   const { id } = await engine.create();
   const call = (act: Record<string, unknown> = {}) =>

@@ -38,7 +38,7 @@ describe('rules events of SSH sessions', { skip }, () => {
     const { sessionId: id, snapshot } = fx.closed[0]!;
     const stamp = `started for ${sshd.user}@127.0.0.1:${sshd.port}`;
     assert.equal(snapshot.variables['session.custom.stamp'], stamp);
-    await until(() => g.__sshRules!.some((l) => l.startsWith('closed')), 5000, 'closed rule');
+    await until(() => g.__sshRules!.some((l) => l.startsWith('closed')), 20_000, 'closed rule');
     assert.deepEqual(g.__sshRules, [`started ${id}`, `completed ${id} allow`, `closed ${id} alice ${stamp}`]);
   });
 
@@ -50,7 +50,7 @@ describe('rules events of SSH sessions', { skip }, () => {
       answers: ['bad', 'bad', 'bad', 'wonderland', 'wonderland', 'wonderland'],
     });
     assert.equal(r.code, 255);
-    await until(() => g.__sshRules!.some((l) => l.startsWith('closed')), 5000, 'closed rule');
+    await until(() => g.__sshRules!.some((l) => l.startsWith('closed')), 20_000, 'closed rule');
     const id = fx.closed[before]!.sessionId;
     assert.deepEqual(g.__sshRules, [
       `started ${id}`,

@@ -117,7 +117,7 @@ describe('the SSH gateway in serve processes', { skip }, () => {
       const client = await gatewayClient(ports.ssh, login(), []);
       const shell = await openShell(client);
       shell.channel.write('echo up-$((1+1))\n');
-      await until(() => shell.output().includes('up-2'), 5000, 'shell answers');
+      await until(() => shell.output().includes('up-2'), 20_000, 'shell answers');
       const id = /get_private_key_list (\w+)/.exec(hookLines('crash').join('\n'))?.[1];
       assert.ok(id, 'the store was asked for a key');
       // The lease was set at logon: kill the process without warning.

@@ -58,14 +58,14 @@ describe('the SSH session in the engine', { skip }, () => {
     const client = await gatewayClient(fx.ssh.port, login());
     const shell = await openShell(client);
     shell.channel.write('echo ready-$((40+2))\n');
-    await until(() => shell.output().includes('ready-42'), 5000, 'shell answers');
+    await until(() => shell.output().includes('ready-42'), 20_000, 'shell answers');
     const id = await liveSession();
     assert.equal((await fx.gw.engine.get(id))?.user, 'alice');
     await fx.gw.engine.close(id, 'admin_kill');
     await fx.ssh.check();
     assert.equal(await shell.exit, 255);
     assert.match(shell.output(), /sessiongate: the session was ended by an administrator/);
-    await until(() => hooks(id).includes('session_ended'), 5000, 'session_ended delivered');
+    await until(() => hooks(id).includes('session_ended'), 20_000, 'session_ended delivered');
     assert.deepEqual(hooks(id), ['get_private_key_list', 'authentication_completed', 'session_ended']);
     assert.equal(fx.closed.filter((c) => c.sessionId === id).length, 1);
     client.end();
@@ -75,12 +75,12 @@ describe('the SSH session in the engine', { skip }, () => {
     const client = await gatewayClient(fx.ssh.port, login());
     const shell = await openShell(client);
     shell.channel.write('echo one\n');
-    await until(() => shell.output().includes('one\r\n'), 5000, 'first answer');
+    await until(() => shell.output().includes('one\r\n'), 20_000, 'first answer');
     const id = await liveSession();
     await fx.ssh.check(); // counts the data as activity
     fx.clock.advance(40_000);
     shell.channel.write('echo two\n');
-    await until(() => shell.output().includes('two\r\n'), 5000, 'second answer');
+    await until(() => shell.output().includes('two\r\n'), 20_000, 'second answer');
     await fx.ssh.check();
     fx.clock.advance(40_000); // 80 s since the first data, 40 s since the last: alive
     await fx.ssh.check();
@@ -89,7 +89,7 @@ describe('the SSH session in the engine', { skip }, () => {
     await fx.ssh.check();
     assert.equal(await shell.exit, 255);
     assert.match(shell.output(), /idle for too long/);
-    await until(() => fx.closed.some((c) => c.sessionId === id), 5000, 'closed');
+    await until(() => fx.closed.some((c) => c.sessionId === id), 20_000, 'closed');
     assert.equal(fx.closed.find((c) => c.sessionId === id)?.reason, 'idle_timeout');
     client.end();
   });
@@ -98,12 +98,12 @@ describe('the SSH session in the engine', { skip }, () => {
     const client = await gatewayClient(fx.ssh.port, login());
     const shell = await openShell(client);
     shell.channel.write('echo recorded-$((6*7))\n');
-    await until(() => shell.output().includes('recorded-42'), 5000, 'answer');
+    await until(() => shell.output().includes('recorded-42'), 20_000, 'answer');
     const id = await liveSession();
     shell.channel.end('exit\n');
     await shell.exit;
     client.end();
-    await until(() => fx.closed.some((c) => c.sessionId === id), 5000, 'closed');
+    await until(() => fx.closed.some((c) => c.sessionId === id), 20_000, 'closed');
     const files = listRecordings(join(fx.dir, 'casts'), id);
     assert.equal(files.length, 1);
     const [header, ...events] = readFileSync(files[0]!, 'utf8').trim().split('\n');
@@ -125,13 +125,13 @@ describe('the lease and the lifetime', { skip }, () => {
     const client = await gatewayClient(fx.ssh.port, login());
     const shell = await openShell(client);
     shell.channel.write('echo alive\n');
-    await until(() => shell.output().includes('alive\r\n'), 5000, 'answer');
+    await until(() => shell.output().includes('alive\r\n'), 20_000, 'answer');
     const id = await liveSession();
     await fx.gw.engine.modify(id, { remaining: 100 }); // what PATCH /api/v1/sessions/{id} does
     for (let t = 0; t < 3; t++) {
       fx.clock.advance(30_000); // renewals every 20 s; activity keeps the idle timer back
       shell.channel.write(`echo tick${t}\n`);
-      await until(() => shell.output().includes(`tick${t}\r\n`), 5000, 'tick');
+      await until(() => shell.output().includes(`tick${t}\r\n`), 20_000, 'tick');
       await fx.ssh.check();
     }
     const s = await fx.gw.engine.get(id);

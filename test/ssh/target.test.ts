@@ -68,7 +68,7 @@ describe('the target host key', { skip }, () => {
       r.stderr,
     );
     assert.ok(r.stderr.includes(sshd.hostKeySha256), r.stderr);
-    await until(() => fx.audit.some((e) => e.event === 'ssh_target'), 5000, 'ssh_target audited');
+    await until(() => fx.audit.some((e) => e.event === 'ssh_target'), 20_000, 'ssh_target audited');
     const record = fx.audit.find((e) => e.event === 'ssh_target');
     assert.equal(record?.result, 'failed');
     assert.ok(String(record?.message).includes(sshd.hostKeySha256));
@@ -168,7 +168,7 @@ describe('the target logon', { skip }, () => {
       .find((l) => l.startsWith('get_password_list '))
       ?.split(' ')[1];
     assert.ok(id, 'the store was asked for passwords');
-    await until(() => hangLog().some((l) => l.startsWith(`session_ended ${id}`)), 5000, 'session_ended');
+    await until(() => hangLog().some((l) => l.startsWith(`session_ended ${id}`)), 20_000, 'session_ended');
     assert.deepEqual(
       hangLog().filter((l) => l.startsWith('session_ended')),
       [`session_ended ${id} {"asked":"keys"}`],
@@ -283,7 +283,7 @@ describe('channels through the gateway', { skip }, () => {
     const exit = new Promise<number | null>((done) => ch.on('exit', (code: number | null) => done(code)));
     ch.write('stty size\n');
     // The typed command is echoed too: only the answer is a line of two numbers.
-    await until(() => /^30 100\r?$/m.test(text), 5000, 'the size asked for');
+    await until(() => /^30 100\r?$/m.test(text), 20_000, 'the size asked for');
     ch.setWindow(40, 120, 0, 0);
     ch.write('stty size; exit 7\n');
     assert.equal(await exit, 7);

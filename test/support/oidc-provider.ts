@@ -48,6 +48,10 @@ export interface TestProvider {
   /** Send the client's back-channel logout token for this user and provider session (as the
    * provider does when that session ends); rejects unless the client answers 200. */
   backchannelLogout(sub: string, sid: string): Promise<void>;
+  /** How many refresh grants the token endpoint has answered. */
+  refreshGrants(): number;
+  /** Revoke a token at the revocation endpoint (RFC 7009), as an admin or the user would. */
+  revoke(token: string, hint?: 'refresh_token' | 'access_token'): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,7 +65,7 @@ export interface TestProviderOptions {
    * An API (a resource server, RFC 8707): access tokens become JWTs (RFC 9068) with this
    * audience, granted its scope when the client asks for it. Default: opaque access tokens.
    */
-  api?: { audience: string; scope: string };
+  api?: { audience: string; scope: string; format?: 'jwt' | 'opaque' };
 }
 
 /**
@@ -120,13 +124,18 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
       IdToken: 600,
       Interaction: 600,
       Session: 3600,
+      RefreshToken: 86_400,
     },
     loadExistingGrant: (ctx: GrantContext) => grantEverything(ctx, options.api),
+    // Every sign-in gets a refresh token (without asking for offline_access), as many providers do.
+    issueRefreshToken: () => true,
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
       ...(options.api ? { resourceIndicators: jwtAccessTokens(options.api) } : {}),
     },
     cookies: { keys: [randomBytes(16).toString('hex')] },
@@ -137,6 +146,11 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
       return globalThis.fetch(url, rest);
     },
     jwks: { keys: [signingKey()] },
+  });
+  let refreshGrants = 0;
+  provider.on('grant.success', (ctx: unknown) => {
+    const params = (ctx as { oidc: { params?: { grant_type?: unknown } } }).oidc.params;
+    if (params?.grant_type === 'refresh_token') refreshGrants++;
   });
   const providerHandler = provider.callback();
   handle = (req, res) => {
@@ -159,6 +173,18 @@ export async function startOidcProvider(options: TestProviderOptions): Promise<T
         backchannelLogout(sub: string, sid: string): Promise<void>;
       };
       await client.backchannelLogout(sub, sid);
+    },
+    refreshGrants: () => refreshGrants,
+    revoke: async (token, hint = 'refresh_token') => {
+      const res = await fetch(`${issuer}/token/revocation`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({ token, token_type_hint: hint }),
+      });
+      if (res.status !== 200) throw new Error(`revocation answered ${res.status}: ${await res.text()}`);
     },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
@@ -187,8 +213,12 @@ interface GrantContext {
   };
 }
 
-/** The resource indicators feature: every token is for the API, as a JWT. */
-function jwtAccessTokens(api: { audience: string; scope: string }): Record<string, unknown> {
+/** The resource indicators feature: every token is for the API, as a JWT (or an opaque one). */
+function jwtAccessTokens(api: {
+  audience: string;
+  scope: string;
+  format?: 'jwt' | 'opaque';
+}): Record<string, unknown> {
   return {
     enabled: true,
     defaultResource: () => api.audience,
@@ -196,8 +226,8 @@ function jwtAccessTokens(api: { audience: string; scope: string }): Record<strin
     getResourceServerInfo: () => ({
       scope: api.scope,
       audience: api.audience,
-      accessTokenFormat: 'jwt',
-      jwt: { sign: { alg: 'RS256' } },
+      accessTokenFormat: api.format ?? 'jwt',
+      ...(api.format === 'opaque' ? {} : { jwt: { sign: { alg: 'RS256' } } }),
     }),
   };
 }

@@ -11,6 +11,7 @@
   let selected = null; // the session shown in the detail panel
   let skewMs = 0; // server clock minus ours, when they disagree by more than a few seconds
   let shownRecordings = ''; // the recording list on show (JSON), so a refresh leaves it alone
+  const table = window.sgTable;
 
   class Unauthorized extends Error {}
 
@@ -63,7 +64,6 @@
   }
 
   const now = () => Date.now() + skewMs;
-  const age = (s) => duration(now() - Date.parse(s.created_at));
   // The deadline that will end the session (the first of idle, lifetime, access policy).
   const ENDED_BY = { idle_timeout: 'idle', lifetime_expired: 'lifetime', policy_timeout: 'access policy' };
   const endsIn = (s) =>
@@ -150,36 +150,44 @@
       : '';
   }
 
+  // The rows in the chosen order, logons in progress hidden unless asked for (sessions-table.js).
+  const sessionTable = table.sessionTable({
+    table: $('sessions'),
+    note: $('inprogress-note'),
+    count: $('inprogress-count'),
+    toggle: $('inprogress-toggle'),
+    stateFilter: $('f-state'),
+    row: (s) => sessionRow(s),
+  });
+
   function renderTable(page) {
-    const body = $('sessions').tBodies[0];
-    const rows = [];
-    for (const s of page.sessions) {
-      const tr = document.createElement('tr');
-      tr.dataset.id = s.id;
-      if (selected && selected.id === s.id) tr.className = 'selected';
-      cell(tr, s.user ?? '—');
-      cell(tr, s.client_ip ?? '—');
-      cell(tr, s.state);
-      cell(tr, age(s));
-      cell(tr, endsIn(s));
-      const actions = cell(tr, '');
-      const details = button('Details', () =>
-        showDetail(s.id, true).catch((err) => say(`Could not open the session: ${err.message}`)),
-      );
-      details.setAttribute('aria-label', `Details of the session of ${who(s)}`);
-      const kill = button('Kill', () => killOne(s), 'danger');
-      kill.setAttribute('aria-label', `Kill the session of ${who(s)}`);
-      actions.append(details, ' ', kill);
-      rows.push(tr);
-    }
-    if (rows.length === 0) {
-      const tr = document.createElement('tr');
-      const td = cell(tr, 'No live sessions match.');
-      td.colSpan = 6;
-      rows.push(tr);
-    }
-    body.replaceChildren(...rows);
+    sessionTable.render(page.sessions);
     $('more').hidden = page.next_cursor === null;
+  }
+
+  function sessionRow(s) {
+    const tr = document.createElement('tr');
+    tr.dataset.id = s.id;
+    if (selected && selected.id === s.id) tr.className = 'selected';
+    cell(tr, table.shortId(s.id)).title = s.id;
+    cell(tr, s.user ?? '—');
+    cell(tr, s.client_ip ?? '—');
+    cell(tr, s.protocol ?? '—');
+    const agent = cell(tr, s.user_agent ?? '—');
+    agent.className = 'agent';
+    if (s.user_agent) agent.title = s.user_agent;
+    cell(tr, s.state);
+    cell(tr, '').append(table.timeElement(s.created_at));
+    cell(tr, endsIn(s));
+    const actions = cell(tr, '');
+    const details = button('Details', () =>
+      showDetail(s.id, true).catch((err) => say(`Could not open the session: ${err.message}`)),
+    );
+    details.setAttribute('aria-label', `Details of the session of ${who(s)}`);
+    const kill = button('Kill', () => killOne(s), 'danger');
+    kill.setAttribute('aria-label', `Kill the session of ${who(s)}`);
+    actions.append(details, ' ', kill);
+    return tr;
   }
 
   async function showDetail(id, focus) {
@@ -202,11 +210,13 @@
       ['Id', s.id],
       ['User', s.user ?? '—'],
       ['Client address', s.client_ip ?? '—'],
+      ['Protocol', s.protocol ?? '—'],
+      ['User agent', s.user_agent ?? '—'],
       ['State', s.state],
-      ['Created', s.created_at],
-      ['Last access', s.last_access_at],
+      ['Created', table.timeElement(s.created_at)],
+      ['Last access', table.timeElement(s.last_access_at)],
       ['Ends in', endsIn(s)],
-      ['Expires', s.expires_at ?? 'never'],
+      ['Expires', s.expires_at ? table.timeElement(s.expires_at) : 'never'],
       ['Idle timeout', `${s.idle_timeout} s (${idleLeft(s)} left)`],
       ['Lifetime', `${s.lifetime} s (${lifetimeLeft(s)} left)`],
     ];
@@ -219,7 +229,7 @@
         const dt = document.createElement('dt');
         dt.textContent = k;
         const dd = document.createElement('dd');
-        dd.textContent = v;
+        dd.append(v); // text, or a <time>
         return [dt, dd];
       }),
     );

@@ -165,6 +165,8 @@ export const routeSchema = z.strictObject({
       plugin: text('an oidc plugin name'),
       audience: text('an audience'),
       required_scopes: z.array(text('a scope name')).default([]),
+      /** Ask the provider (RFC 7662) instead of checking a JWT: opaque or revocable tokens. */
+      introspect: z.boolean().default(false),
     })
     .optional(),
   /** Who may use the route once allowed; absent = every allowed session. */

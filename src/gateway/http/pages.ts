@@ -15,7 +15,17 @@ input { font: inherit; padding: .5rem; border: 1px solid #888; border-radius: .2
 button { font: inherit; padding: .6rem; border: 0; border-radius: .25rem; background: #1f5fbf; color: #fff; cursor: pointer; }
 button:focus-visible, input:focus-visible { outline: 3px solid #f5a623; outline-offset: 2px; }
 .error { color: #b00020; font-weight: 600; }
-footer { margin-top: 2rem; font-size: .8rem; color: #777; }
+footer { margin-top: 2rem; font-size: .8rem; color: #595959; }
+.sessions { list-style: none; padding: 0; display: grid; gap: .75rem; }
+.sessions li { border: 1px solid #888; border-radius: .25rem; padding: .5rem .75rem; overflow-wrap: anywhere; }
+.sessions li.current { border: 2px solid #1f5fbf; }
+.sessions p { margin: .25rem 0; }
+.actions { display: grid; gap: .75rem; margin: 1rem 0; }
+time { white-space: nowrap; }
+@media (prefers-color-scheme: dark) {
+  .error { color: #ff8a80; }
+  footer { color: #a6a6a6; }
+}
 .qr svg { display: block; width: 12rem; height: auto; }
 .key { font-size: 1.1rem; word-spacing: .3rem; }
 `;
@@ -42,8 +52,8 @@ export function logonPage(o: {
   return page(
     `Log on to ${o.realm}`,
     `${errorLine(o.error)}<form method="post" action="/sg/logon">
-<label>User name <input name="username" autocomplete="username" required autofocus value="${esc(o.username ?? '')}"></label>
-<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<label>User name <input name="username" autocomplete="username" required${o.username ? '' : ' autofocus'} value="${esc(o.username ?? '')}"></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required${o.username ? ' autofocus' : ''}></label>
 <button type="submit">Log on</button></form>`,
   );
 }

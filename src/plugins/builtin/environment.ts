@@ -1,3 +1,4 @@
+import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { Keyring } from '../../session/keyring.js';
 import type { ModulePlugin } from '../define.js';
@@ -8,6 +9,8 @@ export interface PluginEnvironment {
   baseDir: string;
   keyring: Keyring;
   logger: Logger;
+  /** The gateway's clock (times the plugins store must agree with the engine's); default: Date.now. */
+  clock?: Clock;
 }
 
 /** What a built-in plugin's factory receives besides its `config`. */

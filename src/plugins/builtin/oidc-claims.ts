@@ -118,13 +118,18 @@ export function acceptResult(
     'session.oauth.client_id': s.client_id,
     'session.oauth.end_session_endpoint': endSessionEndpoint,
     'session.oauth.post_logout_redirect_uri': s.end_session_redirect,
+    'session.oauth.expires_at': t.expiresAt === undefined ? undefined : String(t.expiresAt),
+    // The gateway refreshes on a request from this time on (only when it can: a refresh token).
+    'session.oauth.refresh_at':
+      t.expiresAt === undefined || t.refreshToken === undefined
+        ? undefined
+        : String(t.expiresAt - s.refresh_before_seconds),
   };
   for (const [variable, claim] of Object.entries(s.claims)) vars[variable] = variableValue(c[claim]);
   const secure: Record<string, string | undefined> = {
     'session.oauth.access_token': t.accessToken,
     'session.oauth.refresh_token': t.refreshToken,
     'session.oauth.id_token': t.idToken,
-    'session.oauth.expires_at': t.expiresAt === undefined ? undefined : String(t.expiresAt),
   };
   const cookie: Record<string, string> = { sub: String(c.sub), iss: String(c.iss) };
   if (typeof c.sid === 'string') cookie.sid = c.sid;

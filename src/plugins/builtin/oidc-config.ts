@@ -36,6 +36,7 @@ export const OWN_VARIABLES = [
   'session.oauth.refresh_token',
   'session.oauth.id_token',
   'session.oauth.expires_at',
+  'session.oauth.refresh_at',
 ];
 
 function httpUrl(what: string) {
@@ -104,6 +105,8 @@ export const oidcConfigSchema = z
       .min(1)
       .default([...ID_TOKEN_ALGORITHMS]),
     clock_skew_seconds: z.int().min(0).max(600).default(30),
+    /** The access token is refreshed this long before it expires, on the session's next request. */
+    refresh_before_seconds: z.int().min(0).max(3600).default(60),
     /** How long a sign-in may take, from the redirect to the callback. */
     max_flow_seconds: z.int().min(10).max(86_400).default(600),
     timeout_ms: z

@@ -5,13 +5,8 @@ import { definePlugin, type AaHookResult, type AaPlugin } from '../define.js';
 import { parsePluginConfig } from './config.js';
 import type { BuiltinEnvironment } from './environment.js';
 import { acceptResult, checkClaims, printable, Refusal, type Tokens } from './oidc-claims.js';
-import {
-  clientAuth,
-  oidcConfigSchema,
-  readClientCredentials,
-  requestOptions,
-  type OidcSettings,
-} from './oidc-config.js';
+import { isNetworkFailure, providerConnection, unreachable, withDeadline } from './oidc-client.js';
+import { clientAuth, oidcConfigSchema, readClientCredentials } from './oidc-config.js';
 
 /** The key of the NEEDINFO question; the callback's query string comes back under it. */
 export const OIDC_CALLBACK_KEY = 'oidc_callback';
@@ -44,37 +39,6 @@ function sameText(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
-/** Fail with "did not answer" after `ms`; openid-client's own timeout bounds each request too. */
-async function withDeadline<T>(work: Promise<T>, ms: number, issuer: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(unreachable(issuer)), ms);
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function unreachable(issuer: string): Refusal {
-  return new Refusal('provider', `the identity provider ${issuer} did not answer`);
-}
-
-const NETWORK_CODES =
-  /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|UND_ERR_)/;
-
-/** Whether an error (or its causes) is the provider not answering: network, timeout, abort. */
-function isNetworkFailure(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (e.name === 'TimeoutError' || e.name === 'AbortError') return true;
-    if (typeof code === 'string' && NETWORK_CODES.test(code)) return true;
-    if (e instanceof TypeError && e.message === 'fetch failed') return true;
-  }
-  return false;
-}
-
 /** Any failure as a refusal: what failed (for the log) and one line for the user, no secrets. */
 function asRefusal(err: unknown, issuer: string): Refusal {
   if (err instanceof Refusal) return err;
@@ -90,27 +54,6 @@ function asRefusal(err: unknown, issuer: string): Refusal {
   const inner = err instanceof client.ClientError && err.cause instanceof Error ? err.cause : err;
   const message = inner instanceof Error ? inner.message : String(inner);
   return new Refusal('token_response', `the sign-in answer was refused: ${printable(message, 160)}`);
-}
-
-/** The provider's metadata and the client, found once (discovery) and kept; a failure is retried. */
-function connection(s: OidcSettings, auth: () => Promise<client.ClientAuth>) {
-  let found: Promise<client.Configuration> | undefined;
-  const metadata: Partial<client.ClientMetadata> = { [client.clockTolerance]: s.clock_skew_seconds };
-  if (s.id_token_algorithms.length === 1) metadata.id_token_signed_response_alg = s.id_token_algorithms[0];
-  return (): Promise<client.Configuration> => {
-    found ??= auth()
-      .then((a) => client.discovery(new URL(s.issuer), s.client_id, metadata, a, requestOptions(s)))
-      .catch((err: unknown) => {
-        found = undefined;
-        if (isNetworkFailure(err)) throw err;
-        const why = err instanceof Error ? err.message : String(err);
-        throw new Refusal(
-          'discovery',
-          `the identity provider ${s.issuer} has no usable OpenID configuration (${printable(why)})`,
-        );
-      });
-    return found;
-  };
 }
 
 /** The ID token's `alg` header (openid-client has checked the token's form). */
@@ -151,7 +94,8 @@ function algOf(idToken: string): string {
 export function oidc(config: Record<string, unknown>, env: BuiltinEnvironment): AaPlugin {
   const s = parsePluginConfig(oidcConfigSchema, config, env);
   const credentials = readClientCredentials(s, env);
-  const provider = connection(s, () => clientAuth(s, credentials));
+  const provider = providerConnection(s, () => clientAuth(s, credentials));
+  const now = (): number => env.clock?.now() ?? Date.now();
   const prompt = `Sign in with ${s.display_name ?? new URL(s.issuer).host}`;
 
   async function start(): Promise<AaHookResult> {
@@ -160,7 +104,7 @@ export function oidc(config: Record<string, unknown>, env: BuiltinEnvironment): 
       state: client.randomState(),
       nonce: client.randomNonce(),
       code_verifier: client.randomPKCECodeVerifier(),
-      started_at: Date.now(),
+      started_at: now(),
     };
     const url = client.buildAuthorizationUrl(cfg, {
       redirect_uri: s.redirect_uri,
@@ -185,7 +129,7 @@ export function oidc(config: Record<string, unknown>, env: BuiltinEnvironment): 
     if (state === null || !sameText(state, flow.state)) {
       throw new Refusal('state', 'the sign-in answer does not belong to this sign-in (state)');
     }
-    if (Date.now() - flow.started_at > s.max_flow_seconds * 1000) {
+    if (now() - flow.started_at > s.max_flow_seconds * 1000) {
       throw new Refusal('max_flow_seconds', `the sign-in took longer than ${s.max_flow_seconds} s`);
     }
     const error = params.get('error');
@@ -222,7 +166,7 @@ export function oidc(config: Record<string, unknown>, env: BuiltinEnvironment): 
       idToken: got.id_token,
       accessToken: got.access_token,
       ...(got.refresh_token === undefined ? {} : { refreshToken: got.refresh_token }),
-      ...(expiresIn === undefined ? {} : { expiresAt: Math.floor(Date.now() / 1000) + expiresIn }),
+      ...(expiresIn === undefined ? {} : { expiresAt: Math.floor(now() / 1000) + expiresIn }),
     };
   }
 
@@ -252,39 +196,4 @@ export function oidc(config: Record<string, unknown>, env: BuiltinEnvironment): 
 
     sessionEnded() {},
   });
-}
-
-const endSessionConnections = new Map<string, Promise<client.Configuration>>();
-
-/**
- * The provider's RP-initiated logout URL (OpenID Connect RP-Initiated Logout 1.0) for a
- * session signed in with `idToken`, or undefined when the provider has no end_session_endpoint.
- * `config` is the plugin's `config`; the redirect defaults to its `end_session_redirect`.
- * Rejects when the provider cannot be reached (the caller decides what logout then does).
- *
- * @example
- * ```ts
- * const url = await endSessionUrl(plugin.config, idToken, 'https://gw.example.org/');
- * if (url) res.writeHead(303, { location: url }).end();
- * ```
- */
-export async function endSessionUrl(
-  config: Record<string, unknown>,
-  idToken: string,
-  postLogoutRedirect?: string,
-): Promise<string | undefined> {
-  const s = oidcConfigSchema.parse(config);
-  const key = JSON.stringify([s.issuer, s.client_id, s.allow_insecure_http]);
-  let found = endSessionConnections.get(key);
-  if (found === undefined) {
-    found = client.discovery(new URL(s.issuer), s.client_id, {}, client.None(), requestOptions(s));
-    endSessionConnections.set(key, found);
-    found.catch(() => endSessionConnections.delete(key));
-  }
-  const cfg = await found;
-  if (cfg.serverMetadata().end_session_endpoint === undefined) return undefined;
-  const redirect = postLogoutRedirect ?? s.end_session_redirect;
-  const params: Record<string, string> = { id_token_hint: idToken };
-  if (redirect !== undefined) params.post_logout_redirect_uri = redirect;
-  return client.buildEndSessionUrl(cfg, params).href;
 }

@@ -91,3 +91,23 @@ export async function verifyPassword(password: string, stored: string | undefine
 export function generatePassword(): string {
   return randomBytes(18).toString('base64url');
 }
+
+/** The longest password accepted for a new hash (characters). */
+export const MAX_PASSWORD_LENGTH = 1024;
+
+/**
+ * What is wrong with a new password, if anything: the rules of `sessiongate users` and of the
+ * gateway's password change alike. Not empty; one line (a line break would come from a paste or
+ * a file, not from the user's intent); at most MAX_PASSWORD_LENGTH characters.
+ *
+ * @example
+ * ```ts
+ * passwordProblem(''); // 'the password is empty'
+ * ```
+ */
+export function passwordProblem(password: string): string | undefined {
+  if (password === '') return 'the password is empty';
+  if (/[\r\n]/.test(password)) return 'give one line';
+  if (password.length > MAX_PASSWORD_LENGTH) return `at most ${MAX_PASSWORD_LENGTH} characters`;
+  return undefined;
+}
