@@ -13,6 +13,7 @@ import { normalizeTarget } from './http/target.js';
 import { setIdentityHeaders } from './identity/headers.js';
 import type { PolicyInput, PolicyOutcome } from './policy.js';
 import { cookieOptions, matchRoute, type ActiveRoute } from './router.js';
+import { stepUpDue } from './step-up.js';
 
 /** nginx `auth_request`: 401 without an allowed session (nginx answers with its `error_page`). */
 export const AUTH_PATH = '/sg/auth';
@@ -30,6 +31,8 @@ export interface ForwardAuthSteps {
   start(flow: Flow): Promise<SessionRecord | undefined>;
   runPolicy(flow: Flow, session: SessionRecord, input: PolicyInput): Promise<PolicyOutcome>;
   finish(flow: Flow, session: SessionRecord | undefined, outcome: PolicyOutcome): Promise<void>;
+  /** A step-up re-authentication (reauth_within) from this request; back here when it is done. */
+  stepUp(flow: Flow, session: SessionRecord): Promise<void>;
 }
 
 export interface ForwardAuthOptions {
@@ -87,7 +90,10 @@ export class ForwardAuth {
       );
     }
     const session = await this.allowedSession(req, client, original.route);
-    if (!session) return this.logonNeeded(res, client, original, path === FORWARD_AUTH_PATH);
+    const reauth = original.route.config.reauth_within;
+    // A route that wants a recent logon: an older one logs on again at the logon URL first.
+    if (!session || (reauth !== undefined && stepUpDue(session, reauth, this.o.engine.clock.now())))
+      return this.logonNeeded(res, client, original, path === FORWARD_AUTH_PATH);
     if (!aclAllows(original.route, session)) {
       return sendProblem(
         res,
@@ -174,6 +180,13 @@ export class ForwardAuth {
     const token = readCookie(req.headers.cookie, flow.cookie.name);
     const v = token ? await this.o.engine.validate(token) : undefined;
     const found = v?.valid && v.session.profile === route.profileName ? v.session : undefined;
+    const reauth = route.config.reauth_within;
+    if (
+      found?.state === 'allow' &&
+      reauth !== undefined &&
+      stepUpDue(found, reauth, this.o.engine.clock.now())
+    )
+      return this.steps.stepUp(flow, found); // done, it comes back here and goes on below
     if (found?.state === 'allow') {
       res.writeHead(302, {
         ...PAGE_HEADERS,

@@ -87,8 +87,11 @@ export class Gateway implements PolicySteps {
     this.stepUps = new StepUpFlow({ ...o, proceed: (flow, s) => this.forwarding.proxy(flow, s) });
   }
 
-  /** A step-up re-authentication answered at the logon page (GatewayUris). */
-  stepUp(flow: Flow, session: SessionRecord, input: PolicyInput): Promise<void> {
+  /**
+   * A step-up re-authentication answered at the logon page (GatewayUris: `input`), or begun at
+   * forward-auth's logon URL (no input: the browser comes back to that URL when it is done).
+   */
+  stepUp(flow: Flow, session: SessionRecord, input?: PolicyInput): Promise<void> {
     return this.stepUps.handle(flow, session, input);
   }
 
