@@ -3,7 +3,12 @@ import { resolve } from 'node:path';
 import type { AuditSink } from '../core/audit.js';
 import type { Logger } from '../core/logger.js';
 import type { SessionRecord } from '../core/session-types.js';
-import { hashPassword, passwordProblem, verifyPassword } from '../plugins/builtin/password.js';
+import {
+  hashPassword,
+  MIN_PASSWORD_LENGTH,
+  passwordProblem,
+  verifyPassword,
+} from '../plugins/builtin/password.js';
 import { UsersFileEditor } from '../plugins/builtin/users-file.js';
 import type { PluginSpec } from '../plugins/load.js';
 import type { SessionEngine } from '../session/engine.js';
@@ -19,6 +24,8 @@ import { sendRefusal } from './user-pages-html.js';
 export interface PasswordFile {
   plugin: string;
   path: string;
+  /** The plugin's `min_password_length`. */
+  minLength: number;
 }
 
 /**
@@ -44,7 +51,9 @@ export function passwordFiles(
     const spec = plugins.find((p) => p.name === name);
     const file = spec?.config.users_file;
     if (spec?.runtime !== 'builtin' || spec.type !== 'local-users' || typeof file !== 'string') continue;
-    out.set(route.profileName, { plugin: spec.name, path: resolve(baseDir, file) });
+    const min = spec.config.min_password_length;
+    const minLength = typeof min === 'number' ? min : MIN_PASSWORD_LENGTH;
+    out.set(route.profileName, { plugin: spec.name, path: resolve(baseDir, file), minLength });
   }
   return out;
 }
@@ -75,8 +84,9 @@ export interface PasswordChangeOptions {
 export class PasswordChange {
   constructor(private readonly o: PasswordChangeOptions) {}
 
-  available(profile: string): boolean {
-    return this.o.files.has(profile);
+  /** The shortest new password in this profile; undefined: no password change here. */
+  minLength(profile: string): number | undefined {
+    return this.o.files.get(profile)?.minLength;
   }
 
   async change(
@@ -100,7 +110,10 @@ export class PasswordChange {
     if (current === null || next === null || again === null)
       return refuse(400, 'SG_ERR_BAD_REQUEST', 'Give the current password and the new one twice.');
     if (next !== again) return refuse(400, 'SG_ERR_PASSWORD_MISMATCH', 'The two new passwords differ.');
-    const problem = passwordProblem(next) ?? (next === current ? 'it is the current password' : undefined);
+    const problem =
+      passwordProblem(next) ??
+      ([...next].length < file.minLength ? `at least ${file.minLength} characters` : undefined) ??
+      (next === current ? 'it is the current password' : undefined);
     if (problem) return refuse(400, 'SG_ERR_PASSWORD_RULES', `The new password cannot be used: ${problem}.`);
     const { user } = found.session;
     if (!(await this.checkCurrent(res, client, found, file, current))) return;

@@ -42,12 +42,12 @@ function sessionItem(s: UserSessionView, csrf: string): string {
 <p>Session <code>${esc(s.short_id)}</code></p>${end}</li>`;
 }
 
-function passwordForm(csrf: string): string {
+function passwordForm(csrf: string, minLength: number): string {
   return `<h2>Change your password</h2>
 <form method="post" action="/sg/password">${hidden('csrf', csrf)}
 <label>Current password <input name="current_password" type="password" autocomplete="current-password" required></label>
-<label>New password <input name="new_password" type="password" autocomplete="new-password" required></label>
-<label>New password again <input name="new_password_again" type="password" autocomplete="new-password" required></label>
+<label>New password (at least ${minLength} characters) <input name="new_password" type="password" autocomplete="new-password" minlength="${minLength}" required></label>
+<label>New password again <input name="new_password_again" type="password" autocomplete="new-password" minlength="${minLength}" required></label>
 <button type="submit">Change password</button></form>`;
 }
 
@@ -60,7 +60,8 @@ export function sessionsPage(o: {
   csrf: string;
   sessions: UserSessionView[];
   notice?: string | undefined;
-  canChangePassword: boolean;
+  /** The shortest new password, when this user can change their password here. */
+  passwordMinLength: number | undefined;
 }): string {
   const notice = o.notice ? `<p role="status">${esc(o.notice)}</p>` : '';
   const others = o.sessions.some((s) => !s.current)
@@ -69,7 +70,7 @@ export function sessionsPage(o: {
     : '';
   const logout = '<form method="post" action="/sg/logout"><button type="submit">Log out</button></form>';
   const list = `<ul class="sessions">${o.sessions.map((s) => sessionItem(s, o.csrf)).join('\n')}</ul>`;
-  const password = o.canChangePassword ? passwordForm(o.csrf) : '';
+  const password = o.passwordMinLength === undefined ? '' : passwordForm(o.csrf, o.passwordMinLength);
   return messagePage(
     'Your sessions',
     `Signed in as ${o.user}.`,

@@ -114,18 +114,19 @@ export class UserPages {
     if (!found) return notSignedIn(res, client);
     const sessions = await userSessions(this.o.engine, found.session.user, found.session.id);
     const csrf = this.csrf(found.session.id);
-    const canChangePassword = this.password.available(found.session.profile);
+    const passwordMinLength = this.password.minLength(found.session.profile);
     if (!client.browser) {
       return sendJson(res, 200, {
         user: found.session.user,
         csrf,
-        password_change: canChangePassword,
+        password_change: passwordMinLength !== undefined,
+        ...(passwordMinLength === undefined ? {} : { password_min_length: passwordMinLength }),
         sessions,
       });
     }
     const done = new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('done') ?? '';
     const notice = Object.hasOwn(DONE_NOTICES, done) ? DONE_NOTICES[done] : undefined;
-    sendHtml(res, 200, sessionsPage({ user: found.session.user, csrf, sessions, notice, canChangePassword }));
+    sendHtml(res, 200, sessionsPage({ user: found.session.user, csrf, sessions, notice, passwordMinLength }));
   }
 
   /**

@@ -46,8 +46,8 @@ describe('password change: attacks', () => {
     const before = readFileSync(users, 'utf8');
     const r = await change(alice, {
       current_password: 'guess',
-      new_password: 'n3w-pass',
-      new_password_again: 'n3w-pass',
+      new_password: 'n3w-pass-2026',
+      new_password_again: 'n3w-pass-2026',
     });
     assert.equal(r.status, 403);
     assert.equal(codeOf(r.body), 'SG_ERR_WRONG_PASSWORD');
@@ -57,7 +57,11 @@ describe('password change: attacks', () => {
   it('counts wrong current passwords as failed logons: the throttle refuses the next tries (429), even the right one', async () => {
     const alice = await logOn(t.base, 'alice', 'wonderland', 'a');
     const { csrf } = (await sessionsJson(alice)).body;
-    const wrong = { current_password: 'guess', new_password: 'n3w-pass', new_password_again: 'n3w-pass' };
+    const wrong = {
+      current_password: 'guess',
+      new_password: 'n3w-pass-2026',
+      new_password_again: 'n3w-pass-2026',
+    };
     for (let i = 0; i < 3; i++) assert.equal((await change(alice, wrong, csrf)).status, 403);
     const right = await change(alice, { ...wrong, current_password: 'wonderland' }, csrf);
     assert.equal(right.status, 429);
@@ -70,17 +74,18 @@ describe('password change: attacks', () => {
     const alice = await logOn(t.base, 'alice', 'wonderland', 'a');
     const r = await change(alice, {
       current_password: 'wonderland',
-      new_password: 'one-pass',
-      new_password_again: 'two-pass',
+      new_password: 'one-pass-2026',
+      new_password_again: 'two-pass-2026',
     });
     assert.equal(r.status, 400);
     assert.equal(codeOf(r.body), 'SG_ERR_PASSWORD_MISMATCH');
   });
 
-  it('refuses a password that breaks the rules (400 SG_ERR_PASSWORD_RULES): empty, two lines, too long, the current one', async () => {
+  it('refuses a password that breaks the rules (400 SG_ERR_PASSWORD_RULES): empty, two lines, too long, shorter than min_password_length (12), the current one', async () => {
     const alice = await logOn(t.base, 'alice', 'wonderland', 'a');
-    const { csrf } = (await sessionsJson(alice)).body;
-    for (const bad of ['', 'two\nlines', 'x'.repeat(1025), 'wonderland']) {
+    const { csrf, password_min_length } = (await sessionsJson(alice)).body;
+    assert.equal(password_min_length, 12, 'the page says the rule');
+    for (const bad of ['', 'two\nlines', 'x'.repeat(1025), 'elevenchars', 'wonderland']) {
       const r = await change(
         alice,
         { current_password: 'wonderland', new_password: bad, new_password_again: bad },
@@ -95,8 +100,8 @@ describe('password change: attacks', () => {
     const alice = await logOn(t.base, 'alice', 'wonderland', 'a');
     const fields = {
       current_password: 'wonderland',
-      new_password: 'n3w-pass',
-      new_password_again: 'n3w-pass',
+      new_password: 'n3w-pass-2026',
+      new_password_again: 'n3w-pass-2026',
     };
     const noToken = await post(alice, t.base, '/sg/password', fields);
     assert.equal(codeOf(noToken.body), 'SG_ERR_CSRF_TOKEN');
@@ -118,7 +123,7 @@ describe('password change: attacks', () => {
     assert.doesNotMatch(html, /current_password/);
     const r = await change(
       sso,
-      { current_password: 'wonderland', new_password: 'n3w-pass', new_password_again: 'n3w-pass' },
+      { current_password: 'wonderland', new_password: 'n3w-pass-2026', new_password_again: 'n3w-pass-2026' },
       page.body.csrf,
     );
     assert.equal(r.status, 404);

@@ -77,6 +77,7 @@ export async function sessionsJson(b: Browser): Promise<{
     user: string;
     csrf: string;
     password_change: boolean;
+    password_min_length?: number;
     sessions: { id: string; short_id: string; current: boolean; protocol: string; device: string }[];
     error?: { code: string };
   };

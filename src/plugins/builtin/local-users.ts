@@ -3,7 +3,7 @@ import { definePlugin, type AaHookResult, type AaPlugin } from '../define.js';
 import { configPath, parsePluginConfig, requiredString } from './config.js';
 import { WatchedFile } from './files.js';
 import type { BuiltinEnvironment } from './environment.js';
-import { verifyPassword } from './password.js';
+import { MIN_PASSWORD_LENGTH, verifyPassword } from './password.js';
 import { parseUsers, type Users } from './users-file.js';
 
 const configSchema = z.strictObject({
@@ -13,6 +13,8 @@ const configSchema = z.strictObject({
   require_groups: z.array(z.string(), { error: 'expected a list of group names' }).default([]),
   /** The prompt of the NEEDINFO question when no password came with the call. */
   password_prompt: z.string().default('Password'),
+  /** The shortest new password a user may choose at /sg/password (ASVS 2.1.1: 12). */
+  min_password_length: z.int().min(1).max(1024).default(MIN_PASSWORD_LENGTH),
 });
 
 /** What the user is told on any failed logon: never whether the name exists. */

@@ -92,6 +92,9 @@ export function generatePassword(): string {
   return randomBytes(18).toString('base64url');
 }
 
+/** The shortest password a user may choose for themselves by default (ASVS 2.1.1). */
+export const MIN_PASSWORD_LENGTH = 12;
+
 /** The longest password accepted for a new hash (characters). */
 export const MAX_PASSWORD_LENGTH = 1024;
 
