@@ -28,6 +28,7 @@ import type { BackchannelLogout } from './oidc-backchannel.js';
 import type { TokenRefresh } from './oidc-refresh.js';
 import { bearerToken, BearerTokenRefused, type BearerTokens } from './bearer.js';
 import { StepUpFlow } from './step-up-flow.js';
+import { answerFailure, observeRequest } from './request-end.js';
 import { LogonThrottle } from './throttle.js';
 import { deniedHelp, sendDenied, type DeniedHelp } from './denied.js';
 import { passUpgrade } from './upgrade.js';
@@ -97,7 +98,7 @@ export class Gateway implements PolicySteps {
 
   /** The node:http request listener. Never throws; errors become a 500 page and a log line. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    if (this.o.observeRequest) this.observe(req, res, this.o.observeRequest);
+    if (this.o.observeRequest) observeRequest(req, res, this.o.routes, this.o.observeRequest);
     let answered: void | Promise<void>;
     try {
       answered = this.serve(req, res);
@@ -109,37 +110,7 @@ export class Gateway implements PolicySteps {
   };
 
   private failed(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    const path = req.url?.split('?')[0];
-    if (clientGone(req, err)) {
-      // Routine: the client closed or reset the connection (counted by observe as a 499).
-      this.o.logger.debug?.({ path }, 'client went away');
-      return;
-    }
-    if (isSessionGateError(err, 'SG_ERR_SESSION_NOT_FOUND')) {
-      // Ended under the request (a concurrent attempt's deny, a logout, an admin kill, a
-      // rule): a normal end. The answer is the one that end implies: this session is over.
-      this.o.logger.info({ path }, 'session ended while its request ran');
-      // Already answered (bookkeeping after a proxied answer): the connection stays as it is.
-      if (res.writableEnded) return;
-      return sendProblem(
-        res,
-        wantsHtml(req),
-        403,
-        'SG_ERR_ACCESS_DENIED',
-        'Access denied',
-        'This session ended while the request was under way. Start again.',
-      );
-    }
-    this.o.logger.error({ err: (err as Error).message, path }, 'request failed');
-    if (res.writableEnded) return; // the answer went out whole: keep the connection
-    sendProblem(
-      res,
-      wantsHtml(req),
-      500,
-      'SG_ERR_INTERNAL',
-      'Something went wrong',
-      'The gateway could not handle this request.',
-    );
+    answerFailure(req, res, err, this.o.logger);
   }
 
   /** The node:http 'upgrade' listener: WebSockets of allowed sessions pass through. */
@@ -149,25 +120,6 @@ export class Gateway implements PolicySteps {
       socket.destroy();
     });
   };
-
-  /** Report the route (host and path prefix), status and duration once the answer is done. */
-  private observe(
-    req: IncomingMessage,
-    res: ServerResponse,
-    report: NonNullable<GatewayOptions['observeRequest']>,
-  ): void {
-    const t0 = performance.now();
-    res.once('close', () => {
-      // Closed before the answer was complete: the client went away (nginx's 499, never sent).
-      const status = res.writableFinished ? res.statusCode : CLIENT_ABORTED;
-      const path = (req.url ?? '/').split('?')[0] ?? '/';
-      const route = path.startsWith('/sg/')
-        ? undefined
-        : matchRoute(this.o.routes, req.headers.host ?? '', path);
-      const label = path.startsWith('/sg/') ? '/sg/' : route ? `${route.host}${route.pathPrefix}` : 'none';
-      report(label, status, (performance.now() - t0) / 1000);
-    });
-  }
 
   /**
    * Not an async function: a request with a live, allowed session goes through two `then`s
@@ -492,15 +444,6 @@ export class Gateway implements PolicySteps {
   }
 }
 
-/** The status reported for a request whose client went away before its answer was complete. */
-export const CLIENT_ABORTED = 499;
-
-/** The client reset or closed the connection under the request (Node's `aborted` error). */
-function clientGone(req: IncomingMessage, err: unknown): boolean {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return req.socket.destroyed || code === 'ECONNRESET' || (err as Error | undefined)?.message === 'aborted';
-}
-
 const ENCODED_SLASH = 'an encoded / or \\ (%2F, %5C) in the path';
 
 /** A request refused before any decision: 400, and the connection closed (its framing is doubtful). */
@@ -508,8 +451,4 @@ function refuseRequest(res: ServerResponse, browser: boolean, reason: string): v
   sendProblem(res, browser, 400, 'SG_ERR_BAD_REQUEST', 'Bad request', `Refused: ${reason}.`, {
     connection: 'close',
   });
-}
-
-function wantsHtml(req: IncomingMessage): boolean {
-  return (req.headers.accept ?? '').includes('text/html');
 }
