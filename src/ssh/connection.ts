@@ -310,7 +310,8 @@ export class SshConnection {
     // At shutdown the session is still live: it closes when the connection has.
     if (!message) this.sessionClosed = true;
     if (reason) this.closeReason = reason;
-    message ??= (reason && ENDINGS[reason]) ?? 'the session was ended by an administrator';
+    message ??=
+      (reason && ENDINGS[reason]) ?? 'the session was ended elsewhere (by an administrator, or by its user)';
     for (const ch of this.channels) {
       ch.stderr.write(`\r\nsessiongate: ${message}\r\n`);
       ch.exit(255);

@@ -64,7 +64,10 @@ describe('the SSH session in the engine', { skip }, () => {
     await fx.gw.engine.close(id, 'admin_kill');
     await fx.ssh.check();
     assert.equal(await shell.exit, 255);
-    assert.match(shell.output(), /sessiongate: the session was ended by an administrator/);
+    assert.match(
+      shell.output(),
+      /sessiongate: the session was ended elsewhere \(by an administrator, or by its user\)/,
+    );
     await until(() => hooks(id).includes('session_ended'), 20_000, 'session_ended delivered');
     assert.deepEqual(hooks(id), ['get_private_key_list', 'authentication_completed', 'session_ended']);
     assert.equal(fx.closed.filter((c) => c.sessionId === id).length, 1);
