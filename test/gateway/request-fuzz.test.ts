@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { Client } from 'undici';
 import { rawRequest } from '../support/raw-http.js';
 import { startChildGateway, type ChildGateway } from './fuzz/child-gateway.js';
+import { sendForwardAuth, type ForwardAuthLane } from './fuzz/forward-auth-cases.js';
 import { lenientUpstream, reachesAdmin } from './fuzz/lenient-upstream.js';
 import {
   caseArb,
@@ -25,7 +26,8 @@ import { RawConnection } from './raw-connection.js';
 // whose ACCESS_SESSION_STARTED rule refuses every session, and a logon policy. Structured
 // requests go over kept-alive connections (their own connection when a client library would
 // refuse them), raw malformed and cut-off ones over raw sockets, and concurrent logon attempts
-// hit one in-progress session. The upstream resolves paths as leniently as real servers do
+// hit one in-progress session; as a trusted proxy, the campaign also asks the forward-auth URIs
+// about fuzzed original requests (fuzz/forward-auth-cases.ts). The upstream resolves paths as leniently as real servers do
 // (decodes every escape, `\` as `/`, drops `;params`, merges slashes, resolves dot segments,
 // ignores case). Checked: the upstream never serves /admin to anyone but bob and never gets a
 // request without a gateway-set user; no 5xx; every request answered or its connection closed
@@ -49,6 +51,7 @@ keys: ./keyring.json
 admin: { enabled: false }
 audit: { file: ./audit.log }
 log: { level: warn }
+trusted_proxies: [127.0.0.1]
 rules:
   - \${ROOT}/examples/rules/mrhsession-401.ts
   - \${ROOT}/examples/rules/x-username.ts
@@ -237,9 +240,22 @@ async function sendRace(c: RaceCase): Promise<void> {
   }
 }
 
+const forwardAuthLane: ForwardAuthLane = {
+  get host() {
+    return host;
+  },
+  cookieOf: (user) => cookies[user],
+  count,
+  violation,
+};
+
 function runCase(client: Client, c: RequestCase): Promise<void> {
   if (c.kind === 'http') return sendHttp(client, c);
   if (c.kind === 'raw') return sendRaw(c);
+  if (c.kind === 'fwdauth') {
+    requests++;
+    return sendForwardAuth(client, c, forwardAuthLane);
+  }
   return sendRace(c);
 }
 
@@ -302,6 +318,7 @@ describe(`request campaign (${CASES} cases, seed ${SEED})`, () => {
         `every request answered or its connection closed within ${BOUND_MS} ms`,
         'upstream never serves /admin to anyone but bob (lenient path resolution)',
         'upstream never gets a request without a gateway-set user',
+        'forward-auth: 200 only for a session the cookies carry, never for /admin but to bob; redirects stay on the gateway',
         'gateway process alive, no error log lines',
         `RSS growth after warm-up under ${RSS_GROWTH_LIMIT / 1048576} MB`,
         'a normal logon works at the end',

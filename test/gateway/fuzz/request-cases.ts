@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { basic } from '../harness.js';
+import { forwardAuthArb, type ForwardAuthCase } from './forward-auth-cases.js';
 
 // The cases of the request campaign: structured requests (sent over kept-alive connections, or
 // on their own connection when a client library would refuse them), raw malformed ones, and
@@ -14,6 +15,8 @@ const segment = fc.oneof(
       ...['admin', 'ADMIN', 'Admin', '%61dmin', '%41%44MIN', 'adm%69n', 'admin;x=1', 'admin;', '.', '..'],
       ...['%2e', '%2E%2e', '.%2e', '', 'x', 'app', 'sg', 'static', 'sg.css', 'logon', 'logout', 'a%20b'],
       ...['~', '%7e', '.well-known', 'jwks.json', '%c3%a9', '*', '%3f', '%23', 'a.b', '...', 'refused'],
+      // The user's own pages and the forward-auth and sign-on URIs under /sg/.
+      ...['sessions', 'password', 'auth', 'forward-auth', 'end', 'oidc', 'callback', 'backchannel-logout'],
     ),
   },
   {
@@ -74,7 +77,7 @@ export interface RaceCase {
   right: number;
 }
 
-export type RequestCase = HttpCase | RawCase | RaceCase;
+export type RequestCase = HttpCase | RawCase | RaceCase | ForwardAuthCase;
 
 export const RAW_TEMPLATES = [
   'te-gzip-chunked',
@@ -145,9 +148,10 @@ const raceArb: fc.Arbitrary<RaceCase> = fc.record({
   right: fc.integer({ min: -3, max: 7 }).map((n) => (n < 0 ? -1 : n)),
 });
 
-/** The campaign's mix: mostly structured requests, some raw ones, a few logon races. */
+/** The campaign's mix: mostly structured requests, some raw ones, forward-auth calls, a few logon races. */
 export const caseArb: fc.Arbitrary<RequestCase> = fc.oneof(
-  { weight: 80, arbitrary: httpArb },
+  { weight: 70, arbitrary: httpArb },
+  { weight: 10, arbitrary: forwardAuthArb },
   { weight: 18, arbitrary: rawArb },
   { weight: 2, arbitrary: raceArb },
 );
