@@ -1,5 +1,6 @@
 // The configuration campaign: seeded mutations of valid configuration files (the one `init`
-// writes, the quickstart's, and one with an LDAP plugin holding a password), each through
+// writes, the quickstart's, one with an LDAP plugin holding a password, and one with the SSH
+// gateway, OpenID Connect, TOTP self-enrolment, bearer and step-up routes), each through
 // `check-config`. Each must end in exit 0, or exit 2 with every line naming the file, no stack
 // frame and no secret; and `serve` must start with what check-config accepted.
 // Short by default; FUZZ_FULL=1 for the full size (FUZZ_CONFIG_CASES overrides the count).
@@ -27,7 +28,64 @@ after(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-/** The three starting files, written into one folder that also holds `init`'s key ring and users. */
+/**
+ * `init`'s file with the access features on: trusted proxies (forward-auth), TOTP self-enrolment,
+ * a credential store, an OpenID Connect provider whose client secret file holds SECRET, a bearer
+ * route, a step-up route, and the SSH gateway (init's commented section, on a free port).
+ */
+function accessBase(initText: string, dir: string): string {
+  writeFileSync(join(dir, 'oidc-secret'), `${SECRET}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'var/credentials.json'), '{}\n', { mode: 0o600 });
+  writeFileSync(join(dir, 'var/known_hosts'), '');
+  const sso = [
+    '  - { name: otp, runtime: builtin, type: totp, config: { users_file: ./var/users.yaml, self_enrolment: true } }',
+    '  - { name: vault, runtime: builtin, type: file-credentials, config: { credentials_file: ./var/credentials.json } }',
+    '  - name: sso',
+    '    runtime: builtin',
+    '    type: oidc',
+    '    timeout_ms: 15000',
+    '    config:',
+    '      issuer: http://127.0.0.1:1/realms/corp',
+    '      allow_insecure_http: true',
+    '      client_id: sessiongate',
+    '      client_secret_file: ./oidc-secret',
+    '      redirect_uri: http://127.0.0.1:8080/sg/oidc/callback',
+    '      end_session_redirect: http://127.0.0.1:8080/',
+    '      scopes: [openid, email, profile]',
+    '      groups_claim: groups',
+    '      email_domains: [example.org]',
+    '      required_claims: { tid: corp }',
+    '      claims: { session.oauth.custom.team: team }',
+    '      refresh_before_seconds: 60',
+  ].join('\n');
+  const profiles = [
+    '  sso:',
+    '    policy: [ { authenticate: sso }, allow ]',
+    '    identity_headers: { X-USERNAME: session.logon.last.username, X-Groups: session.logon.last.groups }',
+    '  admins:',
+    '    policy: [ logon, { authenticate: users }, { authenticate: otp }, allow ]',
+  ].join('\n');
+  const routes = [
+    '  - { match: { path: /api }, upstream: demo, profile: sso, pass_access_token: true, bearer: { plugin: sso, audience: https://api.example.org } }',
+    '  - { match: { path: /admin }, upstream: demo, profile: admins, reauth_within: 300, acl: { groups: [admins] } }',
+  ].join('\n');
+  const ssh = /^# ssh:\n(?:#.*\n)+/m.exec(initText)?.[0] ?? '';
+  assert.ok(ssh.includes('port: 2222'), "init's file shows the ssh section");
+  const sshOn = ssh
+    .split('\n')
+    .map((l) => l.replace(/^# ?/, ''))
+    .join('\n')
+    .replace('port: 2222', 'port: 0')
+    .replace('profile: default', 'profile: admins');
+  return initText
+    .replace('trusted_proxies: []', 'trusted_proxies: [127.0.0.1, 10.0.0.0/8]')
+    .replace(/^( {6}users_file: \.\/var\/users\.yaml\n)/m, `$1${sso}\n`)
+    .replace(/^( {4}identity_assertion: false\n)/m, `$1${profiles}\n`)
+    .replace(/^(# Event rules for every route)/m, `${routes}\n\n$1`)
+    .replace(ssh, sshOn);
+}
+
+/** The four starting files, written into one folder that also holds `init`'s key ring and users. */
 async function bases(dir: string): Promise<{ name: string; text: string }[]> {
   const init = await runCli(['init', dir], dir);
   assert.equal(init.code, 0, init.stderr);
@@ -45,6 +103,7 @@ async function bases(dir: string): Promise<{ name: string; text: string }[]> {
     { name: 'init', text: initText },
     { name: 'q/s/quickstart', text: quick },
     { name: 'ldap', text: ldap },
+    { name: 'access', text: accessBase(initText, dir) },
   ];
 }
 
@@ -131,6 +190,11 @@ describe(`config campaign (seed ${SEED}, ${CASES} cases)`, () => {
       const started = performance.now();
       const dir = tempDir();
       const sources = await bases(dir);
+      for (const base of sources) {
+        writeFileSync(join(dir, `${base.name}-base.yaml`), base.text);
+        const run = await runCli(['check-config', `${base.name}-base.yaml`], dir);
+        assert.equal(run.code, 0, `the ${base.name} file as it starts:\n${run.stderr}`);
+      }
       const r = new Random(SEED);
       const counts: Record<string, number> = {};
       const count = (k: string) => (counts[k] = (counts[k] ?? 0) + 1);
