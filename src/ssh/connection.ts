@@ -50,6 +50,9 @@ export interface ConnectionDeps {
 }
 
 /** Messages for the client when the gateway ends its session. */
+/** How long an ending connection waits for the client to close its channels (see disconnectAfterChannels). */
+const CHANNEL_CLOSE_GRACE_MS = 1000;
+
 const ENDINGS: Partial<Record<CloseReason, string>> = {
   idle_timeout: 'the session was idle for too long and has ended',
   lifetime_expired: 'the session reached its maximum lifetime and has ended',
@@ -326,8 +329,26 @@ export class SshConnection {
     this.ended = true;
     if (!this.sessionClosed) this.closeReason = reason;
     this.targetClient?.end();
-    // After what was written to the channels has gone out.
-    setImmediate(() => this.client.end());
+    this.disconnectAfterChannels();
+  }
+
+  /**
+   * OpenSSH's client drops channel output it has not printed yet when the disconnect arrives,
+   * so a last message ("the session was ended elsewhere") would be lost: disconnect once the
+   * client has closed its channels, or after CHANNEL_CLOSE_GRACE_MS at most.
+   */
+  private disconnectAfterChannels(): void {
+    let done = false;
+    const disconnect = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      this.client.end();
+    };
+    const timer = setTimeout(disconnect, CHANNEL_CLOSE_GRACE_MS);
+    if (this.channels.size === 0) return void setImmediate(disconnect);
+    // Registered after track()'s own listener, which has taken the channel out of the set.
+    for (const ch of this.channels) ch.once('close', () => this.channels.size === 0 && disconnect());
   }
 
   /** A refusal's message reaches the client on its first channel; the connection ends soon after. */

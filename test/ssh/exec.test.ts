@@ -65,4 +65,37 @@ describe('ssh through the gateway with the real OpenSSH client', { skip }, () =>
     assert.equal(down.code, 0, down.stderr);
     assert.ok(readFileSync(back).equals(data));
   });
+
+  // OpenSSH's client drops what it has not yet printed when the disconnect arrives: the message
+  // must reach it before the connection ends (ssh2's client shows it either way).
+  for (const pty of [false, true]) {
+    it(`an admin kill mid-command: the client prints why and exits 255${pty ? ' (with a pty)' : ''}`, async () => {
+      const command = `echo started; sleep 30; : ${pty ? 'pty' : 'no pty'}`;
+      const running = runSsh([...(pty ? ['-tt'] : []), '-l', login(), '127.0.0.1', command], {
+        port: fx.ssh.port,
+        password: 'wonderland',
+        timeoutMs: 40_000,
+      });
+      let id: string | undefined;
+      await until(
+        () => {
+          const started = fx.audit.find((e) => e.event === 'ssh_channel' && e.command === command);
+          id = started?.sessionId;
+          return id !== undefined;
+        },
+        20_000,
+        'the command runs',
+      );
+      await fx.gw.engine.close(id!, 'admin_kill');
+      await fx.ssh.check();
+      const r = await running;
+      assert.equal(r.code, 255, r.stderr);
+      assert.match(
+        r.stderr,
+        /sessiongate: the session was ended elsewhere \(by an administrator, or by its user\)/,
+      );
+      await until(() => fx.closed.some((c) => c.sessionId === id), 5000, 'session closed');
+      assert.equal(fx.closed.filter((c) => c.sessionId === id).length, 1);
+    });
+  }
 });
